@@ -1,0 +1,71 @@
+import { request, sealCall } from '../../client/client.js';
+import { loadClientConfig } from '../../config/store.js';
+import { PsimbolsError } from '../../errors.js';
+import { isName } from '../../protocol/messages.js';
+import { clientPath, nonNegativeNumber } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+import { err, out, printError, type GlobalOptions, type Io } from '../io.js';
+import { paramsFromItems } from '../items.js';
+
+type Options = {
+  clientConfig?: string;
+  server?: string;
+  params?: string;
+  json?: boolean;
+  offline?: boolean;
+  verbose?: boolean;
+  timeout: string;
+  retry: string;
+};
+
+async function readStdin(io: Io): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of io.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function baseParams(io: Io, value: string | undefined): Promise<Record<string, unknown>> {
+  if (value === undefined) return {};
+  const text = value === '-' ? await readStdin(io) : value;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new PsimbolsError('usage', `--params: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new PsimbolsError('usage', '--params must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/** Strings print raw; everything else as JSON, so `x=$(psimbols call ...)` gets just the value. */
+export const formatValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value) ?? 'null');
+
+export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
+  const [module, fn, items, o] = args as [string, string, string[], Options];
+  for (const [what, name] of [['module', module], ['function', fn]] as const) {
+    if (!isName(name)) throw new PsimbolsError('usage', `bad ${what} name ${JSON.stringify(name)}: letters, digits and "_"`);
+  }
+  const timeout = nonNegativeNumber(o.timeout, '--timeout') ?? 10;
+  const retry = nonNegativeNumber(o.retry, '--retry') ?? 0;
+  if (!Number.isInteger(retry)) throw new PsimbolsError('usage', '--retry takes a whole number');
+  const params = await paramsFromItems(items, await baseParams(io, o.params));
+  const config = await loadClientConfig(clientPath(io, g, o.clientConfig));
+
+  if (o.offline) {
+    out(io, JSON.stringify(sealCall(config, module, fn, params).outer));
+    return EXIT.ok;
+  }
+  const response = await request(config, module, fn, params, {
+    timeoutMs: Math.round(timeout * 1000),
+    retry,
+    ...(o.server ? { endpoint: o.server } : {}),
+  });
+  if (o.json) out(io, JSON.stringify(response));
+  if ('error' in response) {
+    await printError(io, g, `${module}.${fn}: ${response.error.code}: ${response.error.message}`);
+    return EXIT.functionError;
+  }
+  if (!o.json) out(io, formatValue(response.return.value));
+  if (o.verbose && response.return.comment !== undefined) err(io, response.return.comment);
+  return EXIT.ok;
+}

@@ -1,0 +1,28 @@
+import { call } from '../../client/client.js';
+import { loadClientConfig } from '../../config/store.js';
+import { PsimbolsError } from '../../errors.js';
+import { clientPath, nonNegativeNumber } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+import { out, type GlobalOptions, type Io } from '../io.js';
+
+type Options = { clientConfig?: string; server?: string; json?: boolean; timeout: string };
+type Listing = { module: string; function: string; description?: string; params?: { properties?: Record<string, unknown>; required?: string[] } };
+
+export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
+  const o = args[0] as Options;
+  const config = await loadClientConfig(clientPath(io, g, o.clientConfig));
+  const timeout = nonNegativeNumber(o.timeout, '--timeout') ?? 10;
+  const { value } = await call(config, 'psimbols', 'functions', {}, { timeoutMs: Math.round(timeout * 1000), ...(o.server ? { endpoint: o.server } : {}) });
+  if (!Array.isArray(value)) throw new PsimbolsError('bad_response', 'the server sent a function list that is not a list');
+  if (o.json) {
+    out(io, JSON.stringify(value, null, 2));
+    return EXIT.ok;
+  }
+  for (const f of value as Listing[]) {
+    const props = f.params?.properties ?? {};
+    const required = new Set(f.params?.required ?? []);
+    const params = Object.keys(props).map((p) => (required.has(p) ? p : `[${p}]`)).join(' ');
+    out(io, `${f.module}.${f.function}${params ? ` ${params}` : ''}${f.description ? `  - ${f.description}` : ''}`);
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,37 @@
+import { defaultServerUrl } from '../../config/server-config.js';
+import { loadServerConfig } from '../../config/store.js';
+import { prepareKey } from '../../protocol/keys.js';
+import { serverPath } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+import { out, type GlobalOptions, type Io } from '../io.js';
+
+type Options = { config?: string; json?: boolean };
+
+export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
+  const o = args[0] as Options;
+  const config = await loadServerConfig(serverPath(io, g, o.config));
+  // Key ids only: they identify a key without revealing it.
+  const rows = Object.entries(config.clients).map(([id, c]) => ({
+    client: id,
+    mode: c.keys[0]?.mode === 'CBC' ? 'legacy' : 'ps2',
+    kids: c.keys.map((k) => {
+      const p = prepareKey(k);
+      return p.kind === 'v2' ? p.kidHex : 'cbc';
+    }),
+    server: c.server ?? defaultServerUrl(config),
+    requestsPerHour: c.requestsPerHour ?? config.defaults.requestsPerHour,
+    allow: c.allow ?? config.defaults.allow,
+  }));
+  if (o.json) {
+    out(io, JSON.stringify(rows, null, 2));
+    return EXIT.ok;
+  }
+  if (rows.length === 0) {
+    out(io, 'no clients');
+    return EXIT.ok;
+  }
+  const table = [['CLIENT', 'MODE', 'KEYS', 'PER HOUR', 'ALLOW', 'SERVER'], ...rows.map((r) => [r.client, r.mode, r.kids.join(','), String(r.requestsPerHour), r.allow.join(','), r.server])];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  for (const row of table) out(io, row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  return EXIT.ok;
+}

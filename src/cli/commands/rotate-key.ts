@@ -1,0 +1,28 @@
+import { clientConfigFor, finishRotation, rotateKey } from '../../config/edits.js';
+import { updateServerConfig } from '../../config/store.js';
+import { PsimbolsError } from '../../errors.js';
+import { generateKeySpec, kidHexOf } from '../../protocol/keys.js';
+import { readKeyFile, requireArg, serverPath } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+import { err, type GlobalOptions, type Io } from '../io.js';
+import { emitClientConfig } from './add-client.js';
+
+type Options = { config?: string; keyFile?: string; retireOld?: boolean; finish?: boolean; output?: string; force?: boolean };
+
+export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
+  const [idArg, o] = args as [string | undefined, Options];
+  if (o.finish && (o.keyFile || o.retireOld || o.output)) throw new PsimbolsError('usage', '--finish takes no other option: it only retires the old keys');
+  const id = await requireArg(io, g, idArg, 'id', 'Client id');
+  const path = serverPath(io, g, o.config);
+  if (o.finish) {
+    const config = await updateServerConfig(path, (c) => finishRotation(c, id));
+    err(io, `client "${id}" now accepts only its newest key (${config.clients[id]?.keys.length ?? 0} key)`);
+    return EXIT.ok;
+  }
+  const key = o.keyFile ? await readKeyFile(o.keyFile) : generateKeySpec();
+  const config = await updateServerConfig(path, (c) => rotateKey(c, id, key, o.retireOld === true));
+  const accepted = config.clients[id]?.keys.length ?? 1;
+  err(io, `client "${id}" has a new key ${kidHexOf(key)}; ${accepted > 1 ? `the old one stays accepted until "psimbols rotate-key ${id} --finish"` : 'no other key is accepted'}`);
+  await emitClientConfig(io, clientConfigFor(config, id), o.output, o.force === true);
+  return EXIT.ok;
+}

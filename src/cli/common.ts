@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { clientConfigPath, configDir, serverConfigPath } from '../config/paths.js';
+import { PsimbolsError } from '../errors.js';
+import { decodeBase64urlStrict } from '../protocol/base64.js';
+import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
+import type { GlobalOptions, Io } from './io.js';
+
+export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.configDir);
+export const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);
+export const serverPath = (io: Io, g: GlobalOptions, flag?: string): string => serverConfigPath(io.env, dirOf(io, g), flag);
+
+export function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new PsimbolsError('usage', `${flag} takes a positive whole number, not ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+export function nonNegativeNumber(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new PsimbolsError('usage', `${flag} takes a number of at least 0, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** A key file holds one base64url key, as `psimbols keygen` writes it. */
+export async function readKeyFile(path: string): Promise<V2KeySpec> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new PsimbolsError('usage', `cannot read key file ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const data = text.trim();
+  const bytes = decodeBase64urlStrict(data);
+  if (bytes === undefined || bytes.length !== KEY_BYTES) throw new PsimbolsError('usage', `${path}: not a key: expected ${KEY_BYTES} bytes in base64url, as "psimbols keygen" writes`);
+  return { type: 'AES', mode: 'GCM', encoding: 'base64url', data };
+}
+
+/** Asks for a missing required argument when a person can answer, else names the argument. */
+export async function requireArg(io: Io, g: GlobalOptions, value: string | undefined, name: string, question: string): Promise<string> {
+  if (value !== undefined && value !== '') return value;
+  const { canPrompt } = await import('./io.js');
+  if (!canPrompt(io, g)) throw new PsimbolsError('usage', `missing argument <${name}> (no prompt without a terminal, with --no-input, or in CI)`);
+  const { askClientId } = await import('./prompts.js');
+  return askClientId(io, question);
+}

@@ -1,0 +1,19 @@
+import { input } from '@inquirer/prompts';
+import { PsimbolsError } from '../errors.js';
+import { isClientId } from '../config/ids.js';
+import type { Io } from './io.js';
+
+// Imported only when a prompt is about to be shown. Prompts draw on stderr so stdout keeps
+// carrying only the command's output.
+
+export async function askClientId(io: Io, message: string): Promise<string> {
+  try {
+    return await input(
+      { message, required: true, validate: (v) => isClientId(v) || 'letters, digits, ".", "_" or "-", at most 64' },
+      { input: io.stdin, output: io.stderr },
+    );
+  } catch (e) {
+    if (e instanceof Error && e.name === 'ExitPromptError') throw new PsimbolsError('usage', 'cancelled');
+    throw e;
+  }
+}

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import ky, { TimeoutError } from 'ky';
+import type { ClientConfig } from '../config/client-config.js';
+import { PsimbolsError } from '../errors.js';
+import { openResponse, sealRequest } from '../protocol/envelope.js';
+import { prepareKey } from '../protocol/keys.js';
+import { openLegacyResponse, sealLegacyRequest } from '../protocol/legacy-cbc.js';
+import { parseJson, type Params, type ReturnValue, type RunRequest, type RunResponse } from '../protocol/messages.js';
+import { parseOuterResponse, type OuterRequest } from '../protocol/outer.js';
+import type { Result } from '../protocol/result.js';
+
+export type SealedCall = {
+  readonly requestId: string;
+  readonly outer: OuterRequest;
+  /** Opens the response token; it only opens for this request. */
+  readonly open: (responseToken: string) => Result<RunResponse>;
+};
+
+export type CallOptions = {
+  /** POST here instead of the config's `server` (the identity bound into the envelope stays the config's). */
+  readonly endpoint?: string;
+  readonly timeoutMs?: number;
+  /** Extra attempts after a network failure, timeout or 503; each one is sealed afresh. */
+  readonly retry?: number;
+  readonly requestId?: string;
+  readonly fetch?: typeof fetch;
+};
+
+/**
+ * Seals one call for a client config without sending it.
+ *
+ * @example
+ * const sealed = sealCall(config, 'supermath', 'factorial', { n: 3 });
+ * console.log(JSON.stringify(sealed.outer));
+ */
+export function sealCall(config: ClientConfig, module: string, fn: string, params: Params, requestId: string = randomUUID()): SealedCall {
+  const message: RunRequest = { request_id: requestId, run: { module, function: fn, params } };
+  const key = prepareKey(config.key);
+  if (key.kind === 'legacy') {
+    return {
+      requestId,
+      outer: { client: config.client, server: config.server, request: sealLegacyRequest(message, key) },
+      open: (token) => openLegacyResponse(token, key),
+    };
+  }
+  const request = sealRequest(message, { client: config.client, server: config.server, key });
+  return {
+    requestId,
+    outer: { client: config.client, server: config.server, request },
+    open: (token) => openResponse(token, { client: config.client, server: config.server, key, requestToken: request }),
+  };
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+function retryAfterOf(header: string | null): number | undefined {
+  const n = header === null ? NaN : Number(header);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+function openOuter(sealed: SealedCall, text: string, status: number): RunResponse {
+  const outer = parseOuterResponse(parseJson(text));
+  if (outer === undefined || outer.client !== sealed.outer.client) {
+    throw new PsimbolsError('bad_response', `the server answered ${status} without a psimbols response`, { status });
+  }
+  const opened = sealed.open(outer.response);
+  if (!opened.ok) throw new PsimbolsError('bad_response', `the response does not open with our key for this request (${opened.reason})`, { status, reason: opened.reason });
+  if (opened.value.request_id !== sealed.requestId) throw new PsimbolsError('bad_response', 'the response carries another request id', { status });
+  return opened.value;
+}
+
+async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions): Promise<RunResponse> {
+  const endpoint = o.endpoint ?? config.server;
+  let res: Response;
+  try {
+    res = await ky.post(endpoint, {
+      json: sealed.outer,
+      timeout: o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      retry: 0,
+      throwHttpErrors: false,
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+    });
+  } catch (e) {
+    if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, { cause: e });
+    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
+    throw new PsimbolsError('network', `cannot reach ${endpoint}: ${cause}`, { cause: e });
+  }
+  const text = await res.text().catch(() => '');
+  switch (res.status) {
+    case 200:
+      return openOuter(sealed, text, 200);
+    case 401:
+      throw new PsimbolsError('unauthorized', `${endpoint} refused the request (401): check the client id, the key and the clock`, { status: 401 });
+    case 429: {
+      const retryAfter = retryAfterOf(res.headers.get('retry-after'));
+      let message = `too many requests: retry in ${retryAfter ?? '?'} s`;
+      try {
+        const r = openOuter(sealed, text, 429);
+        if ('error' in r) message = r.error.message;
+      } catch {
+        const body = parseJson(text) as { message?: unknown } | undefined;
+        if (typeof body?.message === 'string') message = body.message;
+      }
+      throw new PsimbolsError('rate_limited', message, { status: 429, ...(retryAfter === undefined ? {} : { retryAfter }) });
+    }
+    case 503:
+      throw new PsimbolsError('http_error', `${endpoint} is unavailable (503): retry in ${res.headers.get('retry-after') ?? 'a few'} s`, { status: 503 });
+    default: {
+      const body = parseJson(text) as { message?: unknown } | undefined;
+      const detail = typeof body?.message === 'string' ? `: ${body.message}` : '';
+      throw new PsimbolsError('http_error', `${endpoint} answered ${res.status}${detail}`, { status: res.status });
+    }
+  }
+}
+
+const retriable = (e: unknown): boolean =>
+  e instanceof PsimbolsError && (e.code === 'network' || e.code === 'request_timeout' || (e.code === 'http_error' && e.status === 503));
+
+/**
+ * Sends one call and returns the whole decrypted response, function errors included.
+ *
+ * @example
+ * const r = await request(config, 'supermath', 'factorial', { n: 3 });
+ * if ('return' in r) console.log(r.return.value); // 6
+ */
+export async function request(config: ClientConfig, module: string, fn: string, params: Params, o: CallOptions = {}): Promise<RunResponse> {
+  const attempts = 1 + Math.max(0, o.retry ?? 0);
+  for (let attempt = 1; ; attempt++) {
+    const sealed = sealCall(config, module, fn, params, o.requestId);
+    try {
+      return await sendOnce(config, sealed, o);
+    } catch (e) {
+      if (attempt >= attempts || !retriable(e)) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** (attempt - 1), 5000)));
+    }
+  }
+}
+
+/**
+ * Calls a function and returns its `{value, comment}`; a function error becomes a
+ * PsimbolsError with code `remote_error` and the server's code in `remoteCode`.
+ *
+ * @example
+ * const { value } = await call(config, 'supermath', 'factorial', { n: 3 }); // 6
+ */
+export async function call(config: ClientConfig, module: string, fn: string, params: Params, o: CallOptions = {}): Promise<ReturnValue> {
+  const r = await request(config, module, fn, params, o);
+  if ('error' in r) throw new PsimbolsError('remote_error', `${r.error.code}: ${r.error.message}`, { remoteCode: r.error.code });
+  return r.return;
+}

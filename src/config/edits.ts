@@ -1,0 +1,60 @@
+import { PsimbolsError } from '../errors.js';
+import type { KeySpec } from '../protocol/keys.js';
+import type { ClientConfig } from './client-config.js';
+import { isClientId } from './ids.js';
+import { defaultServerUrl, type ClientEntry, type ServerConfig } from './server-config.js';
+
+// Pure edits of a server config: each returns a new config and never touches a file.
+
+export type NewClient = {
+  readonly key: KeySpec;
+  readonly server?: string;
+  readonly requestsPerHour?: number;
+  readonly allow?: readonly string[];
+};
+
+export function addClient(config: ServerConfig, id: string, client: NewClient, force = false): ServerConfig {
+  if (!isClientId(id)) throw new PsimbolsError('usage', `invalid client id ${JSON.stringify(id)}: use letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)`);
+  if (config.clients[id] && !force) throw new PsimbolsError('client_exists', `client "${id}" already exists (use --force to replace it)`);
+  const entry: ClientEntry = {
+    server: client.server ?? defaultServerUrl(config),
+    keys: [client.key],
+    ...(client.requestsPerHour === undefined ? {} : { requestsPerHour: client.requestsPerHour }),
+    ...(client.allow === undefined || client.allow.length === 0 ? {} : { allow: [...client.allow] }),
+  };
+  return { ...config, clients: { ...config.clients, [id]: entry } };
+}
+
+function entryOf(config: ServerConfig, id: string): ClientEntry {
+  const entry = config.clients[id];
+  if (!entry) throw new PsimbolsError('client_not_found', `no client "${id}" in the server config`);
+  return entry;
+}
+
+export function removeClient(config: ServerConfig, id: string): ServerConfig {
+  entryOf(config, id);
+  const clients = { ...config.clients };
+  delete clients[id];
+  return { ...config, clients };
+}
+
+/** Puts a new current key first; older ps2 keys stay accepted until the rotation is finished. */
+export function rotateKey(config: ServerConfig, id: string, key: KeySpec, retireOld = false): ServerConfig {
+  const entry = entryOf(config, id);
+  const keep = retireOld || key.mode === 'CBC' || entry.keys[0]?.mode === 'CBC' ? [] : entry.keys;
+  return { ...config, clients: { ...config.clients, [id]: { ...entry, keys: [key, ...keep] } } };
+}
+
+/** Drops every key but the current one. */
+export function finishRotation(config: ServerConfig, id: string): ServerConfig {
+  const entry = entryOf(config, id);
+  return { ...config, clients: { ...config.clients, [id]: { ...entry, keys: entry.keys.slice(0, 1) } } };
+}
+
+/** The seed-format config to hand to a client: its id, its endpoint and its current key. */
+export function clientConfigFor(config: ServerConfig, id: string): ClientConfig {
+  const entry = entryOf(config, id);
+  const key = entry.keys[0];
+  if (!key) throw new PsimbolsError('config_invalid', `client "${id}" has no key`);
+  return { client: id, server: entry.server ?? defaultServerUrl(config), key };
+}

@@ -1,0 +1,4 @@
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Client ids appear in logs, Redis keys and file names: keep them to a safe alphabet. */
+export const isClientId = (s: string): boolean => CLIENT_ID.test(s);

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { PsimbolsError } from '../errors.js';
+import { MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
+import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
+import { isHttpUrl } from './client-config.js';
+import { isClientId } from './ids.js';
+
+// The server config file (README, "Configuration"). Unknown fields are errors: a typo in a
+// security setting must not be silently ignored.
+
+const keySpec = z.unknown().transform((value, ctx): KeySpec => {
+  const problem = keySpecProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem.problem, path: problem.field ? [problem.field] : [] });
+  return value as KeySpec;
+});
+
+const ALLOW_PATTERN = /^(\*|[A-Za-z_][A-Za-z0-9_]*(\.(\*|[A-Za-z_][A-Za-z0-9_]*))?)$/;
+const allowList = z.array(z.string().regex(ALLOW_PATTERN, 'must be "*", "module", "module.*" or "module.function"'));
+const url = z.string().refine(isHttpUrl, 'must be an http:// or https:// URL');
+const positiveInt = z.number().int().positive();
+const storeUrl = z.string().refine((s) => s === 'memory' || /^rediss?:\/\//.test(s), 'must be "memory" or a redis:// or rediss:// URL');
+
+const clientEntry = z
+  .strictObject({
+    server: url.optional(),
+    keys: z.array(keySpec).min(1, 'must hold at least one key'),
+    requestsPerHour: positiveInt.optional(),
+    allow: allowList.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const legacy = c.keys.filter((k) => k.mode === 'CBC').length;
+    if (legacy > 0 && c.keys.length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['keys'], message: 'a legacy (CBC) client has exactly one key; ps2 keys and a CBC key cannot be mixed' });
+    }
+  });
+
+const moduleEntry = z.strictObject({
+  path: z.string().min(1),
+  isolate: z.boolean().optional(),
+});
+
+export const serverConfigSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(9393),
+    })
+    .prefault({}),
+  server: url.optional(),
+  defaults: z
+    .strictObject({
+      requestsPerHour: positiveInt.default(1000),
+      allow: allowList.default(['*']),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      bodyBytes: positiveInt.default(64 * 1024),
+      callTimeoutMs: positiveInt.default(5000),
+      maxConcurrentCalls: positiveInt.default(64),
+      pastSeconds: z.number().int().min(0).max(MAX_WINDOW_SECONDS).default(300),
+      futureSeconds: z.number().int().min(0).max(MAX_WINDOW_SECONDS).default(60),
+      failedAuthPerIp: positiveInt.default(100),
+      failedAuthWindowSeconds: positiveInt.default(300),
+    })
+    .prefault({}),
+  store: storeUrl.default('memory'),
+  onStoreError: z.enum(['closed', 'local', 'open']).default('closed'),
+  modules: z.array(moduleEntry).default([]),
+  clients: z.record(z.string(), clientEntry).default({}),
+}).superRefine((c, ctx) => {
+  for (const id of Object.keys(c.clients)) {
+    if (!isClientId(id)) ctx.addIssue({ code: 'custom', path: ['clients', id], message: 'is not a valid client id (letters, digits, ".", "_", "-"; at most 64)' });
+  }
+});
+
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type ClientEntry = ServerConfig['clients'][string];
+export type ModuleEntry = ServerConfig['modules'][number];
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(top level)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+/** Validates a parsed server config; the error names the file, the field and the rule. */
+export function parseServerConfig(value: unknown, file: string): ServerConfig {
+  const result = serverConfigSchema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue ? fieldPath(issue.path) : '(top level)';
+  const problem = issue?.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : (issue?.message ?? 'is invalid');
+  throw new PsimbolsError('config_invalid', `${file}: ${where}: ${problem}`);
+}
+
+/** The smallest valid config, as written on first run. */
+export function emptyServerConfig(): ServerConfig {
+  return serverConfigSchema.parse({});
+}
+
+/** The endpoint a client should use when its entry names none. */
+export function defaultServerUrl(config: ServerConfig): string {
+  if (config.server) return config.server;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${config.listen.port}/`;
+}

@@ -1,0 +1,61 @@
+// Plaintext shapes inside the envelope (docs/PROTOCOL.md, "Plaintexts"). Hand-written checks
+// rather than zod: the client path must not pay zod's load time.
+
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [k: string]: JsonValue };
+export type Params = { readonly [k: string]: unknown };
+
+export type RunRequest = {
+  readonly request_id: string;
+  readonly run: { readonly module: string; readonly function: string; readonly params: Params };
+};
+
+export type ReturnValue = { readonly value: unknown; readonly comment?: string };
+export type ErrorValue = { readonly code: string; readonly message: string };
+
+export type RunResponse =
+  | { readonly request_id: string; readonly return: ReturnValue }
+  | { readonly request_id: string; readonly error: ErrorValue };
+
+export const MAX_REQUEST_ID = 128;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export const isName = (s: string): boolean => NAME.test(s);
+
+export const isRequestId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_REQUEST_ID;
+
+export function parseRunRequest(value: unknown): RunRequest | undefined {
+  if (!isObject(value) || !isRequestId(value.request_id)) return undefined;
+  const run = value.run;
+  if (!isObject(run)) return undefined;
+  const { module, function: fn } = run;
+  if (typeof module !== 'string' || !isName(module) || typeof fn !== 'string' || !isName(fn)) return undefined;
+  const params = run.params === undefined ? {} : run.params;
+  if (!isObject(params)) return undefined;
+  return { request_id: value.request_id, run: { module, function: fn, params } };
+}
+
+export function parseRunResponse(value: unknown): RunResponse | undefined {
+  if (!isObject(value) || !isRequestId(value.request_id)) return undefined;
+  const ret = value.return;
+  const err = value.error;
+  if (isObject(ret) && err === undefined && 'value' in ret) {
+    if (ret.comment !== undefined && typeof ret.comment !== 'string') return undefined;
+    const r: ReturnValue = ret.comment === undefined ? { value: ret.value } : { value: ret.value, comment: ret.comment };
+    return { request_id: value.request_id, return: r };
+  }
+  if (isObject(err) && ret === undefined && typeof err.code === 'string' && typeof err.message === 'string') {
+    return { request_id: value.request_id, error: { code: err.code, message: err.message } };
+  }
+  return undefined;
+}
+
+/** JSON.parse that never throws; invalid UTF-8 must be checked by the caller first. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

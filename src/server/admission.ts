@@ -1,0 +1,72 @@
+import { MemoryRateLimiter } from './rate-limiter.js';
+import { MemoryReplayStore } from './replay-store.js';
+
+// The replay check and the rate limit, decided together so that a shared store can do both in
+// one round trip. The nonce is recorded even when the limit refuses the request: a refused
+// request must not become replayable once quota frees up.
+
+export type AdmissionRequest = {
+  readonly client: string;
+  readonly nonceKey: string;
+  readonly nonceTtlMs: number;
+  readonly limit: number;
+  readonly windowMs: number;
+};
+
+export type Admission =
+  | { readonly kind: 'replayed' }
+  | { readonly kind: 'allowed' | 'limited'; readonly limit: number; readonly remaining: number; readonly resetMs: number };
+
+export type StoreHealth = { readonly store: string; readonly reachable: boolean };
+
+export interface AdmissionStore {
+  readonly acceptsFrom: number | undefined;
+  admit(request: AdmissionRequest): Promise<Admission>;
+  health(): StoreHealth;
+  close(): Promise<void>;
+}
+
+const REPLAYED: Admission = { kind: 'replayed' };
+const SWEEP_MS = 30_000;
+
+export class MemoryAdmissionStore implements AdmissionStore {
+  readonly limiter: MemoryRateLimiter;
+  readonly replay: MemoryReplayStore;
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: { now?: () => number; sweep?: boolean } = {}) {
+    this.limiter = new MemoryRateLimiter(options.now);
+    this.replay = new MemoryReplayStore(options.now);
+    if (options.sweep !== false) {
+      this.#timer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.#timer.unref();
+    }
+  }
+
+  get acceptsFrom(): number {
+    return this.replay.acceptsFrom;
+  }
+
+  admitNow(r: AdmissionRequest): Admission {
+    if (this.replay.seen(`${r.client}\n${r.nonceKey}`, r.nonceTtlMs)) return REPLAYED;
+    const d = this.limiter.take(r.client, r.limit, r.windowMs);
+    return { kind: d.allowed ? 'allowed' : 'limited', limit: d.limit, remaining: d.remaining, resetMs: d.resetMs };
+  }
+
+  admit(r: AdmissionRequest): Promise<Admission> {
+    return Promise.resolve(this.admitNow(r));
+  }
+
+  sweep(): void {
+    this.limiter.sweep();
+    this.replay.sweep();
+  }
+
+  health(): StoreHealth {
+    return { store: 'memory', reachable: true };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,53 @@
+// Per-IP count of failed authentications in fixed windows, to blunt probing. Bounded: past
+// `maxEntries` addresses the oldest entry is dropped (a Map iterates in insertion order).
+
+export type FailureLimiterOptions = { readonly limit: number; readonly windowMs: number; readonly maxEntries?: number };
+
+type Bucket = { count: number; start: number };
+
+export class FailureLimiter {
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #options: Required<FailureLimiterOptions>;
+  readonly #now: () => number;
+
+  constructor(options: FailureLimiterOptions, now: () => number = Date.now) {
+    this.#options = { maxEntries: 10_000, ...options };
+    this.#now = now;
+  }
+
+  /** Seconds until this address may try again, or 0 when it is not blocked. */
+  blockedFor(ip: string): number {
+    const b = this.#buckets.get(ip);
+    if (b === undefined || b.count < this.#options.limit) return 0;
+    const left = b.start + this.#options.windowMs - this.#now();
+    if (left <= 0) {
+      this.#buckets.delete(ip);
+      return 0;
+    }
+    return Math.ceil(left / 1000);
+  }
+
+  fail(ip: string): void {
+    const now = this.#now();
+    const b = this.#buckets.get(ip);
+    if (b !== undefined && now - b.start < this.#options.windowMs) {
+      b.count++;
+      return;
+    }
+    if (b !== undefined) this.#buckets.delete(ip);
+    else if (this.#buckets.size >= this.#options.maxEntries) {
+      const oldest = this.#buckets.keys().next();
+      if (!oldest.done) this.#buckets.delete(oldest.value);
+    }
+    this.#buckets.set(ip, { count: 1, start: now });
+  }
+
+  sweep(): void {
+    const now = this.#now();
+    for (const [ip, b] of this.#buckets) if (now - b.start >= this.#options.windowMs) this.#buckets.delete(ip);
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+}

@@ -1,0 +1,167 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, dirname, resolve } from 'node:path';
+import { loadServerConfig } from '../config/store.js';
+import type { ServerConfig } from '../config/server-config.js';
+import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
+import { FunctionRunner, type LoadedModule } from './function-runner.js';
+import { createHandler } from './handler.js';
+import type { Logger } from './log.js';
+import { importModuleFile } from './module-loader.js';
+import { supermath } from './modules/supermath.js';
+import { buildState, legacyClients, Processor } from './processor.js';
+
+// Opens the port: node:http with timeouts against slow and idle clients, hot reload of the
+// clients when the config file changes, and a bounded graceful shutdown.
+
+export type Timeouts = {
+  /** Whole headers must arrive within this. */
+  readonly headersMs: number;
+  /** The whole request, body included. */
+  readonly requestMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveMs: number;
+  /** In-flight requests get this long to finish on shutdown. */
+  readonly shutdownMs: number;
+};
+
+export const DEFAULT_TIMEOUTS: Timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, shutdownMs: 10_000 };
+
+export type ServeOptions = {
+  readonly config: ServerConfig;
+  /** Where the config came from: watched for changes and re-read by reload(). */
+  readonly configPath?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly log: Logger;
+  readonly store?: AdmissionStore;
+  readonly now?: () => number;
+  readonly timeouts?: Partial<Timeouts>;
+  readonly watch?: boolean;
+};
+
+export type RunningServer = {
+  readonly url: string;
+  readonly port: number;
+  readonly processor: Processor;
+  /** Re-reads the config file and swaps in its clients; false (old clients kept) if it is invalid. */
+  reload(): Promise<boolean>;
+  close(): Promise<void>;
+};
+
+async function loadModules(config: ServerConfig, configPath: string | undefined): Promise<LoadedModule[]> {
+  const modules: LoadedModule[] = [{ def: supermath, isolate: false }];
+  for (const entry of config.modules) {
+    const path = configPath ? resolve(dirname(configPath), entry.path) : resolve(entry.path);
+    const def = await importModuleFile(path);
+    modules.push({ def, path, isolate: entry.isolate ?? def.isolate ?? true });
+  }
+  return modules;
+}
+
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const { config, log } = o;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...o.timeouts };
+  const runner = new FunctionRunner(await loadModules(config, o.configPath), {
+    callTimeoutMs: config.limits.callTimeoutMs,
+    maxConcurrentCalls: config.limits.maxConcurrentCalls,
+  });
+  const store = o.store ?? new MemoryAdmissionStore(o.now ? { now: o.now } : {});
+  const state = buildState(config);
+  const processor = new Processor(state, {
+    store,
+    runner,
+    ...(o.now ? { now: o.now } : {}),
+    failedAuthPerIp: config.limits.failedAuthPerIp,
+    failedAuthWindowMs: config.limits.failedAuthWindowSeconds * 1000,
+  });
+  for (const id of legacyClients(state)) log.log('warn', 'legacy client: AES-CBC without authentication, use a ps2 key when it can', { client: id });
+
+  let closing = false;
+  const handler = createHandler({
+    processor,
+    bodyLimit: config.limits.bodyBytes,
+    log,
+    closing: () => closing,
+    health: () => {
+      const h = store.health();
+      return `psimbols ok clients=${processor.state.clients.size} store=${h.store}${h.reachable ? '' : ' (unreachable)'}\n`;
+    },
+  });
+
+  const server: Server = createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+    },
+    handler,
+  );
+  // A socket that sends nothing at all is closed after the request timeout too.
+  server.timeout = timeouts.requestMs;
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? config.listen.port, o.host ?? config.listen.host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}/`;
+
+  let reloading: Promise<boolean> | undefined;
+  const reload = async (): Promise<boolean> => {
+    if (!o.configPath) return false;
+    const path = o.configPath;
+    try {
+      const next = await loadServerConfig(path);
+      processor.update(buildState(next));
+      if (JSON.stringify(next.modules) !== JSON.stringify(config.modules)) log.log('warn', 'module changes take effect on restart', { file: path });
+      log.log('info', 'config reloaded', { file: path, clients: Object.keys(next.clients).length });
+      return true;
+    } catch (e) {
+      log.log('error', 'config not reloaded, still serving the previous clients', { file: path, problem: e instanceof Error ? e.message : String(e) });
+      return false;
+    }
+  };
+  const serialReload = (): Promise<boolean> => {
+    reloading = (reloading ?? Promise.resolve(true)).then(reload, reload);
+    return reloading;
+  };
+
+  let watcher: FSWatcher | undefined;
+  if (o.configPath && o.watch !== false) {
+    // Watch the directory: an atomic write replaces the file, which a file watch would lose.
+    const file = basename(o.configPath);
+    let timer: NodeJS.Timeout | undefined;
+    watcher = watch(dirname(o.configPath), (_event, name) => {
+      if (name !== file) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => void serialReload(), 100);
+    });
+    watcher.on('error', () => undefined);
+  }
+
+  const close = async (): Promise<void> => {
+    if (closing) return;
+    closing = true;
+    watcher?.close();
+    const done = new Promise<void>((r) => server.close(() => r()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), timeouts.shutdownMs);
+    await done;
+    clearTimeout(timer);
+    await runner.close();
+    await store.close();
+  };
+
+  return { url, port: address.port, processor, reload: serialReload, close };
+}

@@ -1,0 +1,56 @@
+// Log lines for operators: human-readable on a terminal, JSON lines otherwise. Never keys,
+// tokens or plaintexts; the reason for a 401 appears here and nowhere else.
+
+export type LogFormat = 'text' | 'json';
+export type Level = 'info' | 'warn' | 'error';
+export type Fields = { readonly [k: string]: string | number | boolean | undefined };
+
+export type Logger = {
+  log(level: Level, message: string, fields?: Fields): void;
+  access(fields: AccessFields): void;
+};
+
+export type AccessFields = {
+  readonly ip: string;
+  readonly method: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly client?: string;
+  readonly call?: string;
+  readonly requestId?: string;
+  readonly reason?: string;
+  readonly error?: string;
+  readonly detail?: string;
+};
+
+const clean = (fields: Fields): Fields => Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+
+// Values come from the network: quote anything that could break a line or forge a field.
+const show = (v: string | number | boolean): string => (typeof v === 'string' && !/^[\w.:/@-]+$/.test(v) ? JSON.stringify(v) : String(v));
+
+export function createLogger(write: (line: string) => void, format: LogFormat, now: () => number = Date.now): Logger {
+  const emit = (level: Level, message: string, fields: Fields): void => {
+    const time = new Date(now()).toISOString();
+    if (format === 'json') {
+      write(`${JSON.stringify({ time, level, msg: message, ...clean(fields) })}\n`);
+      return;
+    }
+    const rest = Object.entries(clean(fields))
+      .map(([k, v]) => `${k}=${show(v as string | number | boolean)}`)
+      .join(' ');
+    write(`${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}${message}${rest ? ` ${rest}` : ''}\n`);
+  };
+  return {
+    log: (level, message, fields = {}) => emit(level, message, fields),
+    access: (f) => {
+      if (format === 'json') {
+        emit(f.status >= 500 ? 'error' : 'info', 'request', f);
+        return;
+      }
+      const { status, method, ms, client, call, requestId, ...rest } = f;
+      emit(status >= 500 ? 'error' : 'info', `${status} ${method} ${client ?? '-'} ${call ?? '-'} ${ms.toFixed(1)}ms`, { id: requestId, ...rest });
+    },
+  };
+}
+
+export const silentLogger: Logger = { log: () => undefined, access: () => undefined };
