@@ -21,14 +21,16 @@ function parsePort(value: string | undefined): number | undefined {
 }
 
 /** First run: a config with one client, `local`, whose config lands beside it as client.json. */
-async function firstRun(path: string, dir: string, log: Logger): Promise<ServerConfig> {
+async function firstRun(path: string, dir: string, log: Logger, listen: { host?: string; port?: number }): Promise<ServerConfig> {
   let created = false;
   const config = await updateServerConfig(
     path,
     (c) => (created ? addClient(c, 'local', { key: generateKeySpec() }) : c),
     () => {
       created = true;
-      return emptyServerConfig();
+      // The local client's endpoint must be where this server really listens.
+      const initial = emptyServerConfig();
+      return { ...initial, listen: { host: listen.host ?? initial.listen.host, port: listen.port || initial.listen.port } };
     },
   );
   if (!created) return config;
@@ -51,7 +53,7 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
   const format: LogFormat = o.logFormat ?? (io.stderr.isTTY ? 'text' : 'json');
   const log = createLogger((line) => void io.stderr.write(line), format);
 
-  let config = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log);
+  let config = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log, { ...(o.host ? { host: o.host } : {}), ...(port === undefined ? {} : { port }) });
   if (o.store) config = { ...config, store: o.store };
   if (config.store !== 'memory') throw new PsimbolsError('usage', `store ${config.store}: only "memory" is available in this version`);
 
