@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClientConfig } from '../../src/config/client-config.js';
+import { parseServerConfig, type ServerConfig } from '../../src/config/server-config.js';
+import { generateKeySpec, type KeySpec } from '../../src/protocol/keys.js';
+import { MemoryAdmissionStore } from '../../src/server/admission.js';
+import { startServer, type RunningServer, type Timeouts } from '../../src/server/listen.js';
+import type { AccessFields, Logger } from '../../src/server/log.js';
+
+export const LEGACY_KEY = '12345678901234567890123456789012';
+
+export type TestServer = {
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly config: ServerConfig;
+  readonly access: AccessFields[];
+  readonly messages: string[];
+  client(id: string): ClientConfig;
+  close(): Promise<void>;
+};
+
+/** A fake clock: tests move time by hand. */
+export function fakeClock(start = Date.now()): { now: () => number; advance: (ms: number) => void; set: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => void (t += ms), set: (ms) => void (t = ms) };
+}
+
+export type TestServerOptions = {
+  readonly config?: Record<string, unknown>;
+  readonly clients?: Record<string, Record<string, unknown>>;
+  readonly now?: () => number;
+  readonly timeouts?: Partial<Timeouts>;
+  readonly configPath?: string;
+};
+
+/** A real server on a free port with two clients: alice (ps2) and old (legacy CBC). */
+export async function startTestServer(o: TestServerOptions = {}): Promise<TestServer> {
+  const aliceKey: KeySpec = generateKeySpec();
+  const clients = o.clients ?? {
+    alice: { keys: [aliceKey], requestsPerHour: 100 },
+    old: { keys: [{ type: 'AES', mode: 'CBC', data: LEGACY_KEY }], requestsPerHour: 100 },
+  };
+  // The URL is only known after listening, so clients are bound to a placeholder host first.
+  const placeholder = 'http://psimbols.test:9393/';
+  const withServer = Object.fromEntries(Object.entries(clients).map(([id, c]) => [id, { server: placeholder, ...c }]));
+  const config = parseServerConfig({ listen: { host: '127.0.0.1', port: 0 }, ...o.config, clients: withServer }, 'test-config');
+  const access: AccessFields[] = [];
+  const messages: string[] = [];
+  const log: Logger = { access: (f) => void access.push(f), log: (level, m) => void messages.push(`${level} ${m}`) };
+  const store = new MemoryAdmissionStore({ ...(o.now ? { now: o.now } : {}), sweep: false });
+  const server = await startServer({
+    config,
+    log,
+    store,
+    ...(o.now ? { now: o.now } : {}),
+    ...(o.timeouts ? { timeouts: o.timeouts } : {}),
+    ...(o.configPath ? { configPath: o.configPath } : { watch: false }),
+  });
+  return {
+    server,
+    url: server.url,
+    config,
+    access,
+    messages,
+    client: (id) => {
+      const entry = config.clients[id];
+      if (!entry?.keys[0]) throw new Error(`no client ${id}`);
+      return { client: id, server: entry.server ?? placeholder, key: entry.keys[0] };
+    },
+    close: () => server.close(),
+  };
+}
+
+export type Reply = { status: number; headers: Headers; text: string };
+
+export async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Reply> {
+  const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+export async function tempDir(): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), 'psimbols-test-'));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
