@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
 import { PsimbolsError } from '../errors.js';
 import type { ErrorValue, Params, ReturnValue } from '../protocol/messages.js';
-import { FunctionError, type Allow, type FunctionDef, type ModuleDef } from './registry.js';
+import { isFunctionError, type Allow, type FunctionDef, type ModuleDef } from './registry.js';
 import type { WorkerReply, WorkerTask } from './module-worker.js';
 
 // Looks up, validates and runs calls. Built-in bounded modules run inline; user modules run in a
@@ -120,7 +120,7 @@ export class FunctionRunner {
         const r = await entry.fn.run(params, { signal: controller.signal, client });
         return { ok: true, value: r.comment === undefined ? { value: r.value } : { value: r.value, comment: r.comment } };
       } catch (e) {
-        if (e instanceof FunctionError) return fail(e.code, e.message);
+        if (isFunctionError(e)) return fail(e.code, e.message);
         return fail('function_failed', 'the function failed', e instanceof Error ? e.message : String(e));
       }
     })();

@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads';
 import { importModuleFile } from './module-loader.js';
-import { FunctionError, type ModuleDef } from './registry.js';
+import { isFunctionError, type ModuleDef } from './registry.js';
 
 // Runs calls of isolated modules inside a piscina worker. The pool terminates this thread when a
 // call passes its deadline, which is the only way to stop a synchronous loop.
@@ -21,7 +21,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerReply> {
     const result = await fn.run(task.params, { signal: new AbortController().signal, client: task.client });
     return { ok: true, value: result.value, comment: result.comment };
   } catch (e) {
-    if (e instanceof FunctionError) return { ok: false, code: e.code, message: e.message, detail: '' };
+    if (isFunctionError(e)) return { ok: false, code: e.code, message: e.message, detail: '' };
     return { ok: false, code: 'function_failed', message: '', detail: e instanceof Error ? e.message : String(e) };
   }
 }

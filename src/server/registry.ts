@@ -63,6 +63,10 @@ export class FunctionError extends Error {
   }
 }
 
+// By shape, not instanceof: a user module loaded through tsx gets its own copy of this file.
+export const isFunctionError = (e: unknown): e is FunctionError =>
+  e instanceof Error && e.name === 'FunctionError' && typeof (e as { code?: unknown }).code === 'string';
+
 export const isModuleDef = (v: unknown): v is ModuleDef => {
   if (typeof v !== 'object' || v === null) return false;
   const m = v as Record<string, unknown>;

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { request } from '../src/client/client.js';
+import { compileAllow } from '../src/server/registry.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+describe('user modules', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({
+      config: { modules: [{ path: fixture('misbehaving.ts') }, { path: fixture('inline-hang.ts') }], limits: { maxConcurrentCalls: 2 } },
+    });
+  });
+  after(() => t.close());
+  const call = (module: string, fn: string, params: Record<string, unknown> = {}) => request(t.client('alice'), module, fn, params, { endpoint: t.url });
+
+  test('a function that throws answers function_failed without its internal message', async () => {
+    const r = await call('bad', 'throws');
+    assert.deepEqual('error' in r && r.error, { code: 'function_failed', message: 'the function failed' });
+    assert.equal(t.access.at(-1)?.detail, 'secret internal detail');
+  });
+
+  test('a FunctionError reaches the client with its code and message', async () => {
+    const r = await call('bad', 'typed', { id: 'x1' });
+    assert.deepEqual('error' in r && r.error, { code: 'not_found', message: 'no record x1' });
+  });
+
+  test('an isolated function that never returns times out', async () => {
+    const r = await call('bad', 'never');
+    assert.deepEqual('error' in r && r.error, { code: 'timeout', message: 'the call did not finish within 300 ms' });
+  });
+
+  test('an isolated synchronous loop is stopped by terminating its worker, and the pool serves on', async () => {
+    const r = await call('bad', 'loops');
+    assert.equal('error' in r && r.error.code, 'timeout');
+    const again = await call('bad', 'echo', { s: 'hi' });
+    assert.deepEqual('return' in again && again.return, { value: 'hi', comment: 'echo hi' });
+  });
+
+  test('an inline function that never resolves still gets a timeout answer', async () => {
+    const r = await call('inline', 'never');
+    assert.equal('error' in r && r.error.code, 'timeout');
+  });
+
+  test('a value that is not JSON becomes function_failed', async () => {
+    const r = await call('bad', 'bigint');
+    assert.equal('error' in r && r.error.code, 'function_failed');
+  });
+
+  test('params are validated before the function runs', async () => {
+    const r = await call('bad', 'echo', { s: 'far too long for it' });
+    assert.equal('error' in r && r.error.code, 'invalid_params');
+    assert.match('error' in r ? r.error.message : '', /^s: /);
+  });
+
+  test('calls past the concurrency cap are answered busy', async () => {
+    const results = await Promise.all([call('inline', 'slow', { ms: 300 }), call('inline', 'slow', { ms: 300 }), call('inline', 'slow', { ms: 300 })]);
+    const codes = results.map((r) => ('error' in r ? r.error.code : 'ok')).sort();
+    assert.deepEqual(codes, ['busy', 'ok', 'ok']);
+  });
+
+  test('the server still answers supermath after all of the above', async () => {
+    const r = await call('supermath', 'factorial', { n: 5 });
+    assert.deepEqual('return' in r && r.return, { value: 120, comment: '5! = 120' });
+  });
+});
+
+describe('allow-lists', () => {
+  test('patterns match modules, functions and everything', () => {
+    const allow = compileAllow(['supermath.factorial', 'text.*', 'other']);
+    assert.equal(allow('supermath', 'factorial'), true);
+    assert.equal(allow('supermath', 'gcd'), false);
+    assert.equal(allow('text', 'anything'), true);
+    assert.equal(allow('other', 'x'), true);
+    assert.equal(compileAllow(['*'])('any', 'thing'), true);
+  });
+
+  test('a call outside the client allow-list is an authenticated forbidden error', async () => {
+    const t = await startTestServer({ config: { defaults: { allow: ['supermath.factorial'] } } });
+    try {
+      const r = await request(t.client('alice'), 'supermath', 'gcd', { a: 4, b: 6 }, { endpoint: t.url });
+      assert.deepEqual('error' in r && r.error, { code: 'forbidden', message: 'client "alice" may not call supermath.gcd' });
+      const ok = await request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
+      assert.equal('return' in ok && ok.return.value, 6);
+      const listing = await request(t.client('alice'), 'psimbols', 'functions', {}, { endpoint: t.url });
+      assert.deepEqual('return' in listing && (listing.return.value as { function: string }[]).map((f) => f.function), ['factorial']);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('supermath', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(() => t.close());
+  const value = async (fn: string, params: Record<string, unknown>) => {
+    const r = await request(t.client('alice'), 'supermath', fn, params, { endpoint: t.url });
+    return 'return' in r ? r.return.value : r.error.code;
+  };
+
+  test('fibonacci, gcd and is_prime give exact answers', async () => {
+    assert.equal(await value('fibonacci', { n: 10 }), 55);
+    assert.equal(await value('fibonacci', { n: 100 }), '354224848179261915075');
+    assert.equal(await value('gcd', { a: 12, b: -18 }), 6);
+    assert.equal(await value('is_prime', { n: 2 ** 31 - 1 }), true);
+    assert.equal(await value('is_prime', { n: '9007199254740991' }), false);
+    assert.equal(await value('is_prime', { n: 1 }), false);
+  });
+
+  test('inputs are bounded so one request cannot burn the CPU', async () => {
+    assert.equal(await value('factorial', { n: 5001 }), 'invalid_params');
+    assert.equal(await value('factorial', { n: 2.5 }), 'invalid_params');
+    assert.equal(await value('factorial', { n: 3, extra: 1 }), 'invalid_params');
+    assert.equal(typeof (await value('factorial', { n: 5000 })), 'string');
+  });
+});
