@@ -99,11 +99,23 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     },
     handler,
   );
-  // A socket that sends nothing at all is closed after the request timeout too.
-  server.timeout = timeouts.requestMs;
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
+  // Node's header timeout starts at the first byte, so a socket that never sends one would stay
+  // open for ever: it gets the same deadline from the moment it connects.
+  const firstRequest = new WeakMap<object, NodeJS.Timeout>();
+  server.on('connection', (socket) => {
+    const timer = setTimeout(() => socket.destroy(), timeouts.headersMs);
+    timer.unref();
+    firstRequest.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  server.on('request', (req) => {
+    clearTimeout(firstRequest.get(req.socket));
+    firstRequest.delete(req.socket);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return void socket.destroy();
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
   await new Promise<void>((resolveListen, reject) => {
@@ -155,9 +167,12 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     closing = true;
     watcher?.close();
     const done = new Promise<void>((r) => server.close(() => r()));
+    // Keep-alive connections become idle as their last response goes out: close them then.
     server.closeIdleConnections();
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
     const timer = setTimeout(() => server.closeAllConnections(), timeouts.shutdownMs);
     await done;
+    clearInterval(sweep);
     clearTimeout(timer);
     await runner.close();
     await store.close();

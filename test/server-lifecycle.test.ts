@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request, sealCall } from '../src/client/client.js';
+import { addClient } from '../src/config/edits.js';
+import { loadServerConfig, toJsonText, updateServerConfig } from '../src/config/store.js';
+import { generateKeySpec } from '../src/protocol/keys.js';
+import { post, startTestServer, tempDir } from './helpers/server.js';
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+async function until(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+describe('hot reload of clients', () => {
+  test('a valid new config file is picked up without a restart; an invalid one keeps the old clients serving', async () => {
+    const dir = await tempDir();
+    const path = join(dir.path, 'server.json');
+    const t = await startTestServer({ configPath: path });
+    try {
+      await writeFile(path, toJsonText(t.config), { mode: 0o600 });
+      const bob = generateKeySpec();
+      await updateServerConfig(path, (c) => addClient(c, 'bob', { key: bob, server: 'http://psimbols.test:9393/' }));
+      const bobConfig = { client: 'bob', server: 'http://psimbols.test:9393/', key: bob };
+      const served = await until(async () => (await post(t.url, sealCall(bobConfig, 'supermath', 'factorial', { n: 2 }).outer)).status === 200);
+      assert.equal(served, true, 'bob is accepted after the file changed');
+
+      await writeFile(path, '{ "clients": { broken');
+      const reported = await until(async () => t.messages.some((m) => m.startsWith('error config not reloaded')));
+      assert.equal(reported, true);
+      assert.equal((await post(t.url, sealCall(bobConfig, 'supermath', 'factorial', { n: 2 }).outer)).status, 200);
+      assert.equal((await post(t.url, sealCall(t.client('alice'), 'supermath', 'factorial', { n: 2 }).outer)).status, 200);
+      // The broken file is the operator's: nothing rewrote it.
+      await assert.rejects(loadServerConfig(path), /not valid JSON/);
+    } finally {
+      await t.close();
+      await dir.remove();
+    }
+  });
+
+  test('reload() (what SIGHUP calls) swaps clients in and reports false for an invalid file', async () => {
+    const dir = await tempDir();
+    const path = join(dir.path, 'server.json');
+    const t = await startTestServer({ configPath: path });
+    try {
+      const without = { ...t.config, clients: { alice: t.config.clients.alice! } };
+      await writeFile(path, toJsonText(without));
+      assert.equal(await t.server.reload(), true);
+      assert.equal((await post(t.url, sealCall(t.client('old'), 'supermath', 'factorial', { n: 2 }).outer)).status, 401);
+      await writeFile(path, toJsonText({ ...without, clients: { alice: { keys: [] } } }));
+      assert.equal(await t.server.reload(), false);
+      assert.equal((await post(t.url, sealCall(t.client('alice'), 'supermath', 'factorial', { n: 2 }).outer)).status, 200);
+    } finally {
+      await t.close();
+      await dir.remove();
+    }
+  });
+});
+
+describe('slow and idle connections', () => {
+  const open = (url: string): Promise<Socket> =>
+    new Promise((resolve, reject) => {
+      const u = new URL(url);
+      const s = connect(Number(u.port), u.hostname, () => resolve(s));
+      s.on('error', reject);
+    });
+  const closed = (s: Socket): Promise<void> => new Promise((r) => (s.destroyed ? r() : s.once('close', () => r())));
+
+  test('hundreds of idle sockets do not stop a real client, and are closed by the header timeout', async () => {
+    const t = await startTestServer({ timeouts: { headersMs: 500, requestMs: 1000 } });
+    try {
+      const idle = await Promise.all(Array.from({ length: 300 }, () => open(t.url)));
+      const start = performance.now();
+      const r = await request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
+      assert.ok('return' in r && r.return.value === 6);
+      assert.ok(performance.now() - start < 1000, 'served while the idle sockets were open');
+      await Promise.all(idle.map(closed));
+      assert.equal(idle.every((s) => s.destroyed), true);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a body that trickles in is cut off by the request timeout', async () => {
+    const t = await startTestServer({ timeouts: { headersMs: 500, requestMs: 800 } });
+    try {
+      const s = await open(t.url);
+      let reply = '';
+      s.on('data', (d) => (reply += d.toString()));
+      s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"client"');
+      const timer = setInterval(() => s.writable && s.write(' '), 100);
+      await closed(s);
+      clearInterval(timer);
+      assert.match(reply, /^HTTP\/1\.1 408/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  test('in-flight requests finish, then the server stops accepting', async () => {
+    const t = await startTestServer({ config: { modules: [{ path: fixture('inline-hang.ts') }] } });
+    const inflight = request(t.client('alice'), 'inline', 'slow', { ms: 400 }, { endpoint: t.url });
+    await sleep(100);
+    const closing = t.close();
+    const r = await inflight;
+    assert.deepEqual('return' in r && r.return, { value: 400 });
+    await closing;
+    await assert.rejects(request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url }), { code: 'network' });
+  });
+});
