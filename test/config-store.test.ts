@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { parseClientConfig } from '../src/config/client-config.js';
+import { addClient, clientConfigFor, finishRotation, removeClient, rotateKey } from '../src/config/edits.js';
+import { clientConfigPath, configDir } from '../src/config/paths.js';
+import { emptyServerConfig, parseServerConfig } from '../src/config/server-config.js';
+import { loadServerConfig, updateServerConfig, writeFileAtomic } from '../src/config/store.js';
+import { generateKeySpec } from '../src/protocol/keys.js';
+import { tempDir } from './helpers/server.js';
+
+describe('config paths', () => {
+  test('flag, then environment, then XDG, then ~/.config', () => {
+    assert.equal(configDir({ PSIMBOLS_CONFIG_DIR: '/e' }, '/f'), '/f');
+    assert.equal(configDir({ PSIMBOLS_CONFIG_DIR: '/e', XDG_CONFIG_HOME: '/x' }), '/e');
+    assert.equal(configDir({ XDG_CONFIG_HOME: '/x', HOME: '/h' }), '/x/psimbols');
+    assert.equal(configDir({ HOME: '/h' }), '/h/.config/psimbols');
+    assert.equal(clientConfigPath({ PSIMBOLS_CLIENT_CONFIG: '/c.json' }, '/d'), '/c.json');
+    assert.equal(clientConfigPath({}, '/d'), '/d/client.json');
+  });
+});
+
+describe('config validation', () => {
+  test('client config errors name the file and the field', () => {
+    const good = { client: 'a', server: 'http://h:1/', key: generateKeySpec() };
+    assert.deepEqual(parseClientConfig(good, 'c.json'), good);
+    assert.throws(() => parseClientConfig({ ...good, client: 'a b' }, 'c.json'), { code: 'config_invalid', message: /^c\.json: client: / });
+    assert.throws(() => parseClientConfig({ ...good, server: 'ftp://x' }, 'c.json'), { message: /^c\.json: server: / });
+    assert.throws(() => parseClientConfig({ ...good, key: { ...good.key, data: 'short' } }, 'c.json'), { message: /^c\.json: key\.data: must be 32 bytes/ });
+    assert.throws(() => parseClientConfig({ ...good, extra: 1 }, 'c.json'), { message: /^c\.json: extra: is not a known field/ });
+    assert.throws(() => parseClientConfig([], 'c.json'), { message: /^c\.json: \(top level\)/ });
+  });
+
+  test('the seed client config with a CBC key is valid', () => {
+    const seed = { client: '123', server: 'http://psimbols.example.com:9393/', key: { type: 'AES', mode: 'CBC', data: '12345678901234567890123456789012' } };
+    assert.deepEqual(parseClientConfig(seed, 'seed.json'), seed);
+  });
+
+  test('server config errors name the file, the field and the rule', () => {
+    assert.throws(() => parseServerConfig({ listen: { port: 70000 } }, 's.json'), { message: /^s\.json: listen\.port: / });
+    assert.throws(() => parseServerConfig({ clients: { a: { keys: [{ type: 'AES', mode: 'GCM', encoding: 'base64url', data: 'x' }] } } }, 's.json'), {
+      message: /^s\.json: clients\.a\.keys\[0\]\.data: must be 32 bytes/,
+    });
+    assert.throws(() => parseServerConfig({ limits: { pastSeconds: 7200 } }, 's.json'), { message: /^s\.json: limits\.pastSeconds: / });
+    assert.throws(() => parseServerConfig({ lisen: {} }, 's.json'), { message: /^s\.json: \(top level\): unknown field "lisen"/ });
+    assert.throws(() => parseServerConfig({ clients: { 'bad id': { keys: [generateKeySpec()] } } }, 's.json'), { message: /clients\.bad id: is not a valid client id/ });
+    assert.throws(() => parseServerConfig({ clients: { a: { keys: [generateKeySpec(), { type: 'AES', mode: 'CBC', data: '1234567890123456' }] } } }, 's.json'), { message: /clients\.a\.keys: a legacy/ });
+  });
+});
+
+describe('config edits', () => {
+  test('add, refuse a duplicate without force, rotate, finish and remove', () => {
+    const k1 = generateKeySpec();
+    const k2 = generateKeySpec();
+    let c = addClient(emptyServerConfig(), 'ci', { key: k1, requestsPerHour: 10, allow: ['supermath.*'] });
+    assert.deepEqual(clientConfigFor(c, 'ci'), { client: 'ci', server: 'http://127.0.0.1:9393/', key: k1 });
+    assert.throws(() => addClient(c, 'ci', { key: k2 }), { code: 'client_exists' });
+    assert.throws(() => addClient(c, '-bad', { key: k2 }), { code: 'usage' });
+    c = rotateKey(c, 'ci', k2);
+    assert.deepEqual(c.clients.ci?.keys, [k2, k1]);
+    c = finishRotation(c, 'ci');
+    assert.deepEqual(c.clients.ci?.keys, [k2]);
+    assert.deepEqual(rotateKey(c, 'ci', k1, true).clients.ci?.keys, [k1]);
+    assert.deepEqual(removeClient(c, 'ci').clients, {});
+    assert.throws(() => removeClient(c, 'nobody'), { code: 'client_not_found' });
+  });
+});
+
+describe('config store', () => {
+  test('writes atomically with mode 0600 and refuses to overwrite unless told to', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'sub', 'f.json');
+      await writeFileAtomic(path, 'one', false);
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      await assert.rejects(writeFileAtomic(path, 'two', false), { code: 'file_exists' });
+      assert.equal(await readFile(path, 'utf8'), 'one');
+      await writeFileAtomic(path, 'two', true);
+      assert.equal(await readFile(path, 'utf8'), 'two');
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('20 concurrent edits all land in one valid file', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => updateServerConfig(path, (c) => addClient(c, `c${i}`, { key: generateKeySpec() }), emptyServerConfig)));
+      const config = await loadServerConfig(path);
+      assert.equal(Object.keys(config.clients).length, 20);
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('an invalid file is reported with file and field and never overwritten', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      const broken = '{"clients": {"a": {"keys": []}}}';
+      await writeFile(path, broken);
+      await assert.rejects(
+        updateServerConfig(path, (c) => addClient(c, 'b', { key: generateKeySpec() }), emptyServerConfig),
+        { code: 'config_invalid', message: `${path}: clients.a.keys: must hold at least one key` },
+      );
+      assert.equal(await readFile(path, 'utf8'), broken);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('a stale lock left by a killed process is taken over', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      await writeFile(`${path}.lock`, '');
+      const { utimes } = await import('node:fs/promises');
+      const old = new Date(Date.now() - 60_000);
+      await utimes(`${path}.lock`, old, old);
+      await updateServerConfig(path, (c) => addClient(c, 'a', { key: generateKeySpec() }), emptyServerConfig);
+      assert.deepEqual(Object.keys((await loadServerConfig(path)).clients), ['a']);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
