@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseItem, literal } from '../src/cli/items.js';
+import { generateKeySpec } from '../src/protocol/keys.js';
+import { freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { post, tempDir } from './helpers/server.js';
+
+describe('the item grammar', () => {
+  test('key=value sends a number, true, false or null only for exact literals', () => {
+    assert.equal(literal('3'), 3);
+    assert.equal(literal('-2.5e3'), -2500);
+    assert.equal(literal('007'), '007');
+    assert.equal(literal('1.'), '1.');
+    assert.equal(literal('true'), true);
+    assert.equal(literal('True'), 'True');
+    assert.equal(literal('null'), null);
+    assert.equal(literal('12345678901234567890'), '12345678901234567890');
+    assert.equal(literal(''), '');
+  });
+
+  test('parses key=value, key:=json and @file forms, and quotes a bad item', () => {
+    assert.deepEqual(parseItem('n=3'), { key: 'n', json: false, file: false, text: '3' });
+    assert.deepEqual(parseItem('x:=[1,2]'), { key: 'x', json: true, file: false, text: '[1,2]' });
+    assert.deepEqual(parseItem('s=a=b'), { key: 's', json: false, file: false, text: 'a=b' });
+    assert.deepEqual(parseItem('f=@data.txt'), { key: 'f', json: false, file: true, text: 'data.txt' });
+    assert.throws(() => parseItem('novalue'), { code: 'usage', message: 'bad item "novalue": expected key=value or key:=json' });
+    assert.throws(() => parseItem('1x=2'), { code: 'usage', message: /^bad item "1x=2"/ });
+  });
+});
+
+describe('psimbols call against a real psimbols serve', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let served: Served;
+  let env: Record<string, string>;
+  before(async () => {
+    dir = await tempDir();
+    env = { PSIMBOLS_CONFIG_DIR: dir.path };
+    // Exactly the README's two terminals: serve on a fresh config directory, then call.
+    served = await spawnServe(['--port', String(await freePort())], env);
+  });
+  after(async () => {
+    await served.stop();
+    await dir.remove();
+  });
+
+  test('first run writes a local client, and n=3 prints 6 and nothing else', async () => {
+    assert.match(served.stderr(), /first run: created a server config with one client/);
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=3'], { env });
+    assert.deepEqual(r, { code: 0, stdout: '6\n', stderr: '' });
+  });
+
+  test('--verbose puts the comment on stderr; --json prints the whole response', async () => {
+    const v = await runCli(['call', 'supermath', 'factorial', 'n=4', '--verbose'], { env });
+    assert.deepEqual([v.code, v.stdout, v.stderr], [0, '24\n', '4! = 24\n']);
+    const j = await runCli(['call', 'supermath', 'factorial', 'n:=5', '--json'], { env });
+    const response = JSON.parse(j.stdout) as { request_id: string; return: unknown };
+    assert.equal(j.code, 0);
+    assert.deepEqual(response.return, { value: 120, comment: '5! = 120' });
+    assert.match(response.request_id, /^[0-9a-f-]{36}$/);
+  });
+
+  test('large values print as decimal strings, raw', async () => {
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=25'], { env });
+    assert.equal(r.stdout, '15511210043330985984000000\n');
+  });
+
+  test('params come from files, --params JSON and --params - on stdin', async () => {
+    const file = join(dir.path, 'n.txt');
+    await writeFile(file, '6\n');
+    assert.equal((await runCli(['call', 'supermath', 'factorial', `n=@${file}`], { env })).stdout, '720\n');
+    assert.equal((await runCli(['call', 'supermath', 'factorial', `n:=@${file}`], { env })).stdout, '720\n');
+    assert.equal((await runCli(['call', 'supermath', 'gcd', '--params', '{"a":12,"b":18}'], { env })).stdout, '6\n');
+    assert.equal((await runCli(['call', 'supermath', 'gcd', '--params', '-', 'b=8'], { env, input: '{"a":12,"b":18}' })).stdout, '4\n');
+    assert.equal((await runCli(['call', 'supermath', 'is_prime', 'n=97'], { env })).stdout, 'true\n');
+  });
+
+  test('exit 1 when the function returns an error, with the code on stderr', async () => {
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=007'], { env });
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^psimbols: supermath\.factorial: invalid_params: n: /);
+    assert.doesNotMatch(r.stderr, /\x1b\[/, 'no colour without a TTY');
+    assert.equal((await runCli(['call', 'supermath', 'nope'], { env })).code, 1);
+  });
+
+  test('exit 2 for usage and config errors, quoting the bad item or naming the file', async () => {
+    const bad = await runCli(['call', 'supermath', 'factorial', 'n'], { env });
+    assert.deepEqual([bad.code, bad.stderr], [2, 'psimbols: bad item "n": expected key=value or key:=json\n']);
+    assert.equal((await runCli(['call', 'supermath'], { env })).code, 2);
+    assert.equal((await runCli(['call', 'supermath', 'factorial', 'x:=[1,'], { env })).code, 2);
+    const missing = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', join(dir.path, 'nope.json')], { env });
+    assert.deepEqual([missing.code, missing.stderr], [2, `psimbols: ${join(dir.path, 'nope.json')}: no such file\n`]);
+    const broken = join(dir.path, 'broken.json');
+    await writeFile(broken, '{"client":"x"}');
+    const b = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', broken], { env });
+    assert.deepEqual([b.code, b.stderr], [2, `psimbols: ${broken}: server: must be an http:// or https:// URL\n`]);
+  });
+
+  test('exit 3 when the server cannot be reached', async () => {
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', `http://127.0.0.1:${await freePort()}/`], { env });
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /^psimbols: cannot reach http:\/\/127\.0\.0\.1:\d+\/: /);
+  });
+
+  test('exit 3 on a timeout', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', `http://127.0.0.1:${port}/`, '--timeout', '0.3'], { env });
+      assert.deepEqual([r.code, r.stderr], [3, `psimbols: no answer from http://127.0.0.1:${port}/ within 300 ms\n`]);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
+  test('exit 4 when the server refuses authentication', async () => {
+    const local = JSON.parse(await readFile(join(dir.path, 'client.json'), 'utf8')) as Record<string, unknown>;
+    const wrong = join(dir.path, 'wrong.json');
+    await writeFile(wrong, JSON.stringify({ ...local, key: generateKeySpec() }));
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', wrong], { env });
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /refused the request \(401\): check the client id, the key and the clock/);
+  });
+
+  test('exit 6 for any other server failure', async () => {
+    const other = createServer((_q, res) => res.writeHead(500).end('{"message":"boom"}'));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (other.address() as { port: number }).port;
+      const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', `http://127.0.0.1:${port}/`], { env });
+      assert.deepEqual([r.code, r.stderr], [6, `psimbols: http://127.0.0.1:${port}/ answered 500: boom\n`]);
+    } finally {
+      other.close();
+    }
+  });
+
+  test('--offline prints a sealed request that the server accepts once', async () => {
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--offline'], { env });
+    assert.equal(r.code, 0);
+    const outer = JSON.parse(r.stdout) as { client: string; server: string; request: string };
+    assert.equal(outer.client, 'local');
+    assert.match(outer.request, /^ps2\.[A-Za-z0-9_-]+$/);
+    assert.equal((await post(served.url, outer)).status, 200);
+    assert.equal((await post(served.url, outer)).status, 401);
+  });
+});
+
+describe('psimbols call when rate limited', () => {
+  test('exit 5 with the wait in seconds', async () => {
+    const dir = await tempDir();
+    const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+    const port = await freePort();
+    const added = await runCli(['add-client', 'once', '--requests-per-hour', '1', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'once.json')], { env });
+    assert.equal(added.code, 0, added.stderr);
+    const served = await spawnServe(['--port', String(port)], env);
+    try {
+      const args = ['call', 'supermath', 'factorial', 'n=3', '--client-config', join(dir.path, 'once.json')];
+      assert.equal((await runCli(args, { env })).stdout, '6\n');
+      const r = await runCli(args, { env });
+      assert.equal(r.code, 5);
+      assert.match(r.stderr, /^psimbols: too many requests: retry in 3[56]\d\d s\n$/);
+    } finally {
+      await served.stop();
+      await dir.remove();
+    }
+  });
+});

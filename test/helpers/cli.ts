@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/psimbols.js', import.meta.url));
+
+export type CliResult = { code: number | null; stdout: string; stderr: string };
+
+/** Runs the real built binary with a clean environment: no TTY, no colour forcing, no CI leaks. */
+export function runCli(args: readonly string[], o: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: o.cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...o.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d.toString()));
+    child.stderr.on('data', (d) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(o.input ?? '');
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export type Served = { url: string; child: ChildProcess; stderr: () => string; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
+
+/** Starts `psimbols serve` and waits for its "listening on" line. */
+export function spawnServe(args: readonly string[], env: Record<string, string>): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json', ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 15_000);
+    child.stderr.on('data', (d) => {
+      stderr += d.toString();
+      const m = /"msg":"listening on (http:\/\/[^"]+)"/.exec(stderr);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve({
+          url: m[1],
+          child,
+          stderr: () => stderr,
+          stop: (signal = 'SIGTERM') =>
+            new Promise((r) => {
+              if (child.exitCode !== null) return r(child.exitCode);
+              child.once('exit', (code) => r(code));
+              child.kill(signal);
+            }),
+        });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${stderr}`));
+    });
+  });
+}
