@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { main } from '../src/cli/main.js';
+import type { Io } from '../src/cli/io.js';
+import { loadServerConfig } from '../src/config/store.js';
+import { freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { tempDir } from './helpers/server.js';
+
+describe('psimbols keygen', () => {
+  test('prints a 32-byte base64url key on stdout and its key id on stderr', async () => {
+    const r = await runCli(['keygen']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^[A-Za-z0-9_-]{43}\n$/);
+    assert.equal(Buffer.from(r.stdout.trim(), 'base64url').length, 32);
+    assert.match(r.stderr, /^kid [0-9a-f]{16}\n$/);
+  });
+
+  test('-o writes the key with mode 0600 and refuses to overwrite without --force', async () => {
+    const dir = await tempDir();
+    try {
+      const file = join(dir.path, 'k.key');
+      const first = await runCli(['keygen', '-o', file]);
+      assert.deepEqual([first.code, first.stdout], [0, '']);
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      const key = await readFile(file, 'utf8');
+      const again = await runCli(['keygen', '-o', file]);
+      assert.deepEqual([again.code, again.stderr], [2, `psimbols: ${file}: already exists (use --force to overwrite)\n`]);
+      assert.equal(await readFile(file, 'utf8'), key);
+      assert.equal((await runCli(['keygen', '-o', file, '--force'])).code, 0);
+      assert.notEqual(await readFile(file, 'utf8'), key);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('client management against a running server', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let env: Record<string, string>;
+  let served: Served;
+  let base: string;
+  before(async () => {
+    dir = await tempDir();
+    env = { PSIMBOLS_CONFIG_DIR: dir.path };
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}/`;
+    served = await spawnServe(['--port', String(port)], env);
+  });
+  after(async () => {
+    await served.stop();
+    await dir.remove();
+  });
+  const call = (configFile: string) => runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', configFile], { env });
+  const eventually = async (fn: () => Promise<boolean>): Promise<boolean> => {
+    for (let i = 0; i < 40; i++) {
+      if (await fn()) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  };
+
+  test('add-client prints a seed-format config that works at once, without a restart', async () => {
+    const r = await runCli(['add-client', 'ci-runner', '--requests-per-hour', '50'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const config = JSON.parse(r.stdout) as { client: string; server: string; key: { mode: string } };
+    assert.equal(config.client, 'ci-runner');
+    assert.equal(config.server, base);
+    assert.equal(config.key.mode, 'GCM');
+    const file = join(dir.path, 'ci.json');
+    await writeFile(file, r.stdout);
+    assert.equal(await eventually(async () => (await call(file)).stdout === '6\n'), true);
+  });
+
+  test('add-client refuses an existing id without --force and validates ids', async () => {
+    const dup = await runCli(['add-client', 'local'], { env });
+    assert.deepEqual([dup.code, dup.stderr], [2, 'psimbols: client "local" already exists (use --force to replace it)\n']);
+    assert.equal((await runCli(['add-client', 'bad id'], { env })).code, 2);
+  });
+
+  test('add-client -o writes 0600; --key-file uses a keygen key; --allow restricts', async () => {
+    const keyFile = join(dir.path, 'k.key');
+    await runCli(['keygen', '-o', keyFile], { env });
+    const out = join(dir.path, 'restricted.json');
+    const r = await runCli(['add-client', 'restricted', '--key-file', keyFile, '--allow', 'supermath.gcd', '-o', out], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal((await stat(out)).mode & 0o777, 0o600);
+    const written = JSON.parse(await readFile(out, 'utf8')) as { key: { data: string } };
+    assert.equal(written.key.data, (await readFile(keyFile, 'utf8')).trim());
+    assert.equal(await eventually(async () => (await call(out)).code === 1), true);
+    const gcd = await runCli(['call', 'supermath', 'gcd', 'a=4', 'b=6', '--client-config', out], { env });
+    assert.equal(gcd.stdout, '2\n');
+    const fns = await runCli(['functions', '--client-config', out], { env });
+    assert.equal(fns.stdout, 'supermath.gcd a b  - greatest common divisor of two safe integers\n');
+  });
+
+  test('a legacy client is warned about and works in the seed format', async () => {
+    const out = join(dir.path, 'legacy.json');
+    const r = await runCli(['add-client', 'seed', '--legacy-key', '12345678901234567890123456789012', '-o', out], { env });
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /warning: a legacy client uses AES-CBC without authentication/);
+    assert.deepEqual(JSON.parse(await readFile(out, 'utf8')).key, { type: 'AES', mode: 'CBC', data: '12345678901234567890123456789012' });
+    assert.equal(await eventually(async () => (await call(out)).stdout === '6\n'), true);
+  });
+
+  test('list-clients shows key ids, never keys', async () => {
+    const r = await runCli(['list-clients', '--json'], { env });
+    const rows = JSON.parse(r.stdout) as { client: string; kids: string[] }[];
+    assert.ok(rows.some((row) => row.client === 'local'));
+    const secret = (JSON.parse(await readFile(join(dir.path, 'client.json'), 'utf8')) as { key: { data: string } }).key.data;
+    const text = await runCli(['list-clients'], { env });
+    assert.match(text.stdout, /^CLIENT\s+MODE\s+KEYS/);
+    assert.ok(!text.stdout.includes(secret) && !r.stdout.includes(secret));
+  });
+
+  test('rotate-key keeps the old key accepted until --finish', async () => {
+    const oldFile = join(dir.path, 'rot-old.json');
+    const newFile = join(dir.path, 'rot-new.json');
+    await runCli(['add-client', 'rot', '-o', oldFile], { env });
+    assert.equal(await eventually(async () => (await call(oldFile)).code === 0), true);
+    const rotated = await runCli(['rotate-key', 'rot', '-o', newFile], { env });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stderr, /the old one stays accepted until "psimbols rotate-key rot --finish"/);
+    assert.equal(await eventually(async () => (await call(newFile)).code === 0), true);
+    assert.equal((await call(oldFile)).code, 0);
+    assert.equal((await runCli(['rotate-key', 'rot', '--finish'], { env })).code, 0);
+    assert.equal(await eventually(async () => (await call(oldFile)).code === 4), true);
+    assert.equal((await call(newFile)).code, 0);
+  });
+
+  test('remove-client stops a client at once', async () => {
+    const file = join(dir.path, 'gone.json');
+    await runCli(['add-client', 'gone', '-o', file], { env });
+    assert.equal(await eventually(async () => (await call(file)).code === 0), true);
+    const r = await runCli(['remove-client', 'gone'], { env });
+    assert.equal(r.code, 0);
+    assert.equal(await eventually(async () => (await call(file)).code === 4), true);
+    const again = await runCli(['remove-client', 'gone'], { env });
+    assert.deepEqual([again.code, again.stderr], [2, 'psimbols: no client "gone" in the server config\n']);
+  });
+
+  test('without a TTY a missing id fails with a message naming it, never a prompt', async () => {
+    for (const env2 of [env, { ...env, CI: '1' }]) {
+      const r = await runCli(['add-client'], { env: env2 });
+      assert.deepEqual([r.code, r.stdout], [2, '']);
+      assert.equal(r.stderr, 'psimbols: missing argument <id> (no prompt without a terminal, with --no-input, or in CI)\n');
+    }
+  });
+});
+
+describe('prompts', () => {
+  const fakeTty = (): PassThrough & { isTTY: boolean; setRawMode: () => void; columns: number; rows: number } =>
+    Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => undefined, columns: 80, rows: 24 });
+
+  test('a person at a terminal is asked for a missing client id; stdout keeps only the config', async () => {
+    const dir = await tempDir();
+    try {
+      const stdin = fakeTty();
+      const stderr = fakeTty();
+      const stdout = new PassThrough();
+      let shown = '';
+      let printed = '';
+      let answered = false;
+      stderr.on('data', (d) => {
+        shown += d.toString();
+        if (answered || !shown.includes('Client id')) return;
+        answered = true;
+        // Answer once the prompt has finished drawing and listens.
+        setTimeout(() => stdin.write('carol\r'), 50);
+      });
+      stdout.on('data', (d) => (printed += d.toString()));
+      const io: Io = { env: { PSIMBOLS_CONFIG_DIR: dir.path }, stdin, stdout, stderr };
+      const code = await main(['add-client'], io);
+      assert.equal(code, 0);
+      assert.equal((JSON.parse(printed) as { client: string }).client, 'carol');
+      assert.deepEqual(Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients), ['carol']);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('--no-input fails instead of asking, even at a terminal', async () => {
+    const dir = await tempDir();
+    try {
+      let text = '';
+      const stderr = fakeTty();
+      stderr.on('data', (d) => (text += d.toString()));
+      const io: Io = { env: { PSIMBOLS_CONFIG_DIR: dir.path }, stdin: fakeTty(), stdout: new PassThrough(), stderr };
+      assert.equal(await main(['--no-input', 'add-client'], io), 2);
+      assert.match(text, /missing argument <id>/);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
