@@ -1,0 +1,17 @@
+#!/bin/sh
+# A CI step that calls a psimbols server and branches on the documented exit codes.
+# Usage: PSIMBOLS_CLIENT_CONFIG=client.json examples/ci-call.sh N
+set -u
+psimbols=${PSIMBOLS:-psimbols}
+n=${1:-10}
+
+value=$($psimbols call supermath factorial "n=$n" --timeout 5 --retry 2)
+status=$?
+case $status in
+  0) echo "factorial($n) = $value" ;;
+  1) echo "the server refused the input (see the message above)" >&2; exit 1 ;;
+  3) echo "server unreachable: skipping this step" >&2; exit 0 ;;
+  4) echo "authentication refused: check the client config and the key" >&2; exit 1 ;;
+  5) echo "rate limited: try this job again later" >&2; exit 75 ;;
+  *) echo "psimbols call failed with exit code $status" >&2; exit 1 ;;
+esac

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { parseClientConfig } from '../src/config/client-config.js';
+import { parseServerConfig } from '../src/config/server-config.js';
+import { BIN, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { tempDir } from './helpers/server.js';
+
+const examples = fileURLToPath(new URL('../examples/', import.meta.url));
+
+function sh(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d.toString()));
+    child.stderr.on('data', (d) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('examples/', () => {
+  test('the example configs are valid as shipped', async () => {
+    parseServerConfig(JSON.parse(await readFile(join(examples, 'server.json'), 'utf8')), 'examples/server.json');
+    parseClientConfig(JSON.parse(await readFile(join(examples, 'client.json'), 'utf8')), 'examples/client.json');
+  });
+
+  describe('against the example server config', () => {
+    let dir: { path: string; remove: () => Promise<void> };
+    let served: Served;
+    let env: Record<string, string>;
+    before(async () => {
+      dir = await tempDir();
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/`;
+      // The example as shipped, moved to a free port, its module path made absolute (it imports
+      // 'psimbols', which resolves from inside this package).
+      const text = (await readFile(join(examples, 'server.json'), 'utf8')).replaceAll('http://127.0.0.1:9393/', url).replace('"port": 9393', `"port": ${port}`);
+      await writeFile(join(dir.path, 'server.json'), text.replace('"modules/textutil.ts"', JSON.stringify(join(examples, 'modules', 'textutil.ts'))));
+      await writeFile(join(dir.path, 'client.json'), (await readFile(join(examples, 'client.json'), 'utf8')).replace('http://127.0.0.1:9393/', url));
+      env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      served = await spawnServe([], env);
+    });
+    after(async () => {
+      await served.stop();
+      await dir.remove();
+    });
+
+    test('the CI script prints the value and branches on exit codes', async () => {
+      const wrapper = join(dir.path, 'psimbols');
+      await writeFile(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
+      const ok = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper });
+      assert.deepEqual([ok.code, ok.stdout], [0, 'factorial(5) = 120\n']);
+      const bad = await sh(join(examples, 'ci-call.sh'), ['-1'], { ...env, PSIMBOLS: wrapper });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /the server refused the input/);
+      const down = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper, PSIMBOLS_CLIENT_CONFIG: join(examples, 'client.json') });
+      assert.deepEqual([down.code, down.stderr.trim().split('\n').at(-1)], [0, 'server unreachable: skipping this step']);
+    });
+
+    test('the TypeScript example module answers, with its typed error', async () => {
+      assert.equal((await runCli(['call', 'textutil', 'reverse', 's=héllo'], { env })).stdout, 'olléh\n');
+      assert.equal((await runCli(['call', 'textutil', 'slug', 'title=Hello, World!'], { env })).stdout, 'hello-world\n');
+      const empty = await runCli(['call', 'textutil', 'slug', 'title=!!!'], { env });
+      assert.deepEqual([empty.code, empty.stderr], [1, 'psimbols: textutil.slug: empty_slug: "!!!" has no ASCII letters or digits\n']);
+    });
+
+    test('the legacy client of the example works and is limited to factorial', async () => {
+      const legacy = join(dir.path, 'legacy.json');
+      const url = served.url;
+      await writeFile(legacy, JSON.stringify({ client: '123', server: url, key: { type: 'AES', mode: 'CBC', data: '12345678901234567890123456789012' } }));
+      assert.equal((await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', legacy], { env })).stdout, '6\n');
+      assert.equal((await runCli(['call', 'supermath', 'gcd', 'a=1', 'b=2', '--client-config', legacy], { env })).code, 1);
+      assert.match(served.stderr(), /legacy client: AES-CBC without authentication/);
+    });
+  });
+});
