@@ -40,6 +40,19 @@ describe('memory rate limiter (rolling window)', () => {
     assert.equal(limiter.take('a', 2, HOUR).allowed, true);
   });
 
+  test('stays exact while its ring grows from a few slots to a large limit', () => {
+    const clock = fakeClock(0);
+    const limiter = new MemoryRateLimiter(clock.now);
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(limiter.take('a', 1000, HOUR).allowed, true, `request ${i}`);
+      clock.advance(1000);
+    }
+    assert.equal(limiter.take('a', 1000, HOUR).allowed, false);
+    clock.set(HOUR);
+    const d = limiter.take('a', 1000, HOUR);
+    assert.deepEqual(d, { allowed: true, limit: 1000, remaining: 0, resetMs: 1000 });
+  });
+
   test('has no double burst at a window edge, unlike a fixed window', () => {
     const clock = fakeClock(HOUR - 1000);
     const limiter = new MemoryRateLimiter(clock.now);

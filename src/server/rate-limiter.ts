@@ -1,6 +1,7 @@
 // Exact rolling window per client (a sliding-window log): at most `limit` accepted requests in
-// any window. Each client's log is a ring of timestamps, so memory is 8 bytes per accepted
-// request still in the window, and one sweep timer drops idle clients.
+// any window. Each client's log is a ring of timestamps that grows by doubling up to the limit,
+// so memory is at most 16 bytes per accepted request still in the window (8 once the ring is
+// full), and one sweep timer drops idle clients.
 
 export type LimitDecision = {
   readonly allowed: boolean;
@@ -16,9 +17,12 @@ export interface RateLimiter {
 
 type Log = { times: Float64Array; head: number; count: number; windowMs: number };
 
-function resized(log: Log, limit: number): Log {
-  const keep = Math.min(log.count, limit);
-  const times = new Float64Array(limit);
+const INITIAL_CAPACITY = 8;
+
+/** A copy of the newest `min(count, capacity)` entries in a ring of the given capacity. */
+function resized(log: Log, capacity: number): Log {
+  const keep = Math.min(log.count, capacity);
+  const times = new Float64Array(capacity);
   const cap = log.times.length;
   for (let i = 0; i < keep; i++) times[i] = log.times[(log.head + log.count - keep + i) % cap] ?? 0;
   return { times, head: 0, count: keep, windowMs: log.windowMs };
@@ -36,19 +40,25 @@ export class MemoryRateLimiter implements RateLimiter {
     const now = this.#now();
     let log = this.#logs.get(client);
     if (log === undefined) {
-      log = { times: new Float64Array(limit), head: 0, count: 0, windowMs };
+      log = { times: new Float64Array(Math.min(limit, INITIAL_CAPACITY)), head: 0, count: 0, windowMs };
       this.#logs.set(client, log);
-    } else if (log.times.length !== limit) {
+    } else if (log.times.length > limit) {
+      // The limit was lowered: keep only as many of the newest entries as now count.
       log = resized(log, limit);
       this.#logs.set(client, log);
     }
     log.windowMs = windowMs;
-    const cap = log.times.length;
-    const times = log.times;
+    let times = log.times;
     while (log.count > 0 && (times[log.head] ?? 0) <= now - windowMs) {
-      log.head = (log.head + 1) % cap;
+      log.head = (log.head + 1) % times.length;
       log.count--;
     }
+    if (log.count < limit && log.count === times.length) {
+      log = resized(log, Math.min(limit, times.length * 2));
+      this.#logs.set(client, log);
+      times = log.times;
+    }
+    const cap = times.length;
     if (log.count < limit) {
       times[(log.head + log.count) % cap] = now;
       log.count++;
