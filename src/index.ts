@@ -32,3 +32,4 @@ export { defineModule, FunctionError, type ModuleDef, type FunctionDef, type Fun
 export { startServer, type ServeOptions, type RunningServer, type Timeouts } from './server/listen.js';
 export { createLogger, silentLogger, type Logger, type LogFormat } from './server/log.js';
 export { MemoryAdmissionStore, type AdmissionStore, type Admission, type AdmissionRequest } from './server/admission.js';
+export { runLoad, presealBodies, type LoadOptions, type LoadReport } from './client/load-generator.js';
