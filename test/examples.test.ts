@@ -57,7 +57,10 @@ describe('examples/', () => {
       const bad = await sh(join(examples, 'ci-call.sh'), ['-1'], { ...env, PSIMBOLS: wrapper });
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /the server refused the input/);
-      const down = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper, PSIMBOLS_CLIENT_CONFIG: join(examples, 'client.json') });
+      const downConfig = join(dir.path, 'down.json');
+      const shipped = await readFile(join(examples, 'client.json'), 'utf8');
+      await writeFile(downConfig, shipped.replace('http://127.0.0.1:9393/', `http://127.0.0.1:${await freePort()}/`));
+      const down = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper, PSIMBOLS_CLIENT_CONFIG: downConfig });
       assert.deepEqual([down.code, down.stderr.trim().split('\n').at(-1)], [0, 'server unreachable: skipping this step']);
     });
 

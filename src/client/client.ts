@@ -3,6 +3,7 @@ import ky, { TimeoutError } from 'ky';
 import type { ClientConfig } from '../config/client-config.js';
 import { PsimbolsError } from '../errors.js';
 import { openResponse, sealRequest } from '../protocol/envelope.js';
+import { nodeFetch } from './node-fetch.js';
 import { prepareKey } from '../protocol/keys.js';
 import { openLegacyResponse, sealLegacyRequest } from '../protocol/legacy-cbc.js';
 import { parseJson, type Params, type ReturnValue, type RunRequest, type RunResponse } from '../protocol/messages.js';
@@ -78,7 +79,7 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
       timeout: o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       retry: 0,
       throwHttpErrors: false,
-      ...(o.fetch ? { fetch: o.fetch } : {}),
+      fetch: o.fetch ?? nodeFetch,
     });
   } catch (e) {
     if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, { cause: e });

@@ -1,0 +1,44 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+
+// ky's transport over node:http. Node 20's global fetch compiles undici's WebAssembly HTTP parser
+// on first use, which costs about 50 ms of every `psimbols call`; node:http's parser is already
+// in the binary. ky keeps doing what it does (timeouts, JSON, errors); only the socket work moves.
+
+type FetchInput = string | URL | Request;
+
+async function send(req: Request): Promise<Response> {
+  const url = new URL(req.url);
+  const body = req.body ? Buffer.from(await req.arrayBuffer()) : undefined;
+  const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
+  return new Promise((resolve, reject) => {
+    const signal = req.signal;
+    const outgoing = request(url, { method: req.method, headers: Object.fromEntries(req.headers) }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+          else if (value !== undefined) headers.set(name, value);
+        }
+        const status = res.statusCode ?? 0;
+        const nullBody = status === 204 || status === 304 || req.method === 'HEAD';
+        resolve(new Response(nullBody ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers }));
+      });
+    });
+    const onAbort = (): void => {
+      outgoing.destroy();
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    outgoing.on('close', () => signal.removeEventListener('abort', onAbort));
+    outgoing.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
+    outgoing.end(body);
+  });
+}
+
+export function nodeFetch(input: FetchInput, init?: RequestInit): Promise<Response> {
+  return send(input instanceof Request && init === undefined ? input : new Request(input, init));
+}
