@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeBase64urlStrict, encodeBase64url } from './base64.js';
 import type { V2Key } from './keys.js';
 import { parseJson, parseRunRequest, parseRunResponse, type RunRequest, type RunResponse } from './messages.js';
@@ -82,7 +82,7 @@ function additionalData(header: Buffer, client: string, server: string, binding:
   ]);
 }
 
-function messageKey(secret: Buffer, kind: number, nonce: Buffer): { key: Buffer; iv: Buffer } {
+function messageKey(secret: KeyObject, kind: number, nonce: Buffer): { key: Buffer; iv: Buffer } {
   const info = Buffer.concat([kind === KIND_REQUEST ? INFO_REQUEST : INFO_RESPONSE, nonce]);
   const okm = Buffer.from(hkdfSync('sha256', secret, EMPTY, info, 44));
   return { key: okm.subarray(0, 32), iv: okm.subarray(32, 44) };
@@ -108,7 +108,7 @@ function seal(kind: number, plaintext: unknown, o: SealRequestOptions, binding: 
   if (nonce.length !== NONCE_BYTES) throw new RangeError(`nonce must be ${NONCE_BYTES} bytes`);
   const ts = o.now ?? nowSeconds();
   const header = encodeHeader(kind, o.key.kid, ts, nonce);
-  const { key, iv } = messageKey(o.key.secret, kind, nonce);
+  const { key, iv } = messageKey(o.key.keyObject, kind, nonce);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(additionalData(header, o.client, o.server, binding));
   const body = Buffer.concat([cipher.update(JSON.stringify(plaintext), 'utf8'), cipher.final()]);
@@ -148,7 +148,7 @@ export function parseToken(token: string, expectedKind: number): Result<Parsed> 
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decrypt(p: Parsed, secret: Buffer, aad: Buffer): string | undefined {
+function decrypt(p: Parsed, secret: KeyObject, aad: Buffer): string | undefined {
   const { key, iv } = messageKey(secret, p.header.kind, p.header.nonce);
   const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   decipher.setAAD(aad);
@@ -171,7 +171,7 @@ export function openRequest(token: string, o: OpenRequestOptions): Result<Opened
   const p = parsed.value;
   const key = o.keys.find((k) => k.kid.equals(p.header.kid));
   if (key === undefined) return refuse('unknown_key');
-  const text = decrypt(p, key.secret, additionalData(p.headerBytes, o.client, o.server, EMPTY));
+  const text = decrypt(p, key.keyObject, additionalData(p.headerBytes, o.client, o.server, EMPTY));
   if (text === undefined) return refuse('bad_tag');
   const window = o.window ?? DEFAULT_WINDOW;
   if (p.header.ts < o.now - window.pastSeconds) return refuse('stale');
@@ -182,7 +182,7 @@ export function openRequest(token: string, o: OpenRequestOptions): Result<Opened
   return ok({ message, header: p.header, key });
 }
 
-const DECOY_KEY = Buffer.alloc(32, 0x5a);
+const DECOY_KEY = createSecretKey(Buffer.alloc(32, 0x5a));
 
 /** The same work as opening a token with a wrong key, so unknown client ids cost what known ones do. */
 export function decoyOpen(token: string, client: string, server: string): void {
@@ -197,7 +197,7 @@ export function openResponse(token: string, o: OpenResponseOptions): Result<RunR
   if (!parsed.ok) return parsed;
   const p = parsed.value;
   if (!p.header.kid.equals(o.key.kid)) return refuse('unknown_key');
-  const text = decrypt(p, o.key.secret, additionalData(p.headerBytes, o.client, o.server, requestBinding(o.requestToken)));
+  const text = decrypt(p, o.key.keyObject, additionalData(p.headerBytes, o.client, o.server, requestBinding(o.requestToken)));
   if (text === undefined) return refuse('bad_tag');
   const message = parseRunResponse(parseJson(text));
   return message === undefined ? refuse('bad_plaintext') : ok(message);

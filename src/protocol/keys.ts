@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeBase64urlStrict, encodeBase64url } from './base64.js';
 
 /** A ps2 key as written in config files (docs/PROTOCOL.md, "Keys"). */
@@ -21,6 +21,8 @@ export type KeySpec = V2KeySpec | LegacyKeySpec;
 export type V2Key = {
   readonly kind: 'v2';
   readonly secret: Buffer;
+  /** The secret as a KeyObject, made once: HKDF would otherwise convert it on every message. */
+  readonly keyObject: KeyObject;
   readonly kid: Buffer;
   readonly kidHex: string;
 };
@@ -78,7 +80,7 @@ export function prepareKey(spec: KeySpec): Key {
   const secret = decodeBase64urlStrict(spec.data);
   if (secret === undefined || secret.length !== KEY_BYTES) throw new TypeError('invalid ps2 key data');
   const kid = deriveKid(secret);
-  return { kind: 'v2', secret, kid, kidHex: kid.toString('hex') };
+  return { kind: 'v2', secret, keyObject: createSecretKey(secret), kid, kidHex: kid.toString('hex') };
 }
 
 export function kidHexOf(spec: V2KeySpec): string {

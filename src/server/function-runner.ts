@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
 import { PsimbolsError } from '../errors.js';
 import type { ErrorValue, Params, ReturnValue } from '../protocol/messages.js';
-import { isFunctionError, type Allow, type FunctionDef, type ModuleDef } from './registry.js';
+import { isFunctionError, type Allow, type FunctionDef, type FunctionResult, type ModuleDef } from './registry.js';
 import type { WorkerReply, WorkerTask } from './module-worker.js';
 
 // Looks up, validates and runs calls. Built-in bounded modules run inline; user modules run in a
@@ -31,6 +31,13 @@ export type FunctionListing = {
 type Entry = { readonly module: LoadedModule; readonly fn: FunctionDef; readonly timeoutMs: number };
 
 const fail = (code: string, message: string, detail?: string): CallOutcome => ({ ok: false, error: { code, message }, ...(detail ? { detail } : {}) });
+
+const success = (r: FunctionResult): CallOutcome => ({ ok: true, value: r.comment === undefined ? { value: r.value } : { value: r.value, comment: r.comment } });
+
+function failure(e: unknown): CallOutcome {
+  if (isFunctionError(e)) return fail(e.code, e.message);
+  return fail('function_failed', 'the function failed', e instanceof Error ? e.message : String(e));
+}
 
 function workerFile(): URL {
   // Under tsx (tests) this file is .ts and so is its worker sibling.
@@ -107,25 +114,32 @@ export class FunctionRunner {
   }
 
   async #inline(entry: Entry, client: string, params: unknown): Promise<CallOutcome> {
-    const controller = new AbortController();
+    // The signal and the deadline timer are made only for calls that go async: a synchronous
+    // function cannot be interrupted anyway, and most built-in calls are synchronous.
+    let controller: AbortController | undefined;
+    const context = {
+      client,
+      get signal(): AbortSignal {
+        controller ??= new AbortController();
+        return controller.signal;
+      },
+    };
+    let result: FunctionResult | Promise<FunctionResult>;
+    try {
+      result = entry.fn.run(params, context);
+    } catch (e) {
+      return failure(e);
+    }
+    if (!(result instanceof Promise)) return success(result);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<CallOutcome>((resolve) => {
       timer = setTimeout(() => {
-        controller.abort();
+        controller?.abort();
         resolve(fail('timeout', `the call did not finish within ${entry.timeoutMs} ms`));
       }, entry.timeoutMs);
     });
-    const call = (async (): Promise<CallOutcome> => {
-      try {
-        const r = await entry.fn.run(params, { signal: controller.signal, client });
-        return { ok: true, value: r.comment === undefined ? { value: r.value } : { value: r.value, comment: r.comment } };
-      } catch (e) {
-        if (isFunctionError(e)) return fail(e.code, e.message);
-        return fail('function_failed', 'the function failed', e instanceof Error ? e.message : String(e));
-      }
-    })();
     try {
-      return await Promise.race([call, deadline]);
+      return await Promise.race([result.then(success, failure), deadline]);
     } finally {
       clearTimeout(timer);
     }

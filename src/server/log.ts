@@ -32,7 +32,8 @@ export function createLogger(write: (line: string) => void, format: LogFormat, n
   const emit = (level: Level, message: string, fields: Fields): void => {
     const time = new Date(now()).toISOString();
     if (format === 'json') {
-      write(`${JSON.stringify({ time, level, msg: message, ...clean(fields) })}\n`);
+      // JSON.stringify already leaves out undefined fields.
+      write(`${JSON.stringify({ time, level, msg: message, ...fields })}\n`);
       return;
     }
     const rest = Object.entries(clean(fields))

@@ -46,36 +46,69 @@ async function firstRun(path: string, dir: string, log: Logger, listen: { host?:
   return config;
 }
 
+/**
+ * Log lines are gathered and written a batch at a time: one synchronous write to a pipe per
+ * request cost about a quarter of the server's time under load.
+ */
+function batchedWriter(stream: NodeJS.WritableStream): { write: (line: string) => void; flush: () => void } {
+  let lines: string[] = [];
+  let size = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (lines.length === 0) return;
+    stream.write(lines.join(''));
+    lines = [];
+    size = 0;
+  };
+  return {
+    write: (line) => {
+      lines.push(line);
+      size += line.length;
+      if (size >= 64 * 1024) flush();
+      else timer ??= setTimeout(flush, 20);
+    },
+    flush,
+  };
+}
+
 export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
   const o = args[0] as Options;
   const port = parsePort(o.port);
   const path = serverPath(io, g, o.config);
   const format: LogFormat = o.logFormat ?? (io.stderr.isTTY ? 'text' : 'json');
-  const log = createLogger((line) => void io.stderr.write(line), format);
+  const out = batchedWriter(io.stderr);
+  const log = createLogger(out.write, format);
 
-  let config = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log, { ...(o.host ? { host: o.host } : {}), ...(port === undefined ? {} : { port }) });
-  if (o.store) config = { ...config, store: o.store };
-  if (config.store !== 'memory') throw new PsimbolsError('usage', `store ${config.store}: only "memory" is available in this version`);
+  try {
+    let config = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log, { ...(o.host ? { host: o.host } : {}), ...(port === undefined ? {} : { port }) });
+    if (o.store) config = { ...config, store: o.store };
+    if (config.store !== 'memory') throw new PsimbolsError('usage', `store ${config.store}: only "memory" is available in this version`);
 
-  const server = await startServer({
-    config,
-    configPath: path,
-    log,
-    ...(o.host ? { host: o.host } : {}),
-    ...(port === undefined ? {} : { port }),
-    watch: o.watch !== false,
-  });
-  log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size });
+    const server = await startServer({
+      config,
+      configPath: path,
+      log,
+      ...(o.host ? { host: o.host } : {}),
+      ...(port === undefined ? {} : { port }),
+      watch: o.watch !== false,
+    });
+    log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size });
+    out.flush();
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', hup);
-      log.log('info', 'shutting down', { signal });
-      server.close().then(resolve, resolve);
-    };
-    const hup = (): void => void server.reload();
-    process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', hup);
-  });
-  log.log('info', 'stopped');
-  return EXIT.ok;
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', hup);
+        log.log('info', 'shutting down', { signal });
+        server.close().then(resolve, resolve);
+      };
+      const hup = (): void => void server.reload();
+      process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', hup);
+    });
+    log.log('info', 'stopped');
+    return EXIT.ok;
+  } finally {
+    out.flush();
+  }
 }
