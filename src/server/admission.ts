@@ -11,6 +11,8 @@ export type AdmissionRequest = {
   readonly nonceTtlMs: number;
   readonly limit: number;
   readonly windowMs: number;
+  /** The token's timestamp in Unix seconds (ps2 only). */
+  readonly ts?: number;
 };
 
 export type Admission =

@@ -4,13 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import { loadServerConfig } from '../config/store.js';
 import type { ServerConfig } from '../config/server-config.js';
-import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
+import type { AdmissionStore } from './admission.js';
 import { FunctionRunner, type LoadedModule } from './function-runner.js';
 import { createHandler } from './handler.js';
 import type { Logger } from './log.js';
 import { importModuleFile } from './module-loader.js';
 import { supermath } from './modules/supermath.js';
 import { buildState, legacyClients, Processor } from './processor.js';
+import { createAdmissionStore } from './stores.js';
 
 // Opens the port: node:http with timeouts against slow and idle clients, hot reload of the
 // clients when the config file changes, and a bounded graceful shutdown.
@@ -67,7 +68,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     callTimeoutMs: config.limits.callTimeoutMs,
     maxConcurrentCalls: config.limits.maxConcurrentCalls,
   });
-  const store = o.store ?? new MemoryAdmissionStore(o.now ? { now: o.now } : {});
+  const store = o.store ?? (await createAdmissionStore(config.store, config.onStoreError, log, o.now));
   const state = buildState(config);
   const processor = new Processor(state, {
     store,

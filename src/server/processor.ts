@@ -86,6 +86,7 @@ export function legacyClients(state: ServerState): string[] {
 
 type Opened = {
   readonly message: RunRequest;
+  readonly ts: number | undefined;
   readonly nonceKey: string;
   readonly nonceTtlMs: number;
   readonly seal: (response: RunResponse) => string;
@@ -140,7 +141,7 @@ export class Processor {
       const key = client.legacy;
       const r = openLegacyRequest(outer.request, key);
       if (!r.ok) return refuse(r.reason);
-      opened = { message: r.value, nonceKey: legacyNonce(outer.request), nonceTtlMs: LEGACY_REPLAY_MS, seal: (m) => sealLegacyResponse(m, key) };
+      opened = { message: r.value, ts: undefined, nonceKey: legacyNonce(outer.request), nonceTtlMs: LEGACY_REPLAY_MS, seal: (m) => sealLegacyResponse(m, key) };
     } else {
       const server = outer.server ?? '';
       const r = openRequest(outer.request, {
@@ -158,6 +159,7 @@ export class Processor {
       const token = outer.request;
       opened = {
         message: r.value.message,
+        ts: header.ts,
         nonceKey: header.nonce.toString('base64url'),
         nonceTtlMs: Math.max(1000, (header.ts + state.window.pastSeconds + 1) * 1000 - nowMs),
         seal: (m) => sealResponse(m, { client: client.id, server, key, requestToken: token }),
@@ -181,7 +183,14 @@ export class Processor {
 
     let admission;
     try {
-      admission = await this.#store.admit({ client: client.id, nonceKey: opened.nonceKey, nonceTtlMs: opened.nonceTtlMs, limit: client.limit, windowMs: WINDOW_MS });
+      admission = await this.#store.admit({
+        client: client.id,
+        nonceKey: opened.nonceKey,
+        nonceTtlMs: opened.nonceTtlMs,
+        limit: client.limit,
+        windowMs: WINDOW_MS,
+        ...(opened.ts === undefined ? {} : { ts: opened.ts }),
+      });
     } catch {
       return { kind: 'unavailable', retryAfter: 5, client: client.id };
     }

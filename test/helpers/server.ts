@@ -48,11 +48,12 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const access: AccessFields[] = [];
   const messages: string[] = [];
   const log: Logger = { access: (f) => void access.push(f), log: (level, m) => void messages.push(`${level} ${m}`) };
-  const store = new MemoryAdmissionStore({ ...(o.now ? { now: o.now } : {}), sweep: false });
+  // A config that names a store (Redis) gets the real store factory; otherwise an unswept memory store.
+  const store = o.config?.store ? undefined : new MemoryAdmissionStore({ ...(o.now ? { now: o.now } : {}), sweep: false });
   const server = await startServer({
     config,
     log,
-    store,
+    ...(store ? { store } : {}),
     ...(o.now ? { now: o.now } : {}),
     ...(o.timeouts ? { timeouts: o.timeouts } : {}),
     ...(o.configPath ? { configPath: o.configPath } : { watch: false }),

@@ -7,6 +7,7 @@ import { PsimbolsError } from '../../errors.js';
 import { generateKeySpec } from '../../protocol/keys.js';
 import { createLogger, type LogFormat, type Logger } from '../../server/log.js';
 import { startServer } from '../../server/listen.js';
+import { redactUrl } from '../../server/stores.js';
 import { dirOf, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import type { GlobalOptions, Io } from '../io.js';
@@ -83,8 +84,10 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
 
   try {
     let config = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log, { ...(o.host ? { host: o.host } : {}), ...(port === undefined ? {} : { port }) });
-    if (o.store) config = { ...config, store: o.store };
-    if (config.store !== 'memory') throw new PsimbolsError('usage', `store ${config.store}: only "memory" is available in this version`);
+    if (o.store) {
+      if (o.store !== 'memory' && !/^rediss?:\/\//.test(o.store)) throw new PsimbolsError('usage', `--store takes "memory" or a redis:// or rediss:// URL, not ${JSON.stringify(o.store)}`);
+      config = { ...config, store: o.store };
+    }
 
     const server = await startServer({
       config,
@@ -94,7 +97,7 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
       ...(port === undefined ? {} : { port }),
       watch: o.watch !== false,
     });
-    log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size });
+    log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size, store: redactUrl(config.store) });
     out.flush();
 
     await new Promise<void>((resolve) => {

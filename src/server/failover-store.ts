@@ -1,0 +1,77 @@
+import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
+import { MemoryAdmissionStore } from './admission.js';
+import type { Logger } from './log.js';
+
+// What the server does while the shared store fails (README, "Several instances"):
+//   closed  refuse with 503 rather than accept unchecked requests (the default)
+//   local   use this instance's memory stores: limits become per instance
+//   open    serve without rate limits (replays are still refused locally)
+// Every request still tries the shared store first (its circuit breaker makes that cheap), so
+// the server returns to it on its own. Each transition is logged once.
+
+export type OnStoreError = 'closed' | 'local' | 'open';
+
+const MESSAGES: Record<OnStoreError, string> = {
+  closed: 'store unreachable: refusing requests with 503 until it is back (onStoreError=closed)',
+  local: 'store unreachable: falling back to this instance\'s memory, limits are now per instance (onStoreError=local)',
+  open: 'store unreachable: SERVING WITHOUT RATE LIMITS until it is back (onStoreError=open)',
+};
+
+export class FailoverAdmissionStore implements AdmissionStore {
+  readonly #primary: AdmissionStore;
+  readonly #mode: OnStoreError;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #local: MemoryAdmissionStore | undefined;
+  /** Unix seconds at which the fallback began; undefined while the shared store works. */
+  #since: number | undefined;
+
+  constructor(primary: AdmissionStore, mode: OnStoreError, log: Logger, now: () => number = Date.now) {
+    this.#primary = primary;
+    this.#mode = mode;
+    this.#log = log;
+    this.#now = now;
+  }
+
+  get acceptsFrom(): number | undefined {
+    return this.#primary.acceptsFrom;
+  }
+
+  async admit(r: AdmissionRequest): Promise<Admission> {
+    try {
+      const admission = await this.#primary.admit(r);
+      if (this.#since !== undefined) {
+        this.#since = undefined;
+        this.#log.log('info', 'store reachable again: shared limits apply', { mode: this.#mode });
+      }
+      return admission;
+    } catch (e) {
+      if (this.#since === undefined) {
+        this.#since = Math.floor(this.#now() / 1000);
+        this.#log.log(this.#mode === 'open' ? 'error' : 'warn', MESSAGES[this.#mode], { problem: e instanceof Error ? e.message : String(e) });
+      }
+      if (this.#mode === 'closed') throw e;
+      return this.#fallback(r, this.#since);
+    }
+  }
+
+  #fallback(r: AdmissionRequest, since: number): Admission {
+    // Tokens stamped before the outage may already have been accepted through the shared store,
+    // which the local memory never saw: refuse them, as the memory store does after a restart.
+    if (r.ts !== undefined && r.ts < since) return { kind: 'replayed' };
+    this.#local ??= new MemoryAdmissionStore({ now: this.#now });
+    if (this.#mode === 'local') return this.#local.admitNow(r);
+    if (this.#local.replay.seen(`${r.client}\n${r.nonceKey}`, r.nonceTtlMs)) return { kind: 'replayed' };
+    return { kind: 'allowed', limit: r.limit, remaining: r.limit, resetMs: r.windowMs };
+  }
+
+  health(): StoreHealth {
+    const h = this.#primary.health();
+    return this.#since === undefined ? h : { ...h, reachable: false };
+  }
+
+  async close(): Promise<void> {
+    await this.#primary.close();
+    await this.#local?.close();
+  }
+}

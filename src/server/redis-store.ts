@@ -1,0 +1,117 @@
+import { Redis } from 'ioredis';
+import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
+
+// Limits and replays shared by several server instances. One Lua script decides both in one
+// round trip: the replay key is set NX, then the client's sorted set of accepted requests is
+// trimmed, counted and added to. Time comes from Redis (TIME), so clocks of instances may drift.
+
+const ADMIT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return {-1, 0, 0}
+end
+local limit = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[2])
+local allowed = 0
+if count < limit then
+  redis.call('ZADD', KEYS[2], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], window)
+  count = count + 1
+  allowed = 1
+end
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local reset = window
+if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+return {allowed, math.max(0, limit - count), reset}
+`;
+
+export type RedisStoreOptions = {
+  readonly url: string;
+  /** A command that takes longer fails (default 200 ms). */
+  readonly commandTimeoutMs?: number;
+  /** Consecutive failures that open the circuit (default 3). */
+  readonly failureThreshold?: number;
+  /** How long an open circuit fails fast before one trial command (default 1000 ms). */
+  readonly cooldownMs?: number;
+  readonly now?: () => number;
+};
+
+type AdmitReply = [number, number, number];
+type WithAdmit = Redis & { psimbolsAdmit(k1: string, k2: string, ttl: number, limit: number, window: number, member: string): Promise<AdmitReply> };
+
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
+export const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
+export const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
+
+export class RedisAdmissionStore implements AdmissionStore {
+  readonly acceptsFrom = undefined;
+  readonly #redis: WithAdmit;
+  readonly #threshold: number;
+  readonly #cooldownMs: number;
+  readonly #now: () => number;
+  #failures = 0;
+  #openUntil = 0;
+
+  constructor(o: RedisStoreOptions) {
+    this.#threshold = o.failureThreshold ?? 3;
+    this.#cooldownMs = o.cooldownMs ?? 1000;
+    this.#now = o.now ?? Date.now;
+    // Fail fast: no offline queue, no retries of a command, a short command timeout. Reconnects
+    // go on in the background.
+    const redis = new Redis(o.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: o.commandTimeoutMs ?? 200,
+      connectTimeout: 1000,
+      retryStrategy: (times) => Math.min(100 * times, 1000),
+      lazyConnect: false,
+    });
+    redis.on('error', () => undefined);
+    // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
+    redis.defineCommand('psimbolsAdmit', { numberOfKeys: 2, lua: ADMIT });
+    this.#redis = redis as WithAdmit;
+  }
+
+  /** Resolves once connected (or rejects after the timeout); serving does not need to wait. */
+  async ready(timeoutMs = 2000): Promise<void> {
+    if (this.#redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreUnavailableError('redis did not become ready')), timeoutMs);
+      this.#redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async admit(r: AdmissionRequest): Promise<Admission> {
+    const now = this.#now();
+    if (this.#failures >= this.#threshold && now < this.#openUntil) throw new StoreUnavailableError('circuit open');
+    let reply: AdmitReply;
+    try {
+      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), Math.max(1, Math.ceil(r.nonceTtlMs)), r.limit, r.windowMs, r.nonceKey);
+    } catch (e) {
+      this.#failures++;
+      if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
+      throw new StoreUnavailableError(e instanceof Error ? e.message : String(e), { cause: e });
+    }
+    this.#failures = 0;
+    const [allowed, remaining, resetMs] = reply;
+    if (allowed === -1) return { kind: 'replayed' };
+    return { kind: allowed === 1 ? 'allowed' : 'limited', limit: r.limit, remaining, resetMs };
+  }
+
+  health(): StoreHealth {
+    return { store: 'redis', reachable: this.#redis.status === 'ready' && this.#failures < this.#threshold };
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect();
+  }
+}

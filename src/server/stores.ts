@@ -1,0 +1,27 @@
+import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
+import { FailoverAdmissionStore, type OnStoreError } from './failover-store.js';
+import type { Logger } from './log.js';
+
+/** The store a config names: "memory", or a redis:// / rediss:// URL (ioredis loaded only then). */
+export async function createAdmissionStore(url: string, onStoreError: OnStoreError, log: Logger, now?: () => number): Promise<AdmissionStore> {
+  if (url === 'memory') return new MemoryAdmissionStore(now ? { now } : {});
+  const { RedisAdmissionStore } = await import('./redis-store.js');
+  const redis = new RedisAdmissionStore({ url });
+  try {
+    await redis.ready();
+  } catch {
+    log.log('warn', 'redis is not reachable yet; serving per onStoreError until it is', { store: redactUrl(url), onStoreError });
+  }
+  return new FailoverAdmissionStore(redis, onStoreError, log, now);
+}
+
+/** A store URL for logs: never its password. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis';
+  }
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MemoryAdmissionStore, type AdmissionRequest, type AdmissionStore } from '../src/server/admission.js';
+import { RedisAdmissionStore } from '../src/server/redis-store.js';
+import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
+
+// One conformance suite, run against every store, so that the memory and Redis stores cannot
+// drift apart. Real time with short windows: Redis takes its time from TIME, not from us.
+
+type Factory = { name: string; skip: string | undefined; setup(): Promise<AdmissionStore>; teardown(): Promise<void> };
+
+const missing = redisMissing();
+let redis: TestRedis | undefined;
+const factories: Factory[] = [
+  { name: 'memory', skip: undefined, setup: async () => new MemoryAdmissionStore({ sweep: false }), teardown: async () => undefined },
+  {
+    name: 'redis',
+    skip: missing,
+    setup: async () => {
+      redis ??= await startRedis();
+      const store = new RedisAdmissionStore({ url: redis.url });
+      await store.ready();
+      return store;
+    },
+    teardown: async () => {
+      await redis?.remove();
+    },
+  },
+];
+
+const req = (client: string, o: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
+  client,
+  nonceKey: randomUUID(),
+  nonceTtlMs: 10_000,
+  limit: 3,
+  windowMs: 60_000,
+  ...o,
+});
+
+for (const f of factories) {
+  describe(`admission store conformance: ${f.name}`, { skip: f.skip }, () => {
+    let store: AdmissionStore;
+    before(async () => {
+      store = await f.setup();
+    });
+    after(async () => {
+      await store.close();
+      await f.teardown();
+    });
+    const client = () => `c-${randomUUID().slice(0, 8)}`;
+
+    test('allows N with remaining counting down, then limits', async () => {
+      const c = client();
+      const kinds = [];
+      for (let i = 0; i < 4; i++) kinds.push(await store.admit(req(c)));
+      assert.deepEqual(kinds.map((k) => k.kind), ['allowed', 'allowed', 'allowed', 'limited']);
+      assert.deepEqual(kinds.map((k) => (k.kind === 'replayed' ? -1 : k.remaining)), [2, 1, 0, 0]);
+      const last = kinds[3]!;
+      assert.ok(last.kind === 'limited' && last.resetMs > 59_000 && last.resetMs <= 60_000, JSON.stringify(last));
+    });
+
+    test('a replay is refused and does not consume quota', async () => {
+      const c = client();
+      const first = req(c);
+      assert.equal((await store.admit(first)).kind, 'allowed');
+      assert.equal((await store.admit(first)).kind, 'replayed');
+      assert.equal((await store.admit(first)).kind, 'replayed');
+      const next = await store.admit(req(c));
+      assert.ok(next.kind === 'allowed' && next.remaining === 1);
+    });
+
+    test('the nonce of a limited request is recorded', async () => {
+      const c = client();
+      const r = req(c, { limit: 1 });
+      assert.equal((await store.admit(req(c, { limit: 1 }))).kind, 'allowed');
+      assert.equal((await store.admit(r)).kind, 'limited');
+      assert.equal((await store.admit(r)).kind, 'replayed');
+    });
+
+    test('clients are limited separately', async () => {
+      const a = client();
+      const b = client();
+      for (let i = 0; i < 3; i++) await store.admit(req(a));
+      assert.equal((await store.admit(req(a))).kind, 'limited');
+      assert.equal((await store.admit(req(b))).kind, 'allowed');
+    });
+
+    test('a slot frees one window after the oldest accepted request', async () => {
+      const c = client();
+      const o = { limit: 2, windowMs: 400 };
+      assert.equal((await store.admit(req(c, o))).kind, 'allowed');
+      await sleep(200);
+      assert.equal((await store.admit(req(c, o))).kind, 'allowed');
+      assert.equal((await store.admit(req(c, o))).kind, 'limited');
+      await sleep(230);
+      const freed = await store.admit(req(c, o));
+      assert.equal(freed.kind, 'allowed');
+      assert.equal((await store.admit(req(c, o))).kind, 'limited');
+    });
+
+    test('a nonce is forgotten after its lifetime', async () => {
+      const c = client();
+      const r = req(c, { nonceTtlMs: 150 });
+      assert.equal((await store.admit(r)).kind, 'allowed');
+      await sleep(200);
+      if (store instanceof MemoryAdmissionStore) store.sweep();
+      assert.equal((await store.admit(r)).kind, 'allowed');
+    });
+
+    test('2N concurrent admissions give exactly N', async () => {
+      const c = client();
+      const results = await Promise.all(Array.from({ length: 40 }, () => store.admit(req(c, { limit: 20 }))));
+      assert.equal(results.filter((r) => r.kind === 'allowed').length, 20);
+      assert.equal(results.filter((r) => r.kind === 'limited').length, 20);
+    });
+
+    test('a lowered limit applies at once', async () => {
+      const c = client();
+      for (let i = 0; i < 3; i++) await store.admit(req(c, { limit: 5 }));
+      const d = await store.admit(req(c, { limit: 2 }));
+      assert.ok(d.kind === 'limited' && d.remaining === 0);
+    });
+  });
+}

@@ -1,0 +1,80 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './cli.js';
+
+// Each test starts its own redis-server on a free port in a temporary directory and stops it;
+// no test ever touches a Redis it did not start. In CI (PSIMBOLS_REQUIRE_REDIS=1) a missing
+// redis-server is a failure; on a developer machine those tests are skipped with a hint.
+
+export const redisMissing = (): string | undefined => {
+  if (spawnSync('redis-server', ['--version']).status === 0) return undefined;
+  const hint = 'redis-server not found: install it with "apt-get install -y redis-server" to run the Redis tests';
+  if (process.env.PSIMBOLS_REQUIRE_REDIS) throw new Error(hint);
+  return hint;
+};
+
+export type TestRedis = {
+  readonly port: number;
+  readonly url: string;
+  /** Runs one command through redis-cli-free RESP over a socket. */
+  command(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that holds connections open but never answers. */
+  pause(): void;
+  resume(): void;
+  remove(): Promise<void>;
+};
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(port, '127.0.0.1');
+    s.on('connect', () => s.write('PING\r\n'));
+    s.on('data', (d) => {
+      resolve(d.toString().startsWith('+PONG'));
+      s.destroy();
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'psimbols-redis-'));
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      if (await ping(port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`redis-server did not start on port ${port}`);
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      c.once('exit', () => r());
+      c.kill('SIGCONT');
+      c.kill('SIGKILL');
+    });
+  };
+  const command = (...args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = createConnection(port, '127.0.0.1');
+      const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+      s.on('connect', () => s.write(payload));
+      s.on('data', (d) => {
+        resolve(d.toString());
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+  await start();
+  const signal = (s: NodeJS.Signals) => (): void => void child?.kill(s);
+  return { port, url: `redis://127.0.0.1:${port}/0`, command, stop, start, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), remove: async () => (await stop(), rm(dir, { recursive: true, force: true })) };
+}

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sealCall } from '../src/client/client.js';
+import { generateKeySpec } from '../src/protocol/keys.js';
+import { freePort, spawnServe, type Served } from './helpers/cli.js';
+import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
+import { post, tempDir } from './helpers/server.js';
+
+// Two `psimbols serve` processes behind an imaginary load balancer, sharing one Redis.
+
+const LB = 'http://lb.psimbols.test/';
+
+describe('several instances on one Redis', { skip: redisMissing() }, () => {
+  let redis: TestRedis;
+  let dir: { path: string; remove: () => Promise<void> };
+  let a: Served;
+  let b: Served;
+  const keys = { seq: generateKeySpec(), conc: generateKeySpec(), replay: generateKeySpec() };
+  before(async () => {
+    redis = await startRedis();
+    dir = await tempDir();
+    const clients = Object.fromEntries(Object.entries(keys).map(([id, key]) => [id, { server: LB, keys: [key], requestsPerHour: 10 }]));
+    await writeFile(join(dir.path, 'server.json'), JSON.stringify({ store: redis.url, clients }));
+    const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+    [a, b] = await Promise.all([spawnServe(['--port', String(await freePort())], env), spawnServe(['--port', String(await freePort())], env)]);
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.remove();
+    await dir?.remove();
+  });
+  const config = (id: keyof typeof keys) => ({ client: id, server: LB, key: keys[id] });
+
+  test('2N requests spread across both give exactly N successes and N 429s', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await post(i % 2 ? a.url : b.url, sealCall(config('seq'), 'supermath', 'factorial', { n: 3 }).outer)).status);
+    assert.deepEqual(statuses.slice(0, 10), Array(10).fill(200));
+    assert.deepEqual(statuses.slice(10), Array(10).fill(429));
+  });
+
+  test('also when the 2N are sent concurrently', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => post(i % 2 ? a.url : b.url, sealCall(config('conc'), 'supermath', 'factorial', { n: 3 }).outer).then((r) => r.status)),
+    );
+    assert.equal(statuses.filter((s) => s === 200).length, 10);
+    assert.equal(statuses.filter((s) => s === 429).length, 10);
+  });
+
+  test('a request accepted by instance A is refused as a replay by instance B', async () => {
+    const outer = sealCall(config('replay'), 'supermath', 'factorial', { n: 3 }).outer;
+    assert.equal((await post(a.url, outer)).status, 200);
+    assert.equal((await post(b.url, outer)).status, 401);
+    // Log lines are written in batches: give the batch a moment.
+    for (let i = 0; i < 20 && !b.stderr().includes('"reason":"replayed"'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(b.stderr(), /"reason":"replayed"/);
+  });
+
+  test('health says the store is reachable', async () => {
+    assert.match(await (await fetch(a.url)).text(), /store=redis\n$/);
+  });
+});
