@@ -1,8 +1,9 @@
 // npm run bench: psimbols serve against the minimal baseline under the same load, in alternating
 // rounds, then the wall time of `psimbols call` against `node -e 0`. Figures are medians with
-// min and max. Options: --rounds N (5), --requests N (20000), --connections N (16), --store URL.
+// min and max. With redis-server installed, psimbols is also measured on a private Redis.
+// Options: --rounds N (5), --requests N (20000), --connections N (16), --store URL (instead of memory).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,26 +56,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 const fmt = (s, digits = 0) => `${s.median.toFixed(digits)} (min ${s.min.toFixed(digits)}, max ${s.max.toFixed(digits)})`;
 
-const dir = mkdtempSync(join(tmpdir(), 'psimbols-bench-'));
-try {
-  const psPort = await freePort();
-  const basePort = await freePort();
-  const key = generateKeySpec();
-  const psUrl = `http://127.0.0.1:${psPort}/`;
-  const baseUrl = `http://127.0.0.1:${basePort}/`;
-  const server = {
-    listen: { host: '127.0.0.1', port: psPort },
-    clients: { bench: { server: psUrl, keys: [key], requestsPerHour: 1_000_000_000 } },
-    ...(STORE ? { store: STORE } : {}),
-  };
-  writeFileSync(join(dir, 'server.json'), JSON.stringify(server), { mode: 0o600 });
-  writeFileSync(join(dir, 'client.json'), JSON.stringify({ client: 'bench', server: psUrl, key }), { mode: 0o600 });
-  const psConfig = { client: 'bench', server: psUrl, key };
-  const baseConfig = { client: 'bench', server: baseUrl, key };
-  const env = { ...process.env, PSIMBOLS_CONFIG_DIR: dir };
-
-  const ps = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+async function startServe(env, configDir) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json'], { env: { ...env, PSIMBOLS_CONFIG_DIR: configDir }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => {
       err += d.toString();
@@ -86,51 +70,78 @@ try {
     });
     child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
   });
-  const base = await start(BASELINE, [String(basePort), JSON.stringify(baseConfig)], /ready/);
+}
+
+async function startRedis(dir) {
+  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('Ready to accept')) {
+        child.stdout.resume();
+        resolve();
+      }
+    });
+  });
+  return { child, url: `redis://127.0.0.1:${port}/0` };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'psimbols-bench-'));
+const children = [];
+try {
+  const key = generateKeySpec();
+  const redis = STORE ? undefined : await startRedis(dir);
+  if (redis) children.push(redis.child);
+  const targets = [];
+  const basePort = await freePort();
+  const baseConfig = { client: 'bench', server: `http://127.0.0.1:${basePort}/`, key };
+  children.push(await start(BASELINE, [String(basePort), JSON.stringify(baseConfig)], /ready/));
+  targets.push({ name: 'baseline', config: baseConfig });
+  for (const [name, store] of [['psimbols', STORE ?? 'memory'], ...(redis ? [['psimbols+redis', redis.url]] : [])]) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/`;
+    const configDir = join(dir, name);
+    mkdirSync(configDir);
+    const server = { listen: { host: '127.0.0.1', port }, store, clients: { bench: { server: url, keys: [key], requestsPerHour: 1_000_000_000 } } };
+    writeFileSync(join(configDir, 'server.json'), JSON.stringify(server), { mode: 0o600 });
+    writeFileSync(join(configDir, 'client.json'), JSON.stringify({ client: 'bench', server: url, key }), { mode: 0o600 });
+    children.push(await startServe(process.env, configDir));
+    targets.push({ name, config: { client: 'bench', server: url, key }, configDir });
+  }
 
   const load = async (config) => {
     const o = { config, module: 'supermath', fn: 'factorial', params: { n: 20 }, connections: CONNECTIONS, requests: REQUESTS };
     return runLoad(o, presealBodies(o, REQUESTS));
   };
-  // Warm both up (JIT, worker threads, sockets) before anything is counted.
-  await load(psConfig);
-  await load(baseConfig);
+  // Warm everything up (JIT, sockets, Redis scripts) before anything is counted.
+  for (const t of targets) await load(t.config);
 
-  const rows = { ps: [], base: [] };
+  const rows = Object.fromEntries(targets.map((t) => [t.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? ['base', 'ps'] : ['ps', 'base'];
-    for (const which of order) {
-      const report = await load(which === 'ps' ? psConfig : baseConfig);
-      if ((report.statuses['200'] ?? 0) !== REQUESTS) throw new Error(`${which}: not every request succeeded: ${JSON.stringify(report.statuses)}`);
-      rows[which].push(report);
+    // Rotate the order every round so no target always runs first or last.
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]);
+    for (const t of order) {
+      const report = await load(t.config);
+      if ((report.statuses['200'] ?? 0) !== REQUESTS) throw new Error(`${t.name}: not every request succeeded: ${JSON.stringify(report.statuses)}`);
+      rows[t.name].push(report);
     }
   }
-  await stop(ps);
-  await stop(base);
 
-  const rps = (which) => stats(rows[which].map((x) => x.rps));
-  const p99 = (which) => stats(rows[which].map((x) => x.latencyMs.p99));
-  const ratio = (f) => stats(rows.ps.map((x, i) => f(x) / f(rows.base[i])));
+  const rps = (name) => stats(rows[name].map((x) => x.rps));
+  const p99 = (name) => stats(rows[name].map((x) => x.latencyMs.p99));
+  const ratio = (a, b, f) => stats(rows[a].map((x, i) => f(x) / f(rows[b][i])));
 
   console.log(`machine: ${cpus().length} cores, Node ${process.version}; ${ROUNDS} rounds of ${REQUESTS} requests over ${CONNECTIONS} connections (supermath.factorial n=20)`);
-  console.log(`store: ${STORE ?? 'memory'}`);
-  console.log(`baseline  req/s ${fmt(rps('base'))}  p99 ms ${fmt(p99('base'), 2)}`);
-  console.log(`psimbols  req/s ${fmt(rps('ps'))}  p99 ms ${fmt(p99('ps'), 2)}`);
-  console.log(`ratio     throughput ${fmt(ratio((x) => x.rps), 3)} (target >= 0.90)  p99 ${fmt(ratio((x) => x.latencyMs.p99), 3)} (target <= 1.5)`);
+  for (const t of targets) console.log(`${t.name.padEnd(16)} req/s ${fmt(rps(t.name))}  p99 ms ${fmt(p99(t.name), 2)}`);
+  console.log(`psimbols/baseline       throughput ${fmt(ratio('psimbols', 'baseline', (x) => x.rps), 3)} (target >= 0.90)  p99 ${fmt(ratio('psimbols', 'baseline', (x) => x.latencyMs.p99), 3)} (target <= 1.5)`);
+  if (rows['psimbols+redis']) console.log(`redis/memory            throughput ${fmt(ratio('psimbols+redis', 'psimbols', (x) => x.rps), 3)} (target >= 0.70)`);
+  if (!redis && !STORE) console.log('redis: redis-server not found, the Redis store was not measured');
 
   // psimbols call against a local server, against `node -e 0`, alternating.
-  const ps2 = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d.toString();
-      if (err.includes('listening on')) {
-        child.stderr.resume();
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
+  const env = { ...process.env, PSIMBOLS_CONFIG_DIR: targets[1].configDir };
   const time = (args) => {
     const t = performance.now();
     const r = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
@@ -144,12 +155,12 @@ try {
     empties.push(time(['-e', '0']));
     calls.push(time([BIN, 'call', 'supermath', 'factorial', 'n=3']));
   }
-  await stop(ps2);
   const c = stats(calls);
   const e = stats(empties);
   console.log(`node -e 0             ms ${fmt(e, 1)}`);
   console.log(`psimbols call n=3     ms ${fmt(c, 1)}`);
-  console.log(`ratio                 ${(c.median / e.median).toFixed(2)} (target <= 1.8)`);
+  console.log(`call / node -e 0      ${(c.median / e.median).toFixed(2)} (target <= 1.8)`);
 } finally {
+  await Promise.all(children.map(stop));
   rmSync(dir, { recursive: true, force: true });
 }
