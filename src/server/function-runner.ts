@@ -40,8 +40,9 @@ function failure(e: unknown): CallOutcome {
 }
 
 function workerFile(): URL {
-  // Under tsx (tests) this file is .ts and so is its worker sibling.
-  return new URL(import.meta.url.endsWith('.ts') ? './module-worker.ts' : './module-worker.js', import.meta.url);
+  // Relative to the package's server folder, so the path holds from dist/server/ and from the CLI
+  // bundle in dist/cli-bundle/ alike; under tsx (tests) both files are .ts.
+  return new URL(import.meta.url.endsWith('.ts') ? '../server/module-worker.ts' : '../server/module-worker.js', import.meta.url);
 }
 
 export class FunctionRunner {
