@@ -86,16 +86,19 @@ describe('memory rate limiter (rolling window)', () => {
 });
 
 describe('memory replay store', () => {
-  test('remembers a key for its lifetime, then forgets it in a sweep', () => {
+  test('remembers a nonce for at least its lifetime and at most a second more, per client', () => {
     const clock = fakeClock(5000);
     const store = new MemoryReplayStore(clock.now);
     assert.equal(store.acceptsFrom, 5);
-    assert.equal(store.seen('k', 1000), false);
-    assert.equal(store.seen('k', 1000), true);
-    clock.advance(1000);
+    assert.equal(store.seen('a', 'n', 1500), false);
+    assert.equal(store.seen('b', 'n', 1500), false);
+    assert.equal(store.seen('a', 'n', 1500), true);
+    clock.advance(1499);
+    assert.equal(store.seen('a', 'n', 1500), true);
+    clock.advance(1001);
     store.sweep();
     assert.equal(store.size, 0);
-    assert.equal(store.seen('k', 1000), false);
+    assert.equal(store.seen('a', 'n', 1500), false);
   });
 
   test('admission records the nonce even when the limit refuses, so a refused request cannot be replayed later', () => {

@@ -50,7 +50,7 @@ export class MemoryAdmissionStore implements AdmissionStore {
   }
 
   admitNow(r: AdmissionRequest): Admission {
-    if (this.replay.seen(`${r.client}\n${r.nonceKey}`, r.nonceTtlMs)) return REPLAYED;
+    if (this.replay.seen(r.client, r.nonceKey, r.nonceTtlMs)) return REPLAYED;
     const d = this.limiter.take(r.client, r.limit, r.windowMs);
     return { kind: d.allowed ? 'allowed' : 'limited', limit: d.limit, remaining: d.remaining, resetMs: d.resetMs };
   }

@@ -61,7 +61,7 @@ export class FailoverAdmissionStore implements AdmissionStore {
     if (r.ts !== undefined && r.ts < since) return { kind: 'replayed' };
     this.#local ??= new MemoryAdmissionStore({ now: this.#now });
     if (this.#mode === 'local') return this.#local.admitNow(r);
-    if (this.#local.replay.seen(`${r.client}\n${r.nonceKey}`, r.nonceTtlMs)) return { kind: 'replayed' };
+    if (this.#local.replay.seen(r.client, r.nonceKey, r.nonceTtlMs)) return { kind: 'replayed' };
     return { kind: 'allowed', limit: r.limit, remaining: r.limit, resetMs: r.windowMs };
   }
 

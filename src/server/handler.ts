@@ -16,7 +16,7 @@ export type HandlerOptions = {
 };
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const body = (value: unknown): Buffer => Buffer.from(`${JSON.stringify(value)}\n`);
+const body = (value: unknown): string => `${JSON.stringify(value)}\n`;
 
 // One byte-identical answer for every authentication failure (docs/PROTOCOL.md, "Errors").
 export const UNAUTHORIZED_BODY = body({ error: 'unauthorized', message: 'request refused' });
@@ -25,33 +25,35 @@ const WINDOW_SECONDS = WINDOW_MS / 1000;
 
 type Sent = { status: number; client?: string; call?: string; requestId?: string; reason?: string; error?: string; detail?: string };
 
-class TooLarge extends Error {}
+const TOO_LARGE = 'too large';
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        reject(new TooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks, size)));
-    req.once('error', reject);
-    req.once('aborted', () => reject(new Error('aborted')));
+/** Reads the body under the limit; the callback gets the bytes, TOO_LARGE, or an error. */
+function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | typeof TOO_LARGE | Error) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = (result: Buffer | typeof TOO_LARGE | Error): void => {
+    if (finished) return;
+    finished = true;
+    done(result);
+  };
+  req.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    size += chunk.length;
+    if (size > limit) finish(TOO_LARGE);
+    else chunks.push(chunk);
   });
+  req.on('end', () => finish(Buffer.concat(chunks, size)));
+  req.on('error', (e) => finish(e));
+  // A client that goes away mid-body only closes the request.
+  req.on('close', () => finish(new Error('aborted')));
 }
 
-function send(res: ServerResponse, status: number, payload: Buffer, headers: Record<string, string> = {}, contentType = JSON_TYPE): void {
+function send(res: ServerResponse, status: number, payload: string, headers: Record<string, string> = {}, contentType = JSON_TYPE): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, {
     'Content-Type': contentType,
-    'Content-Length': String(payload.length),
+    'Content-Length': String(Buffer.byteLength(payload)),
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     ...headers,
@@ -60,7 +62,7 @@ function send(res: ServerResponse, status: number, payload: Buffer, headers: Rec
 }
 
 function isJsonType(value: string | undefined): boolean {
-  if (value === undefined) return true;
+  if (value === undefined || value === 'application/json') return true;
   const type = value.split(';')[0]?.trim().toLowerCase() ?? '';
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
@@ -102,61 +104,72 @@ function writeOutcome(res: ServerResponse, outcome: Outcome): Sent {
 }
 
 export function createHandler(o: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<Sent> => {
+  // Everything but the body is decided synchronously; only POST / waits for the body and the
+  // processor.
+  const route = (req: IncomingMessage, res: ServerResponse, finish: (sent: Sent) => void): void => {
     if (o.closing?.()) res.setHeader('Connection', 'close');
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/') {
+    const url = req.url ?? '/';
+    if (url !== '/' && url.split('?')[0] !== '/') {
       send(res, 404, body({ error: 'not_found', message: 'POST requests to /' }));
-      return { status: 404 };
+      return finish({ status: 404 });
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
-      const text = Buffer.from(o.health());
+      const text = o.health();
       if (req.method === 'HEAD') {
-        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(text.length) }).end();
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)) }).end();
       } else send(res, 200, text, {}, 'text/plain; charset=utf-8');
-      return { status: 200 };
+      return finish({ status: 200 });
     }
     if (req.method !== 'POST') {
       send(res, 405, body({ error: 'method_not_allowed', message: 'use POST' }), { Allow: 'GET, HEAD, POST' });
-      return { status: 405 };
+      return finish({ status: 405 });
     }
     if (!isJsonType(req.headers['content-type'])) {
       send(res, 415, body({ error: 'unsupported_media_type', message: 'send application/json' }));
-      return { status: 415 };
+      return finish({ status: 415 });
     }
-    const declared = Number(req.headers['content-length']);
-    let raw: Buffer;
-    try {
-      if (declared > o.bodyLimit) throw new TooLarge();
-      raw = await readBody(req, o.bodyLimit);
-    } catch (e) {
-      if (e instanceof TooLarge) {
-        // Stop reading the rest of an oversized body; the connection cannot be reused.
-        send(res, 413, TOO_LARGE_BODY, { Connection: 'close' });
-        return { status: 413 };
+    if (Number(req.headers['content-length']) > o.bodyLimit) return finish(tooLarge(res));
+    readBody(req, o.bodyLimit, (raw) => {
+      if (raw === TOO_LARGE) return finish(tooLarge(res));
+      if (raw instanceof Error) {
+        res.destroy();
+        return finish({ status: 499, error: 'client_aborted' });
       }
-      res.destroy();
-      return { status: 499, error: 'client_aborted' };
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      send(res, 400, body({ error: 'bad_request', message: 'the body is not valid JSON' }));
-      return { status: 400 };
-    }
-    return writeOutcome(res, await o.processor.process(parsed, req.socket.remoteAddress ?? ''));
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw.toString('utf8'));
+      } catch {
+        send(res, 400, body({ error: 'bad_request', message: 'the body is not valid JSON' }));
+        return finish({ status: 400 });
+      }
+      o.processor.process(parsed, req.socket.remoteAddress ?? '').then(
+        (outcome) => finish(writeOutcome(res, outcome)),
+        (e: unknown) => finish(internalError(res, e)),
+      );
+    });
   };
 
   return (req, res) => {
     const start = performance.now();
-    handle(req, res)
-      .catch((e: unknown): Sent => {
-        send(res, 500, body({ error: 'internal', message: 'internal error' }));
-        return { status: 500, error: 'internal', detail: e instanceof Error ? e.message : String(e) };
-      })
-      .then((sent) => {
-        o.log.access({ ip: req.socket.remoteAddress ?? '', method: req.method ?? '-', ms: performance.now() - start, ...sent });
-      }, () => undefined);
+    const finish = (sent: Sent): void => {
+      o.log.access({ ip: req.socket.remoteAddress ?? '', method: req.method ?? '-', ms: performance.now() - start, ...sent });
+    };
+    try {
+      route(req, res, finish);
+    } catch (e) {
+      finish(internalError(res, e));
+    }
   };
+}
+
+function tooLarge(res: ServerResponse): Sent {
+  // The rest of an oversized body is not read; the connection cannot be reused.
+  send(res, 413, TOO_LARGE_BODY, { Connection: 'close' });
+  return { status: 413 };
+}
+
+// Anything unexpected is a plain 500: the detail goes to the log, never to the client.
+function internalError(res: ServerResponse, e: unknown): Sent {
+  send(res, 500, body({ error: 'internal', message: 'internal error' }));
+  return { status: 500, error: 'internal', detail: e instanceof Error ? e.message : String(e) };
 }

@@ -1,14 +1,17 @@
-// Remembers accepted (client, nonce) pairs for as long as their timestamps could still be accepted.
+// Remembers accepted (client, nonce) pairs for at least as long as their timestamps could still
+// be accepted. Expiries are kept in whole seconds, rounded up: small integers are stored inline
+// by V8, where millisecond timestamps would allocate a number per entry, and a nonce kept up to
+// a second longer costs nothing but memory.
 
 export interface ReplayStore {
-  /** Records the key; true when it was already recorded (a replay). */
-  seen(key: string, ttlMs: number): boolean;
+  /** Records the pair; true when it was already recorded (a replay). */
+  seen(client: string, nonce: string, ttlMs: number): boolean;
   /** Unix seconds: tokens stamped earlier are refused, because this store may have forgotten them. */
   readonly acceptsFrom: number | undefined;
 }
 
 export class MemoryReplayStore implements ReplayStore {
-  readonly #expiries = new Map<string, number>();
+  readonly #clients = new Map<string, Map<string, number>>();
   readonly #now: () => number;
   // A memory store forgets on restart, so tokens from before the start could be replayed.
   readonly acceptsFrom: number;
@@ -18,20 +21,30 @@ export class MemoryReplayStore implements ReplayStore {
     this.acceptsFrom = Math.floor(now() / 1000);
   }
 
-  seen(key: string, ttlMs: number): boolean {
+  seen(client: string, nonce: string, ttlMs: number): boolean {
     const now = this.#now();
-    const expiry = this.#expiries.get(key);
-    if (expiry !== undefined && expiry > now) return true;
-    this.#expiries.set(key, now + ttlMs);
+    let nonces = this.#clients.get(client);
+    if (nonces === undefined) {
+      nonces = new Map();
+      this.#clients.set(client, nonces);
+    }
+    const expiry = nonces.get(nonce);
+    if (expiry !== undefined && expiry * 1000 > now) return true;
+    nonces.set(nonce, Math.ceil((now + ttlMs) / 1000));
     return false;
   }
 
   sweep(): void {
     const now = this.#now();
-    for (const [key, expiry] of this.#expiries) if (expiry <= now) this.#expiries.delete(key);
+    for (const [client, nonces] of this.#clients) {
+      for (const [nonce, expiry] of nonces) if (expiry * 1000 <= now) nonces.delete(nonce);
+      if (nonces.size === 0) this.#clients.delete(client);
+    }
   }
 
   get size(): number {
-    return this.#expiries.size;
+    let n = 0;
+    for (const nonces of this.#clients.values()) n += nonces.size;
+    return n;
   }
 }

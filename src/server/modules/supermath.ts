@@ -16,8 +16,9 @@ const show = (n: bigint): string => {
 };
 
 function factorial(n: number): bigint {
+  const last = BigInt(n);
   let acc = 1n;
-  for (let i = 2n; i <= BigInt(n); i++) acc *= i;
+  for (let i = 2n; i <= last; i++) acc *= i;
   return acc;
 }
 
