@@ -42,6 +42,7 @@ function start(cmd, args, ready) {
         // Keep draining so a full pipe never blocks the server's logging.
         child.stdout.resume();
         child.stderr.resume();
+        pin(child.pid, 0);
         resolve(child);
       }
     };
@@ -65,6 +66,7 @@ async function startServe(env, configDir) {
       if (err.includes('listening on')) {
         child.stderr.removeAllListeners('data');
         child.stderr.resume();
+        pin(child.pid, 0);
         resolve(child);
       }
     });
@@ -82,12 +84,19 @@ async function startRedis(dir) {
       out += d;
       if (out.includes('Ready to accept')) {
         child.stdout.resume();
+        pin(child.pid, 0);
         resolve();
       }
     });
   });
   return { child, url: `redis://127.0.0.1:${port}/0` };
 }
+
+// With two or more cores, servers (and Redis) run on core 0 and this load generator on core 1,
+// so the two do not steal each other's time slices: rounds vary far less.
+const PIN = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
+const pin = (pid, core) => PIN && spawnSync('taskset', ['-a', '-cp', String(core), String(pid)]);
+pin(process.pid, 1);
 
 const dir = mkdtempSync(join(tmpdir(), 'psimbols-bench-'));
 const children = [];
@@ -134,7 +143,7 @@ try {
   const p99 = (name) => stats(rows[name].map((x) => x.latencyMs.p99));
   const ratio = (a, b, f) => stats(rows[a].map((x, i) => f(x) / f(rows[b][i])));
 
-  console.log(`machine: ${cpus().length} cores, Node ${process.version}; ${ROUNDS} rounds of ${REQUESTS} requests over ${CONNECTIONS} connections (supermath.factorial n=20)`);
+  console.log(`machine: ${cpus().length} cores, Node ${process.version}; ${ROUNDS} rounds of ${REQUESTS} requests over ${CONNECTIONS} connections (supermath.factorial n=20)${PIN ? '; servers on core 0, load on core 1' : ''}`);
   for (const t of targets) console.log(`${t.name.padEnd(16)} req/s ${fmt(rps(t.name))}  p99 ms ${fmt(p99(t.name), 2)}`);
   console.log(`psimbols/baseline       throughput ${fmt(ratio('psimbols', 'baseline', (x) => x.rps), 3)} (target >= 0.90)  p99 ${fmt(ratio('psimbols', 'baseline', (x) => x.latencyMs.p99), 3)} (target <= 1.5)`);
   if (rows['psimbols+redis']) console.log(`redis/memory            throughput ${fmt(ratio('psimbols+redis', 'psimbols', (x) => x.rps), 3)} (target >= 0.70)`);
