@@ -8,6 +8,7 @@ import type { Io } from '../src/cli/io.js';
 import { loadServerConfig } from '../src/config/store.js';
 import { freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 describe('psimbols keygen', () => {
   test('prints a 32-byte base64url key on stdout and its key id on stderr', async () => {
@@ -54,13 +55,6 @@ describe('client management against a running server', () => {
     await dir.remove();
   });
   const call = (configFile: string) => runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', configFile], { env });
-  const eventually = async (fn: () => Promise<boolean>): Promise<boolean> => {
-    for (let i = 0; i < 40; i++) {
-      if (await fn()) return true;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return false;
-  };
 
   test('add-client prints a seed-format config that works at once, without a restart', async () => {
     const r = await runCli(['add-client', 'ci-runner', '--requests-per-hour', '50'], { env });

@@ -5,6 +5,7 @@ import { sealCall } from '../src/client/client.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
 import { redisMissing, startRedis } from './helpers/redis.js';
 import { post, startTestServer, type TestServer } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 // Redis stopped, hung and restarted in the middle of a run, for each onStoreError mode.
 
@@ -16,14 +17,6 @@ async function timed(t: TestServer): Promise<{ status: number; ms: number; retry
   return { status: r.status, ms: performance.now() - start, retryAfter: r.headers.get('retry-after') };
 }
 
-async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(100);
-  }
-  return false;
-}
 
 const setup = async (mode: string, limit = 5) => {
   const redis = await startRedis();

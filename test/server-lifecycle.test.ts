@@ -10,17 +10,10 @@ import { addClient } from '../src/config/edits.js';
 import { loadServerConfig, toJsonText, updateServerConfig } from '../src/config/store.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
 import { post, startTestServer, tempDir } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
-async function until(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(50);
-  }
-  return false;
-}
 
 describe('hot reload of clients', () => {
   test('a valid new config file is picked up without a restart; an invalid one keeps the old clients serving', async () => {
@@ -32,11 +25,11 @@ describe('hot reload of clients', () => {
       const bob = generateKeySpec();
       await updateServerConfig(path, (c) => addClient(c, 'bob', { key: bob, server: 'http://psimbols.test:9393/' }));
       const bobConfig = { client: 'bob', server: 'http://psimbols.test:9393/', key: bob };
-      const served = await until(async () => (await post(t.url, sealCall(bobConfig, 'supermath', 'factorial', { n: 2 }).outer)).status === 200);
+      const served = await eventually(async () => (await post(t.url, sealCall(bobConfig, 'supermath', 'factorial', { n: 2 }).outer)).status === 200);
       assert.equal(served, true, 'bob is accepted after the file changed');
 
       await writeFile(path, '{ "clients": { broken');
-      const reported = await until(async () => t.messages.some((m) => m.startsWith('error config not reloaded')));
+      const reported = await eventually(async () => t.messages.some((m) => m.startsWith('error config not reloaded')));
       assert.equal(reported, true);
       assert.equal((await post(t.url, sealCall(bobConfig, 'supermath', 'factorial', { n: 2 }).outer)).status, 200);
       assert.equal((await post(t.url, sealCall(t.client('alice'), 'supermath', 'factorial', { n: 2 }).outer)).status, 200);

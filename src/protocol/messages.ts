@@ -19,7 +19,7 @@ export type RunResponse =
 export const MAX_REQUEST_ID = 128;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export const isName = (s: string): boolean => NAME.test(s);
 

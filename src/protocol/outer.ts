@@ -1,9 +1,10 @@
+import { isObject } from './messages.js';
+
 // The outer JSON of the original design: {"client", "server", "request"} and {"client", "server", "response"}.
 
 export type OuterRequest = { readonly client: string; readonly server: string | undefined; readonly request: string };
 export type OuterResponse = { readonly client: string; readonly server: string | undefined; readonly response: string };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Undefined when the body is not an object with string `client` and `request` (and, if present, string `server`). */
 export function parseOuterRequest(value: unknown): OuterRequest | undefined {
