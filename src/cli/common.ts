@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import type { ClientConfig } from '../config/client-config.js';
 import { clientConfigPath, configDir, serverConfigPath } from '../config/paths.js';
+import { loadClientConfig } from '../config/store.js';
 import { PsimbolsError } from '../errors.js';
 import { decodeBase64urlStrict } from '../protocol/base64.js';
 import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
@@ -8,6 +10,19 @@ import type { GlobalOptions, Io } from './io.js';
 export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.configDir);
 export const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);
 export const serverPath = (io: Io, g: GlobalOptions, flag?: string): string => serverConfigPath(io.env, dirOf(io, g), flag);
+
+/** Loads the client config, saying how to get one when it is missing. */
+export async function clientConfig(io: Io, g: GlobalOptions, flag?: string): Promise<ClientConfig> {
+  const path = clientPath(io, g, flag);
+  try {
+    return await loadClientConfig(path);
+  } catch (e) {
+    if (e instanceof PsimbolsError && e.code === 'config_missing') {
+      throw new PsimbolsError('config_missing', `${e.message}: pass --client-config FILE, set PSIMBOLS_CLIENT_CONFIG, or run "psimbols serve" once to create a local client`);
+    }
+    throw e;
+  }
+}
 
 export function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;

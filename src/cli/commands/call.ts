@@ -1,8 +1,7 @@
 import { request, sealCall } from '../../client/client.js';
-import { loadClientConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
 import { isName } from '../../protocol/messages.js';
-import { clientPath, nonNegativeNumber } from '../common.js';
+import { clientConfig, nonNegativeNumber } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, printError, type GlobalOptions, type Io } from '../io.js';
 import { paramsFromItems } from '../items.js';
@@ -49,7 +48,7 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
   const retry = nonNegativeNumber(o.retry, '--retry') ?? 0;
   if (!Number.isInteger(retry)) throw new PsimbolsError('usage', '--retry takes a whole number');
   const params = await paramsFromItems(items, await baseParams(io, o.params));
-  const config = await loadClientConfig(clientPath(io, g, o.clientConfig));
+  const config = await clientConfig(io, g, o.clientConfig);
 
   if (o.offline) {
     out(io, JSON.stringify(sealCall(config, module, fn, params).outer));

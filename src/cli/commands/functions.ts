@@ -1,7 +1,6 @@
 import { call } from '../../client/client.js';
-import { loadClientConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
-import { clientPath, nonNegativeNumber } from '../common.js';
+import { clientConfig, nonNegativeNumber } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
 
@@ -10,7 +9,7 @@ type Listing = { module: string; function: string; description?: string; params?
 
 export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
   const o = args[0] as Options;
-  const config = await loadClientConfig(clientPath(io, g, o.clientConfig));
+  const config = await clientConfig(io, g, o.clientConfig);
   const timeout = nonNegativeNumber(o.timeout, '--timeout') ?? 10;
   const { value } = await call(config, 'psimbols', 'functions', {}, { timeoutMs: Math.round(timeout * 1000), ...(o.server ? { endpoint: o.server } : {}) });
   if (!Array.isArray(value)) throw new PsimbolsError('bad_response', 'the server sent a function list that is not a list');
