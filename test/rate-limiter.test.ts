@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { sealCall } from '../src/client/client.js';
 import { sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
-import { MemoryAdmissionStore } from '../src/server/admission.js';
+import { MemoryAdmissionStore, REFUSED_NONCES } from '../src/server/admission.js';
 import { FailureLimiter } from '../src/server/failure-limiter.js';
 import { MemoryRateLimiter } from '../src/server/rate-limiter.js';
 import { MemoryReplayStore } from '../src/server/replay-store.js';
@@ -109,6 +109,19 @@ describe('memory replay store', () => {
     assert.equal(store.admitNow(req('n2')).kind, 'limited');
     clock.set(HOUR);
     assert.equal(store.admitNow(req('n2')).kind, 'replayed');
+  });
+});
+
+describe('memory under a client that hammers while limited', () => {
+  test('refused nonces are kept up to a cap per client, accepted ones always', () => {
+    const clock = fakeClock(0);
+    const store = new MemoryAdmissionStore({ now: clock.now, sweep: false });
+    const req = (i: number) => ({ client: 'a', nonceKey: `n${i}`, nonceTtlMs: 300_000, limit: 5, windowMs: HOUR });
+    for (let i = 0; i < 5000; i++) store.admitNow(req(i));
+    assert.equal(store.replay.size, 5 + REFUSED_NONCES);
+    // The first refused ones are still remembered as replays; the uncounted tail is refused by the limit anyway.
+    assert.equal(store.admitNow(req(10)).kind, 'replayed');
+    assert.equal(store.admitNow(req(4999)).kind, 'limited');
   });
 });
 

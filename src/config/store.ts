@@ -109,6 +109,25 @@ export async function writeFileAtomic(path: string, text: string, overwrite: boo
 
 export const toJsonText = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
 
+// The lock file holds its owner's pid, so a lock left by a killed process is taken over at once
+// rather than after LOCK_STALE_MS. (The lock's owner is a process: this is the one place outside
+// the CLI that needs to know about processes.)
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === 'EPERM';
+  }
+}
+
+async function isStale(lock: string, holder: string): Promise<boolean> {
+  const pid = Number(holder);
+  if (Number.isSafeInteger(pid) && pid > 0 && !isAlive(pid)) return true;
+  const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+  return age > LOCK_STALE_MS;
+}
+
 async function acquireLock(path: string): Promise<string> {
   const lock = `${path}.lock`;
   await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
@@ -116,15 +135,27 @@ async function acquireLock(path: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     try {
       const fh = await open(lock, 'wx', FILE_MODE);
-      await fh.close();
+      try {
+        await fh.writeFile(String(process.pid));
+      } finally {
+        await fh.close();
+      }
       return lock;
     } catch (e) {
       if (errnoCode(e) !== 'EEXIST') throw new PsimbolsError('io', `${lock}: cannot create lock (${errnoCode(e) ?? 'error'})`, { cause: e });
     }
-    // A lock older than any real edit was left by a killed process.
-    const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-    if (age > LOCK_STALE_MS) {
-      await unlink(lock).catch(() => undefined);
+    const holder = await readFile(lock, 'utf8').catch(() => '');
+    // An empty lock is one being written right now: only age makes it stale.
+    if (await isStale(lock, holder)) {
+      // Moved aside rather than deleted, so that of two waiters only one takes the stale lock.
+      const aside = `${lock}.${randomBytes(4).toString('hex')}.stale`;
+      const moved = await rename(lock, aside).then(() => true, () => false);
+      if (moved) {
+        const content = await readFile(aside, 'utf8').catch(() => holder);
+        // A fresh lock replaced the stale one between our read and the move: give it back.
+        if (content !== holder) await link(aside, lock).catch(() => undefined);
+        await unlink(aside).catch(() => undefined);
+      }
       continue;
     }
     if (Date.now() > deadline) throw new PsimbolsError('io', `${lock}: the config is locked by another process; remove the lock file if no psimbols command is running`);

@@ -3,7 +3,9 @@ import { MemoryReplayStore } from './replay-store.js';
 
 // The replay check and the rate limit, decided together so that a shared store can do both in
 // one round trip. The nonce is recorded even when the limit refuses the request: a refused
-// request must not become replayable once quota frees up.
+// request must not become replayable once quota frees up. A client that keeps hammering while
+// limited would make that unbounded, so the memory store keeps at most REFUSED_NONCES refused
+// nonces per client beyond its limit (docs/SECURITY.md, "Memory under attack").
 
 export type AdmissionRequest = {
   readonly client: string;
@@ -29,6 +31,7 @@ export interface AdmissionStore {
 }
 
 const REPLAYED: Admission = { kind: 'replayed' };
+export const REFUSED_NONCES = 1000;
 const SWEEP_MS = 30_000;
 
 export class MemoryAdmissionStore implements AdmissionStore {
@@ -50,8 +53,10 @@ export class MemoryAdmissionStore implements AdmissionStore {
   }
 
   admitNow(r: AdmissionRequest): Admission {
-    if (this.replay.seen(r.client, r.nonceKey, r.nonceTtlMs)) return REPLAYED;
+    if (this.replay.has(r.client, r.nonceKey)) return REPLAYED;
     const d = this.limiter.take(r.client, r.limit, r.windowMs);
+    // Accepted nonces within their lifetime (at most an hour) never exceed the limit.
+    if (d.allowed || this.replay.countFor(r.client) < r.limit + REFUSED_NONCES) this.replay.add(r.client, r.nonceKey, r.nonceTtlMs);
     return { kind: d.allowed ? 'allowed' : 'limited', limit: d.limit, remaining: d.remaining, resetMs: d.resetMs };
   }
 

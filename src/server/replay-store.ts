@@ -22,16 +22,28 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   seen(client: string, nonce: string, ttlMs: number): boolean {
-    const now = this.#now();
+    if (this.has(client, nonce)) return true;
+    this.add(client, nonce, ttlMs);
+    return false;
+  }
+
+  has(client: string, nonce: string): boolean {
+    const expiry = this.#clients.get(client)?.get(nonce);
+    return expiry !== undefined && expiry * 1000 > this.#now();
+  }
+
+  add(client: string, nonce: string, ttlMs: number): void {
     let nonces = this.#clients.get(client);
     if (nonces === undefined) {
       nonces = new Map();
       this.#clients.set(client, nonces);
     }
-    const expiry = nonces.get(nonce);
-    if (expiry !== undefined && expiry * 1000 > now) return true;
-    nonces.set(nonce, Math.ceil((now + ttlMs) / 1000));
-    return false;
+    nonces.set(nonce, Math.ceil((this.#now() + ttlMs) / 1000));
+  }
+
+  /** Nonces held for one client, expired ones included until the next sweep. */
+  countFor(client: string): number {
+    return this.#clients.get(client)?.size ?? 0;
   }
 
   sweep(): void {
