@@ -147,6 +147,7 @@ export function parseToken(token: string, expectedKind: number): Result<Parsed> 
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const DECOY_KEY = createSecretKey(Buffer.alloc(32, 0x5a));
 
 function decrypt(p: Parsed, secret: KeyObject, aad: Buffer): string | undefined {
   const { key, iv } = messageKey(secret, p.header.kind, p.header.nonce);
@@ -170,8 +171,10 @@ export function openRequest(token: string, o: OpenRequestOptions): Result<Opened
   if (!parsed.ok) return parsed;
   const p = parsed.value;
   const key = o.keys.find((k) => k.kid.equals(p.header.kid));
+  // Without a matching key (or without a client: pass no keys) the token is still decrypted, with
+  // a decoy key, so that refusals cost the same whatever they are for: timing tells nothing.
+  const text = decrypt(p, key?.keyObject ?? DECOY_KEY, additionalData(p.headerBytes, o.client, o.server, EMPTY));
   if (key === undefined) return refuse('unknown_key');
-  const text = decrypt(p, key.keyObject, additionalData(p.headerBytes, o.client, o.server, EMPTY));
   if (text === undefined) return refuse('bad_tag');
   const window = o.window ?? DEFAULT_WINDOW;
   if (p.header.ts < o.now - window.pastSeconds) return refuse('stale');
@@ -180,15 +183,6 @@ export function openRequest(token: string, o: OpenRequestOptions): Result<Opened
   const message = parseRunRequest(parseJson(text));
   if (message === undefined) return refuse('bad_plaintext');
   return ok({ message, header: p.header, key });
-}
-
-const DECOY_KEY = createSecretKey(Buffer.alloc(32, 0x5a));
-
-/** The same work as opening a token with a wrong key, so unknown client ids cost what known ones do. */
-export function decoyOpen(token: string, client: string, server: string): void {
-  const parsed = parseToken(token, KIND_REQUEST);
-  if (!parsed.ok) return;
-  decrypt(parsed.value, DECOY_KEY, additionalData(parsed.value.headerBytes, client, server, EMPTY));
 }
 
 /** Opens a response token; it only opens for the request token it answers. */

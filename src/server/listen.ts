@@ -91,20 +91,21 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     },
   });
 
+  const checkEvery = Math.min(1000, timeouts.headersMs);
   const server: Server = createServer(
     {
       headersTimeout: timeouts.headersMs,
       requestTimeout: timeouts.requestMs,
       keepAliveTimeout: timeouts.keepAliveMs,
-      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+      connectionsCheckingInterval: checkEvery,
     },
     handler,
   );
   // Node's header timeout starts at the first byte, so a socket that never sends one would stay
-  // open for ever: it gets the same deadline from the moment it connects.
+  // open for ever: it is closed once Node's own check (which answers 408) has had its turn.
   const firstRequest = new WeakMap<object, NodeJS.Timeout>();
   server.on('connection', (socket) => {
-    const timer = setTimeout(() => socket.destroy(), timeouts.headersMs);
+    const timer = setTimeout(() => socket.destroy(), timeouts.headersMs + checkEvery + 250);
     timer.unref();
     firstRequest.set(socket, timer);
     socket.once('close', () => clearTimeout(timer));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ClientEntry, ServerConfig } from '../config/server-config.js';
 import type { RefusalReason } from '../errors.js';
-import { decoyOpen, openRequest, sealResponse, type Window } from '../protocol/envelope.js';
+import { openRequest, sealResponse, type Window } from '../protocol/envelope.js';
 import { prepareKey, type LegacyKey, type V2Key } from '../protocol/keys.js';
 import { openLegacyRequest, sealLegacyResponse } from '../protocol/legacy-cbc.js';
 import type { RunRequest, RunResponse } from '../protocol/messages.js';
@@ -17,6 +17,14 @@ import { compileAllow, type Allow } from './registry.js';
 export const WINDOW_MS = 3_600_000;
 const LEGACY_REPLAY_MS = 24 * 3_600_000;
 export const INTROSPECTION_MODULE = 'psimbols';
+const UNKNOWN_CLIENT: ClientState = {
+  id: '',
+  server: undefined,
+  keys: [{ ...(prepareKey({ type: 'AES', mode: 'GCM', encoding: 'base64url', data: 'A'.repeat(43) }) as V2Key), kid: Buffer.alloc(8) }],
+  legacy: undefined,
+  limit: 0,
+  allow: () => false,
+};
 
 type ClientState = {
   readonly id: string;
@@ -130,11 +138,10 @@ export class Processor {
     };
     const state = this.#state;
     const nowMs = this.#now();
-    const client = state.clients.get(outer.client);
-    if (client === undefined) {
-      decoyOpen(outer.request, outer.client, outer.server ?? '');
-      return refuse('unknown_client');
-    }
+    const known = state.clients.get(outer.client);
+    // An unknown id goes down the same path as a known one, with a key that matches no token, so
+    // it costs the same work (a decoy decryption): timing does not tell which ids exist.
+    const client = known ?? UNKNOWN_CLIENT;
 
     let opened: Opened;
     if (client.legacy !== undefined) {
@@ -145,13 +152,14 @@ export class Processor {
     } else {
       const server = outer.server ?? '';
       const r = openRequest(outer.request, {
-        client: client.id,
+        client: outer.client,
         server,
         keys: client.keys,
         now: Math.floor(nowMs / 1000),
         window: state.window,
         acceptsFrom: this.#store.acceptsFrom,
       });
+      if (known === undefined) return refuse('unknown_client');
       if (!r.ok) return refuse(r.reason);
       // Checked after decryption so a mismatch costs the same work as any other refusal.
       if (server !== client.server) return refuse('server_mismatch');

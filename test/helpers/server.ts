@@ -15,6 +15,8 @@ export type TestServer = {
   readonly url: string;
   readonly config: ServerConfig;
   readonly access: AccessFields[];
+  /** The memory store, when the test server made one (no store in the config). */
+  readonly store: MemoryAdmissionStore | undefined;
   readonly messages: string[];
   client(id: string): ClientConfig;
   close(): Promise<void>;
@@ -64,6 +66,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     config,
     access,
     messages,
+    store,
     client: (id) => {
       const entry = config.clients[id];
       if (!entry?.keys[0]) throw new Error(`no client ${id}`);

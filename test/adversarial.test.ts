@@ -1,0 +1,281 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request, sealCall } from '../src/client/client.js';
+import { decodeBase64urlStrict } from '../src/protocol/base64.js';
+import { generateKeySpec, prepareKey, type LegacyKey } from '../src/protocol/keys.js';
+import { sealLegacyRequest } from '../src/protocol/legacy-cbc.js';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { fakeClock, LEGACY_KEY, post, startTestServer, type Reply, type TestServer } from './helpers/server.js';
+import { vectors } from './helpers/vectors.js';
+
+// What the server refuses, and that refusing changes nothing: every answer to an attack is the
+// same bytes, no quota is spent, no state grows (docs/SECURITY.md points here).
+
+const v = vectors.ps2;
+const HEADERS_THAT_MATTER = ['content-type', 'content-length', 'cache-control', 'ratelimit', 'ratelimit-policy', 'retry-after'];
+const fingerprint = (r: Reply): string => JSON.stringify([r.status, HEADERS_THAT_MATTER.map((h) => r.headers.get(h)), r.text]);
+
+function flipBit(token: string, byte: number, bit: number): string {
+  const raw = decodeBase64urlStrict(token.slice(4))!;
+  raw[byte]! ^= 1 << bit;
+  return `ps2.${raw.toString('base64url')}`;
+}
+
+describe('envelope attacks over HTTP', () => {
+  let t: TestServer;
+  const clock = fakeClock((v.now - 400) * 1000);
+  const outer = (request: string) => ({ client: v.client, server: v.server, request });
+  before(async () => {
+    // The vector client, on a clock set to the vectors' time, so the vector tokens are fresh.
+    t = await startTestServer({
+      now: clock.now,
+      config: { limits: { failedAuthPerIp: 1_000_000 } },
+      clients: { [v.client]: { server: v.server, keys: [{ type: 'AES', mode: 'GCM', encoding: 'base64url', data: v.key }], requestsPerHour: 50 } },
+    });
+    clock.set(v.now * 1000);
+  });
+  after(() => t.close());
+
+  test('every refusal vector, every flipped bit of the header and tag, and an unknown client get byte-identical 401s; nothing is recorded', async () => {
+    const reference = await post(t.url, { ...outer(v.request.token), client: 'nobody' });
+    assert.equal(reference.status, 401);
+    const expected = fingerprint(reference);
+    const attacks: string[] = v.refused.map((c) => c.token);
+    const length = decodeBase64urlStrict(v.request.token.slice(4))!.length;
+    for (let byte = 0; byte < 50; byte++) for (let bit = 0; bit < 8; bit++) attacks.push(flipBit(v.request.token, byte, bit));
+    for (let byte = length - 16; byte < length; byte++) attacks.push(flipBit(v.request.token, byte, 0));
+    for (const token of attacks) {
+      const r = await post(t.url, outer(token));
+      assert.equal(fingerprint(r), expected, token);
+    }
+    assert.equal(t.store?.replay.size, 0, 'no refused token reached the replay store');
+    assert.equal(t.store?.limiter.size, 0, 'no refused token was counted');
+    // The genuine token, sent after all its mutants, is still accepted, and counts once.
+    const genuine = await post(t.url, outer(v.request.token));
+    assert.equal(genuine.status, 200);
+    assert.equal(genuine.headers.get('ratelimit'), '"hourly";r=49;t=3600');
+    t.server.processor.failures.sweep();
+  });
+
+  test('the tokens a correct implementation must accept are accepted, once: they share a nonce', async () => {
+    for (const c of v.accepted) {
+      const clock2 = fakeClock((v.now - 400) * 1000);
+      const fresh = await startTestServer({
+        now: clock2.now,
+        clients: { [v.client]: { server: v.server, keys: [{ type: 'AES', mode: 'GCM', encoding: 'base64url', data: v.key }] } },
+      });
+      clock2.set(v.now * 1000);
+      try {
+        assert.equal((await post(fresh.url, outer(c.token))).status, 200, c.name);
+        assert.equal((await post(fresh.url, outer(v.request.token))).status, 401, 'same nonce: a replay');
+      } finally {
+        await fresh.close();
+      }
+    }
+  });
+});
+
+describe('no padding oracle in legacy mode', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ config: { limits: { failedAuthPerIp: 1_000_000 } } });
+  });
+  after(() => t.close());
+
+  test('all 256 values of the last ciphertext byte, invalid UTF-8 and valid padding with bad JSON answer the same bytes', async () => {
+    const key = prepareKey({ type: 'AES', mode: 'CBC', data: LEGACY_KEY }) as LegacyKey;
+    const message = { request_id: '1', run: { module: 'supermath', function: 'factorial', params: { n: 3 } } };
+    const raw = Buffer.from(sealLegacyRequest(message, key), 'base64');
+    const original = raw[raw.length - 1];
+    const seal = (plain: Buffer): string => {
+      const pad = 16 - (plain.length % 16);
+      const iv = randomBytes(16);
+      const cipher = createCipheriv('aes-256-cbc', key.secret, iv);
+      return Buffer.concat([iv, cipher.update(Buffer.concat([plain, Buffer.alloc(pad, pad)])), cipher.final()]).toString('base64');
+    };
+    const bodies: string[] = [];
+    for (let b = 0; b < 256; b++) {
+      if (b === original) continue;
+      const copy = Buffer.from(raw);
+      copy[copy.length - 1] = b;
+      bodies.push(copy.toString('base64'));
+    }
+    bodies.push(seal(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])), seal(Buffer.from('not json')), seal(Buffer.from('{"request_id":"x"}')));
+    const reference = fingerprint(await post(t.url, { client: 'nobody', request: bodies[0]! }));
+    for (const request of bodies) assert.equal(fingerprint(await post(t.url, { client: 'old', request })), reference);
+    assert.equal(t.store?.replay.size, 0);
+  });
+});
+
+describe('timing does not tell known client ids from unknown ones', () => {
+  // A Mann-Whitney U test on interleaved samples; |z| beyond 4 would be a real difference.
+  function mannWhitneyZ(a: number[], b: number[]): number {
+    const all = [...a.map((x) => [x, 0] as const), ...b.map((x) => [x, 1] as const)].sort((p, q) => p[0] - q[0]);
+    let rankA = 0;
+    all.forEach(([, group], i) => {
+      if (group === 0) rankA += i + 1;
+    });
+    const u = rankA - (a.length * (a.length + 1)) / 2;
+    const mean = (a.length * b.length) / 2;
+    const sd = Math.sqrt((a.length * b.length * (a.length + b.length + 1)) / 12);
+    return (u - mean) / sd;
+  }
+  const median = (xs: number[]): number => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+
+  test('the refusal path costs the same for an unknown client as for a known client with a bad tag', async (ctx) => {
+    const t = await startTestServer({ config: { limits: { failedAuthPerIp: 1_000_000 } } });
+    try {
+      const config = t.client('alice');
+      const processor = t.server.processor;
+      const knownBody = () => {
+        const outer = sealCall(config, 'supermath', 'factorial', { n: 3 }).outer;
+        return { ...outer, request: flipBit(outer.request, 80, 0) };
+      };
+      const unknownBody = () => ({ ...sealCall(config, 'supermath', 'factorial', { n: 3 }).outer, client: 'mallory' });
+      // Bodies are made before any timing, so making them cannot leave garbage for one side only.
+      const knownPool = Array.from({ length: 1200 }, knownBody);
+      const unknownPool = Array.from({ length: 1200 }, unknownBody);
+      const known = () => knownPool.pop() ?? knownBody();
+      const unknown = () => unknownPool.pop() ?? unknownBody();
+      const sample = async (body: unknown): Promise<number> => {
+        const start = process.hrtime.bigint();
+        await processor.process(body, '10.0.0.1');
+        return Number(process.hrtime.bigint() - start) / 1000;
+      };
+      for (let i = 0; i < 200; i++) await sample(i % 2 ? known() : unknown());
+      const a: number[] = [];
+      const b: number[] = [];
+      for (let i = 0; i < 600; i++) {
+        const ka = known();
+        const ua = unknown();
+        if (i % 2) {
+          a.push(await sample(ka));
+          b.push(await sample(ua));
+        } else {
+          b.push(await sample(ua));
+          a.push(await sample(ka));
+        }
+      }
+      const z = mannWhitneyZ(a, b);
+      ctx.diagnostic(`in-process refusal: known bad tag median ${median(a).toFixed(1)} µs, unknown client median ${median(b).toFixed(1)} µs, Mann-Whitney z = ${z.toFixed(2)} (600 each)`);
+      assert.ok(Math.abs(z) < 4, `z = ${z}`);
+      assert.ok(median(b) / median(a) > 0.8 && median(b) / median(a) < 1.25);
+
+      // Over HTTP the network's noise dwarfs the difference: the same test, reported.
+      const ha: number[] = [];
+      const hb: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        for (const [body, into] of i % 2 ? ([[known(), ha], [unknown(), hb]] as const) : ([[unknown(), hb], [known(), ha]] as const)) {
+          const start = performance.now();
+          await post(t.url, body);
+          into.push((performance.now() - start) * 1000);
+        }
+      }
+      ctx.diagnostic(`over HTTP: known bad tag median ${median(ha).toFixed(0)} µs, unknown client median ${median(hb).toFixed(0)} µs, z = ${mannWhitneyZ(ha, hb).toFixed(2)} (300 each)`);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('HTTP abuse', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ timeouts: { headersMs: 500, requestMs: 1000 }, config: { limits: { failedAuthPerIp: 1_000_000 } } });
+  });
+  after(() => t.close());
+
+  const raw = (text: string, waitMs = 1500): Promise<string> =>
+    new Promise((resolve) => {
+      const u = new URL(t.url);
+      const s: Socket = connect(Number(u.port), u.hostname, () => s.write(text));
+      let reply = '';
+      s.on('data', (d) => (reply += d.toString()));
+      s.on('close', () => resolve(reply));
+      s.on('error', () => resolve(reply));
+      setTimeout(() => s.destroy(), waitMs);
+    });
+  const statusOf = (reply: string): number[] => [...reply.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+
+  test('a Content-Length shorter than the body: the short body is refused, the rest is not a request', async () => {
+    const body = JSON.stringify(sealCall(t.client('alice'), 'supermath', 'factorial', { n: 3 }).outer);
+    const reply = await raw(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n${body}`);
+    const statuses = statusOf(reply);
+    assert.equal(statuses[0], 400);
+    assert.ok(statuses.every((s) => s === 400), reply);
+  });
+
+  test('a Content-Length longer than the body times out with 408', async () => {
+    const reply = await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"client":"a"}', 2500);
+    assert.deepEqual(statusOf(reply), [408]);
+  });
+
+  test('a Content-Length over the limit is 413 at once, whatever follows', async () => {
+    const reply = await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{', 500);
+    assert.deepEqual(statusOf(reply), [413]);
+  });
+
+  test('headers that trickle in are cut off with 408', async () => {
+    const u = new URL(t.url);
+    const reply = await new Promise<string>((resolve) => {
+      const s = connect(Number(u.port), u.hostname, () => s.write('POST / HTTP/1.1\r\n'));
+      let text = '';
+      const timer = setInterval(() => s.writable && s.write('X-Slow: 1\r\n'), 100);
+      s.on('data', (d) => (text += d.toString()));
+      s.on('close', () => {
+        clearInterval(timer);
+        resolve(text);
+      });
+    });
+    assert.deepEqual(statusOf(reply), [408]);
+  });
+
+  test('deeply nested JSON is a 400 or a 401, never a crash', async () => {
+    const deep = `${'['.repeat(30000)}${']'.repeat(30000)}`;
+    assert.equal((await post(t.url, deep)).status, 400);
+    const r = await post(t.url, `{"client":"alice","request":"ps2.AA","x":${deep}}`);
+    assert.equal(r.status, 401);
+    const ok = await request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
+    assert.ok('return' in ok);
+  });
+
+  test('a flood of bad tokens does not grow the replay store or the limiter', async () => {
+    const before = { replay: t.store!.replay.size, limiter: t.store!.limiter.size };
+    const config = t.client('alice');
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => {
+        const outer = sealCall(config, 'supermath', 'factorial', { n: 3 }).outer;
+        const body = i % 2 ? { ...outer, client: `ghost-${i}` } : { ...outer, request: flipBit(outer.request, 60, 1) };
+        return post(t.url, body).then((r) => assert.equal(r.status, 401));
+      }),
+    );
+    assert.deepEqual({ replay: t.store!.replay.size, limiter: t.store!.limiter.size }, before);
+  });
+
+  test('the per-address failure limiter holds at most its bound of addresses', () => {
+    const failures = t.server.processor.failures;
+    for (let i = 0; i < 50_000; i++) failures.fail(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    assert.ok(failures.size <= 10_000, `size ${failures.size}`);
+  });
+
+  test('a real client is served at its normal latency while hundreds of idle sockets are open', async () => {
+    const config = t.client('alice');
+    const time = async (): Promise<number> => {
+      const start = performance.now();
+      await request(config, 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
+      return performance.now() - start;
+    };
+    const normal: number[] = [];
+    for (let i = 0; i < 20; i++) normal.push(await time());
+    const u = new URL(t.url);
+    const idle = await Promise.all(Array.from({ length: 400 }, () => new Promise<Socket>((r) => { const s = connect(Number(u.port), u.hostname, () => r(s)); s.on('error', () => undefined); })));
+    const loaded: number[] = [];
+    for (let i = 0; i < 20; i++) loaded.push(await time());
+    for (const s of idle) s.destroy();
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[10]!;
+    assert.ok(med(loaded) < med(normal) * 3 + 5, `normal ${med(normal).toFixed(2)} ms, with 400 idle sockets ${med(loaded).toFixed(2)} ms`);
+    await sleep(10);
+  });
+});
