@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PsimbolsError } from '../errors.js';
@@ -163,6 +163,14 @@ async function acquireLock(path: string): Promise<string> {
   }
 }
 
+// With the lock held, no live process writes this file: temporary files of it are orphans of a
+// killed writer.
+async function removeOrphans(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`;
+  const names = await readdir(dirname(path)).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.tmp')).map((n) => unlink(join(dirname(path), n)).catch(() => undefined)));
+}
+
 /**
  * Reads, edits and writes the server config under a lock. A missing file is created from
  * `initial` when given; an invalid file is reported and never overwritten.
@@ -174,6 +182,7 @@ export async function updateServerConfig(
 ): Promise<ServerConfig> {
   const lock = await acquireLock(path);
   try {
+    await removeOrphans(path);
     let current: ServerConfig;
     try {
       current = await loadServerConfig(path);
