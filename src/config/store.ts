@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PsimbolsError } from '../errors.js';
@@ -133,19 +133,19 @@ async function acquireLock(path: string): Promise<string> {
   await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
+    // The lock appears with its owner's pid already in it (link is atomic and fails if the lock
+    // exists), so no one ever sees a lock without an owner.
+    const mine = `${lock}.${process.pid}.${randomBytes(4).toString('hex')}.new`;
     try {
-      const fh = await open(lock, 'wx', FILE_MODE);
-      try {
-        await fh.writeFile(String(process.pid));
-      } finally {
-        await fh.close();
-      }
+      await writeFile(mine, String(process.pid), { mode: FILE_MODE });
+      await link(mine, lock);
       return lock;
     } catch (e) {
       if (errnoCode(e) !== 'EEXIST') throw new PsimbolsError('io', `${lock}: cannot create lock (${errnoCode(e) ?? 'error'})`, { cause: e });
+    } finally {
+      await unlink(mine).catch(() => undefined);
     }
     const holder = await readFile(lock, 'utf8').catch(() => '');
-    // An empty lock is one being written right now: only age makes it stale.
     if (await isStale(lock, holder)) {
       // Moved aside rather than deleted, so that of two waiters only one takes the stale lock.
       const aside = `${lock}.${randomBytes(4).toString('hex')}.stale`;
@@ -164,11 +164,22 @@ async function acquireLock(path: string): Promise<string> {
 }
 
 // With the lock held, no live process writes this file: temporary files of it are orphans of a
-// killed writer.
+// killed writer. Lock candidates (.new, named with their pid) of waiting processes are live; only a
+// dead pid's are not.
 async function removeOrphans(path: string): Promise<void> {
-  const prefix = `.${basename(path)}.`;
-  const names = await readdir(dirname(path)).catch(() => [] as string[]);
-  await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.tmp')).map((n) => unlink(join(dirname(path), n)).catch(() => undefined)));
+  const dir = dirname(path);
+  const temp = `.${basename(path)}.`;
+  const lockParts = `${basename(path)}.lock.`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const orphan = (n: string): boolean => {
+    if (n.startsWith(temp) && n.endsWith('.tmp')) return true;
+    if (!n.startsWith(lockParts)) return false;
+    if (n.endsWith('.stale')) return true;
+    if (!n.endsWith('.new')) return false;
+    const pid = Number(n.slice(lockParts.length).split('.')[0]);
+    return Number.isSafeInteger(pid) && pid > 0 && !isAlive(pid);
+  };
+  await Promise.all(names.filter(orphan).map((n) => unlink(join(dir, n)).catch(() => undefined)));
 }
 
 /**
