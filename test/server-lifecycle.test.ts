@@ -65,6 +65,8 @@ describe('slow and idle connections', () => {
     new Promise((resolve, reject) => {
       const u = new URL(url);
       const s = connect(Number(u.port), u.hostname, () => resolve(s));
+      // Read what the server sends (a 408), or the socket never sees its end.
+      s.resume();
       s.on('error', reject);
     });
   const closed = (s: Socket): Promise<void> => new Promise((r) => (s.destroyed ? r() : s.once('close', () => r())));
