@@ -8,6 +8,8 @@ import { generateKeySpec, prepareKey, type LegacyKey } from '../src/protocol/key
 import { sealLegacyRequest } from '../src/protocol/legacy-cbc.js';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { fakeClock, LEGACY_KEY, post, startTestServer, type Reply, type TestServer } from './helpers/server.js';
+import { flipBit, refusalBodies } from './helpers/attacks.js';
+import { interleaved, mannWhitneyZ, median } from './helpers/timing.js';
 import { vectors } from './helpers/vectors.js';
 
 // What the server refuses, and that refusing changes nothing: every answer to an attack is the
@@ -16,12 +18,6 @@ import { vectors } from './helpers/vectors.js';
 const v = vectors.ps2;
 const HEADERS_THAT_MATTER = ['content-type', 'content-length', 'cache-control', 'ratelimit', 'ratelimit-policy', 'retry-after'];
 const fingerprint = (r: Reply): string => JSON.stringify([r.status, HEADERS_THAT_MATTER.map((h) => r.headers.get(h)), r.text]);
-
-function flipBit(token: string, byte: number, bit: number): string {
-  const raw = decodeBase64urlStrict(token.slice(4))!;
-  raw[byte]! ^= 1 << bit;
-  return `ps2.${raw.toString('base64url')}`;
-}
 
 describe('envelope attacks over HTTP', () => {
   let t: TestServer;
@@ -110,70 +106,19 @@ describe('no padding oracle in legacy mode', () => {
 });
 
 describe('timing does not tell known client ids from unknown ones', () => {
-  // A Mann-Whitney U test on interleaved samples; |z| beyond 4 would be a real difference.
-  function mannWhitneyZ(a: number[], b: number[]): number {
-    const all = [...a.map((x) => [x, 0] as const), ...b.map((x) => [x, 1] as const)].sort((p, q) => p[0] - q[0]);
-    let rankA = 0;
-    all.forEach(([, group], i) => {
-      if (group === 0) rankA += i + 1;
-    });
-    const u = rankA - (a.length * (a.length + 1)) / 2;
-    const mean = (a.length * b.length) / 2;
-    const sd = Math.sqrt((a.length * b.length * (a.length + b.length + 1)) / 12);
-    return (u - mean) / sd;
-  }
-  const median = (xs: number[]): number => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
-
   test('the refusal path costs the same for an unknown client as for a known client with a bad tag', async (ctx) => {
     const t = await startTestServer({ config: { limits: { failedAuthPerIp: 1_000_000 } } });
     try {
-      const config = t.client('alice');
+      const { known, unknown } = refusalBodies(t, 1400);
       const processor = t.server.processor;
-      const knownBody = () => {
-        const outer = sealCall(config, 'supermath', 'factorial', { n: 3 }).outer;
-        return { ...outer, request: flipBit(outer.request, 80, 0) };
-      };
-      const unknownBody = () => ({ ...sealCall(config, 'supermath', 'factorial', { n: 3 }).outer, client: 'mallory' });
-      // Bodies are made before any timing, so making them cannot leave garbage for one side only.
-      const knownPool = Array.from({ length: 1200 }, knownBody);
-      const unknownPool = Array.from({ length: 1200 }, unknownBody);
-      const known = () => knownPool.pop() ?? knownBody();
-      const unknown = () => unknownPool.pop() ?? unknownBody();
-      const sample = async (body: unknown): Promise<number> => {
-        const start = process.hrtime.bigint();
-        await processor.process(body, '10.0.0.1');
-        return Number(process.hrtime.bigint() - start) / 1000;
-      };
-      for (let i = 0; i < 200; i++) await sample(i % 2 ? known() : unknown());
-      const a: number[] = [];
-      const b: number[] = [];
-      for (let i = 0; i < 600; i++) {
-        const ka = known();
-        const ua = unknown();
-        if (i % 2) {
-          a.push(await sample(ka));
-          b.push(await sample(ua));
-        } else {
-          b.push(await sample(ua));
-          a.push(await sample(ka));
-        }
-      }
-      const z = mannWhitneyZ(a, b);
-      ctx.diagnostic(`in-process refusal: known bad tag median ${median(a).toFixed(1)} µs, unknown client median ${median(b).toFixed(1)} µs, Mann-Whitney z = ${z.toFixed(2)} (600 each)`);
-      assert.ok(Math.abs(z) < 4, `z = ${z}`);
-      assert.ok(median(b) / median(a) > 0.8 && median(b) / median(a) < 1.25);
-
-      // Over HTTP the network's noise dwarfs the difference: the same test, reported.
-      const ha: number[] = [];
-      const hb: number[] = [];
-      for (let i = 0; i < 300; i++) {
-        for (const [body, into] of i % 2 ? ([[known(), ha], [unknown(), hb]] as const) : ([[unknown(), hb], [known(), ha]] as const)) {
-          const start = performance.now();
-          await post(t.url, body);
-          into.push((performance.now() - start) * 1000);
-        }
-      }
-      ctx.diagnostic(`over HTTP: known bad tag median ${median(ha).toFixed(0)} µs, unknown client median ${median(hb).toFixed(0)} µs, z = ${mannWhitneyZ(ha, hb).toFixed(2)} (300 each)`);
+      await interleaved(100, () => processor.process(known(), '10.0.0.1'), () => processor.process(unknown(), '10.0.0.1'));
+      const s = await interleaved(600, () => processor.process(known(), '10.0.0.1'), () => processor.process(unknown(), '10.0.0.1'));
+      ctx.diagnostic(`in-process refusal: known bad tag median ${median(s.a).toFixed(1)} µs, unknown client median ${median(s.b).toFixed(1)} µs, Mann-Whitney z = ${mannWhitneyZ(s.a, s.b).toFixed(2)} (600 each)`);
+      // Other test files run alongside this one, so only the size of the effect is asserted here;
+      // npm run stress repeats this alone, with more samples, and asserts the statistical test too.
+      assert.ok(median(s.b) / median(s.a) > 0.9 && median(s.b) / median(s.a) < 1.1, `medians ${median(s.a)} and ${median(s.b)}`);
+      const h = await interleaved(300, () => post(t.url, known()), () => post(t.url, unknown()));
+      ctx.diagnostic(`over HTTP: known bad tag median ${median(h.a).toFixed(0)} µs, unknown client median ${median(h.b).toFixed(0)} µs, z = ${mannWhitneyZ(h.a, h.b).toFixed(2)} (300 each)`);
     } finally {
       await t.close();
     }
