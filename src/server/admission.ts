@@ -39,11 +39,12 @@ export class MemoryAdmissionStore implements AdmissionStore {
   readonly replay: MemoryReplayStore;
   readonly #timer: NodeJS.Timeout | undefined;
 
-  constructor(options: { now?: () => number; sweep?: boolean } = {}) {
+  /** `sweepMs`: how often expired entries are dropped (default 30 s); false for none (tests). */
+  constructor(options: { now?: () => number; sweep?: boolean; sweepMs?: number } = {}) {
     this.limiter = new MemoryRateLimiter(options.now);
     this.replay = new MemoryReplayStore(options.now);
     if (options.sweep !== false) {
-      this.#timer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.#timer = setInterval(() => this.sweep(), options.sweepMs ?? SWEEP_MS);
       this.#timer.unref();
     }
   }

@@ -68,7 +68,9 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     callTimeoutMs: config.limits.callTimeoutMs,
     maxConcurrentCalls: config.limits.maxConcurrentCalls,
   });
-  const store = o.store ?? (await createAdmissionStore(config.store, config.onStoreError, log, o.now));
+  // Nonces live as long as the timestamp window; sweeping no less often keeps memory near that.
+  const sweepMs = Math.min(30_000, (config.limits.pastSeconds + config.limits.futureSeconds + 1) * 1000);
+  const store = o.store ?? (await createAdmissionStore(config.store, config.onStoreError, log, o.now, sweepMs));
   const state = buildState(config);
   const processor = new Processor(state, {
     store,
