@@ -190,3 +190,24 @@ describe('prompts', () => {
     }
   });
 });
+
+describe('psimbols serve as a process', () => {
+  test('SIGHUP reloads the clients without a file watch; SIGTERM stops it with exit 0', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const port = await freePort();
+      const served = await spawnServe(['--port', String(port), '--no-watch'], env);
+      const file = join(dir.path, 'late.json');
+      assert.equal((await runCli(['add-client', 'late', '-o', file], { env })).code, 0);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file], { env })).code, 4, 'not watched: not yet known');
+      served.child.kill('SIGHUP');
+      assert.equal(await eventually(async () => (await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file], { env })).code === 0), true);
+      assert.equal(await served.stop('SIGTERM'), 0);
+      assert.match(served.stderr(), /"msg":"stopped"/);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
