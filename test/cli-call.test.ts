@@ -171,3 +171,27 @@ describe('psimbols call when rate limited', () => {
     }
   });
 });
+
+describe('psimbols bench', () => {
+  test('sends fresh requests and reports rate, latency and statuses', async () => {
+    const dir = await tempDir();
+    const benchEnv = { PSIMBOLS_CONFIG_DIR: dir.path, PSIMBOLS_CLIENT_CONFIG: join(dir.path, 'bench.json') };
+    const port = await freePort();
+    await runCli(['add-client', 'bench', '--requests-per-hour', '100000000', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'bench.json')], { env: benchEnv });
+    const served = await spawnServe(['--port', String(port)], benchEnv);
+    try {
+      const r = await runCli(['bench', 'supermath', 'gcd', 'a=12', 'b=18', '-n', '300', '-c', '4', '--json'], { env: benchEnv });
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as { requests: number; rps: number; latencyMs: { p50: number; p99: number }; statuses: Record<string, number> };
+      assert.equal(report.requests, 300);
+      assert.deepEqual(report.statuses, { 200: 300 }, 'every request fresh: no replays refused');
+      assert.ok(report.rps > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
+      const text = await runCli(['bench', '-d', '1', '-c', '2'], { env: benchEnv });
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^supermath\.factorial at http:\/\/127\.0\.0\.1:\d+\/: \d+ requests over 2 connections in 1\.\d\d s\nrequests\/s +\d+\nlatency ms +p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+\nstatuses +200: \d+\n$/);
+    } finally {
+      await served.stop();
+      await dir.remove();
+    }
+  });
+});

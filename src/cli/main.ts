@@ -126,6 +126,21 @@ function build(io: Io, setExit: (code: number) => void): Command {
     .addHelpText('after', example('psimbols functions --json'))
     .action(action(() => import('./commands/functions.js')));
 
+  program
+    .command('bench')
+    .description('measure a server: requests per second and latency, with freshly sealed requests')
+    .argument('[module]', 'module name (default: supermath factorial n=10)')
+    .argument('[function]', 'function name')
+    .argument('[items...]', 'params, as for call')
+    .option('--client-config <file>', 'client config (default: $PSIMBOLS_CLIENT_CONFIG or client.json in the config directory)')
+    .option('--server <url>', 'send to this URL instead of the config\'s server')
+    .option('-c, --connections <n>', 'keep-alive connections', '16')
+    .option('-n, --requests <n>', 'send this many requests')
+    .option('-d, --duration <seconds>', 'send for this long (default 10 s unless --requests)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', example('psimbols bench supermath factorial n=20 -c 32 -d 10'))
+    .action(action(() => import('./commands/bench.js')));
+
   return program;
 }
 

@@ -14,6 +14,8 @@ export type LoadOptions = {
   readonly params: Params;
   readonly connections: number;
   readonly requests: number;
+  /** Stop sending once this many milliseconds have passed (the pool may not be used up). */
+  readonly durationMs?: number;
   /** Called after each response with the number done so far. */
   readonly onProgress?: (done: number) => void;
 };
@@ -32,7 +34,10 @@ export function presealBodies(o: Pick<LoadOptions, 'config' | 'module' | 'fn' | 
   return Array.from({ length: count }, () => Buffer.from(JSON.stringify(sealCall(o.config, o.module, o.fn, o.params).outer)));
 }
 
-export async function runLoad(o: LoadOptions, bodies: readonly Buffer[] = presealBodies(o, o.requests)): Promise<LoadReport> {
+/** The raw outcome of one run: latencies of the requests sent, statuses, time taken. */
+export type LoadRun = { readonly latencies: Float64Array; readonly statuses: Readonly<Record<string, number>>; readonly seconds: number };
+
+export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promise<LoadRun> {
   const url = new URL(o.endpoint ?? o.config.server);
   const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
   const latencies = new Float64Array(bodies.length);
@@ -53,27 +58,50 @@ export async function runLoad(o: LoadOptions, bodies: readonly Buffer[] = presea
       req.end(body);
     });
 
+  const start = performance.now();
+  const deadline = o.durationMs === undefined ? Infinity : start + o.durationMs;
+  // Indices are taken in order and the deadline only passes once, so the requests sent are
+  // always a prefix of the pool.
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < bodies.length; i = next++) {
-      const start = performance.now();
+    for (let i = next++; i < bodies.length && performance.now() < deadline; i = next++) {
+      const sent = performance.now();
       const status = await send(bodies[i]!);
-      latencies[i] = performance.now() - start;
+      latencies[i] = performance.now() - sent;
       const key = status === 0 ? 'error' : String(status);
       statuses[key] = (statuses[key] ?? 0) + 1;
-      o.onProgress?.(++done);
+      done++;
+      o.onProgress?.(done);
     }
   };
-
-  const start = performance.now();
   await Promise.all(Array.from({ length: o.connections }, worker));
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
-  const sorted = latencies.sort();
+  return { latencies: latencies.subarray(0, done), statuses, seconds };
+}
+
+/** One report from one or more runs (a long run may be sealed and sent in batches). */
+export function summarize(runs: readonly LoadRun[]): LoadReport {
+  const count = runs.reduce((n, r) => n + r.latencies.length, 0);
+  const all = new Float64Array(count);
+  let at = 0;
+  const statuses: Record<string, number> = {};
+  let seconds = 0;
+  for (const r of runs) {
+    all.set(r.latencies, at);
+    at += r.latencies.length;
+    seconds += r.seconds;
+    for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+  }
+  const sorted = all.sort();
   return {
-    requests: bodies.length,
+    requests: count,
     seconds,
-    rps: bodies.length / seconds,
+    rps: seconds > 0 ? count / seconds : 0,
     latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? 0 },
     statuses,
   };
+}
+
+export async function runLoad(o: LoadOptions, bodies: readonly Buffer[] = presealBodies(o, o.requests)): Promise<LoadReport> {
+  return summarize([await sendAll(o, bodies)]);
 }
