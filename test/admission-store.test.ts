@@ -71,12 +71,22 @@ for (const f of factories) {
       assert.ok(next.kind === 'allowed' && next.remaining === 1);
     });
 
-    test('the nonce of a limited request is recorded', async () => {
+    test('the nonce of a limited request is recorded when a slot frees before the token goes stale', async () => {
       const c = client();
-      const r = req(c, { limit: 1 });
-      assert.equal((await store.admit(req(c, { limit: 1 }))).kind, 'allowed');
+      const o = { limit: 1, windowMs: 5_000, nonceTtlMs: 10_000 };
+      const r = req(c, o);
+      assert.equal((await store.admit(req(c, o))).kind, 'allowed');
       assert.equal((await store.admit(r)).kind, 'limited');
       assert.equal((await store.admit(r)).kind, 'replayed');
+    });
+
+    test('the nonce of a limited request is not kept when no slot frees before the token goes stale', async () => {
+      const c = client();
+      const o = { limit: 1, windowMs: 60_000, nonceTtlMs: 10_000 };
+      const r = req(c, o);
+      assert.equal((await store.admit(req(c, o))).kind, 'allowed');
+      assert.equal((await store.admit(r)).kind, 'limited');
+      assert.equal((await store.admit(r)).kind, 'limited');
     });
 
     test('clients are limited separately', async () => {

@@ -116,12 +116,24 @@ describe('memory under a client that hammers while limited', () => {
   test('refused nonces are kept up to a cap per client, accepted ones always', () => {
     const clock = fakeClock(0);
     const store = new MemoryAdmissionStore({ now: clock.now, sweep: false });
-    const req = (i: number) => ({ client: 'a', nonceKey: `n${i}`, nonceTtlMs: 300_000, limit: 5, windowMs: HOUR });
-    for (let i = 0; i < 5000; i++) store.admitNow(req(i));
-    assert.equal(store.replay.size, 5 + REFUSED_NONCES);
+    const req = (i: number, limit: number) => ({ client: `c${limit}`, nonceKey: `n${i}`, nonceTtlMs: 600_000, limit, windowMs: 300_000 });
+    for (let i = 0; i < 5000; i++) store.admitNow(req(i, 5));
+    assert.equal(store.replay.countFor('c5'), 5 + 5);
+    for (let i = 0; i < 5000; i++) store.admitNow(req(i, 2000));
+    assert.equal(store.replay.countFor('c2000'), 2000 + REFUSED_NONCES);
     // The first refused ones are still remembered as replays; the uncounted tail is refused by the limit anyway.
-    assert.equal(store.admitNow(req(10)).kind, 'replayed');
-    assert.equal(store.admitNow(req(4999)).kind, 'limited');
+    assert.equal(store.admitNow(req(6, 5)).kind, 'replayed');
+    assert.equal(store.admitNow(req(4999, 5)).kind, 'limited');
+  });
+
+  test('a refused nonce is not kept when no slot can free before the token goes stale', () => {
+    const clock = fakeClock(0);
+    const store = new MemoryAdmissionStore({ now: clock.now, sweep: false });
+    const req = (i: number) => ({ client: 'a', nonceKey: `n${i}`, nonceTtlMs: 361_000, limit: 2, windowMs: HOUR });
+    store.admitNow(req(1));
+    store.admitNow(req(2));
+    for (let i = 3; i < 100; i++) assert.equal(store.admitNow(req(i)).kind, 'limited');
+    assert.equal(store.replay.size, 2);
   });
 });
 

@@ -2,10 +2,10 @@ import { MemoryRateLimiter } from './rate-limiter.js';
 import { MemoryReplayStore } from './replay-store.js';
 
 // The replay check and the rate limit, decided together so that a shared store can do both in
-// one round trip. The nonce is recorded even when the limit refuses the request: a refused
-// request must not become replayable once quota frees up. A client that keeps hammering while
-// limited would make that unbounded, so the memory store keeps at most REFUSED_NONCES refused
-// nonces per client beyond its limit (docs/SECURITY.md, "Memory under attack").
+// one round trip. The nonce of a refused request is recorded too when a slot frees before the
+// token goes stale: otherwise it would become replayable once quota frees up. A client that
+// keeps hammering while limited would make that unbounded, so the memory store keeps at most
+// min(limit, REFUSED_NONCES) refused nonces per client beyond its accepted ones.
 
 export type AdmissionRequest = {
   readonly client: string;
@@ -57,7 +57,10 @@ export class MemoryAdmissionStore implements AdmissionStore {
     if (this.replay.has(r.client, r.nonceKey)) return REPLAYED;
     const d = this.limiter.take(r.client, r.limit, r.windowMs);
     // Accepted nonces within their lifetime (at most an hour) never exceed the limit.
-    if (d.allowed || this.replay.countFor(r.client) < r.limit + REFUSED_NONCES) this.replay.add(r.client, r.nonceKey, r.nonceTtlMs);
+    const replayable = d.resetMs < r.nonceTtlMs;
+    if (d.allowed || (replayable && this.replay.countFor(r.client) < r.limit + Math.min(r.limit, REFUSED_NONCES))) {
+      this.replay.add(r.client, r.nonceKey, r.nonceTtlMs);
+    }
     return { kind: d.allowed ? 'allowed' : 'limited', limit: d.limit, remaining: d.remaining, resetMs: d.resetMs };
   }
 

@@ -2,15 +2,18 @@ import { Redis } from 'ioredis';
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one
-// round trip: the replay key is set NX, then the client's sorted set of accepted requests is
-// trimmed, counted and added to. Time comes from Redis (TIME), so clocks of instances may drift.
+// round trip: a replay key that exists means a replay; otherwise the client's sorted set of
+// accepted requests is trimmed, counted and added to, and the replay key is set. Scripts run
+// atomically, so the check and the set need no NX. Time comes from Redis (TIME), so clocks of
+// instances may drift.
 
 const ADMIT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+if redis.call('EXISTS', KEYS[1]) == 1 then
   return {-1, 0, 0}
 end
+local ttl = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
@@ -25,6 +28,10 @@ end
 local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local reset = window
 if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+-- A refused request is remembered only if a slot frees before its token goes stale.
+if allowed == 1 or reset < ttl then
+  redis.call('SET', KEYS[1], '1', 'PX', ttl)
+end
 return {allowed, math.max(0, limit - count), reset}
 `;
 
