@@ -171,7 +171,10 @@ export function run(): void {
   const io: Io = { env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   main(process.argv.slice(2), io).then(
     (code) => {
+      // Exit as soon as the output is flushed rather than when idle keep-alive sockets and
+      // timers wind down: a few milliseconds of every call in a CI script.
       process.exitCode = code;
+      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
     },
     (e: unknown) => {
       process.stderr.write(`psimbols: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
