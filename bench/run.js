@@ -3,7 +3,7 @@
 // min and max. With redis-server installed, psimbols is also measured on a private Redis.
 // Options: --rounds N (5), --requests N (20000), --connections N (16), --store URL (instead of memory).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,21 +57,22 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 const fmt = (s, digits = 0) => `${s.median.toFixed(digits)} (min ${s.min.toFixed(digits)}, max ${s.max.toFixed(digits)})`;
 
-async function startServe(env, configDir) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json'], { env: { ...env, PSIMBOLS_CONFIG_DIR: configDir }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d.toString();
-      if (err.includes('listening on')) {
-        child.stderr.removeAllListeners('data');
-        child.stderr.resume();
-        pin(child.pid, 0);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
+async function startServe(env, configDir, url) {
+  // Logs go to a file, as they would to a collector: read through a pipe, they would cost the
+  // load generator's core and skew the figures against psimbols.
+  const log = openSync(join(configDir, 'serve.log'), 'w');
+  const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json'], { env: { ...env, PSIMBOLS_CONFIG_DIR: configDir }, stdio: ['ignore', 'ignore', log] });
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${readFileSync(join(configDir, 'serve.log'), 'utf8')}`);
+    try {
+      if ((await fetch(url)).ok) break;
+    } catch {
+      if (i > 200) throw new Error('serve did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  pin(child.pid, 0);
+  return child;
 }
 
 async function startRedis(dir) {
@@ -117,7 +118,7 @@ try {
     const server = { listen: { host: '127.0.0.1', port }, store, clients: { bench: { server: url, keys: [key], requestsPerHour: 1_000_000_000 } } };
     writeFileSync(join(configDir, 'server.json'), JSON.stringify(server), { mode: 0o600 });
     writeFileSync(join(configDir, 'client.json'), JSON.stringify({ client: 'bench', server: url, key }), { mode: 0o600 });
-    children.push(await startServe(process.env, configDir));
+    children.push(await startServe(process.env, configDir, url));
     targets.push({ name, config: { client: 'bench', server: url, key }, configDir });
   }
 
