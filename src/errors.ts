@@ -3,23 +3,13 @@
  * statuses and the CLI maps them to exit codes; nothing else decides either.
  */
 export type ErrorCode =
-  // authentication: always the same 401 to the outside; the reason is for the log only
+  // refused by a server
   | 'unauthorized'
   | 'rate_limited'
-  | 'store_unavailable'
-  // function-level, sent encrypted inside a 200
-  | 'unknown_module'
-  | 'unknown_function'
-  | 'invalid_params'
-  | 'forbidden'
-  | 'function_failed'
-  | 'timeout'
-  | 'busy'
   // configuration and usage
   | 'usage'
   | 'config_invalid'
   | 'config_missing'
-  | 'config_exists'
   | 'client_exists'
   | 'client_not_found'
   | 'file_exists'
@@ -30,6 +20,12 @@ export type ErrorCode =
   | 'bad_response'
   | 'http_error'
   | 'remote_error';
+
+/**
+ * Codes of function-level errors, sent encrypted inside a 200 (docs/PROTOCOL.md, "Plaintexts").
+ * A client sees them as `remote_error` with the code in `remoteCode`; modules may add their own.
+ */
+export type FunctionErrorCode = 'unknown_module' | 'unknown_function' | 'invalid_params' | 'forbidden' | 'function_failed' | 'timeout' | 'busy' | 'rate_limited';
 
 /** Why an authentication failed. Never sent to a peer: the server logs it and answers 401. */
 export type RefusalReason =

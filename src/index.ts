@@ -1,6 +1,6 @@
 // The library: seal and open messages, read configs, run a server or call one without the CLI.
 
-export { PsimbolsError, isPsimbolsError, type ErrorCode, type RefusalReason } from './errors.js';
+export { PsimbolsError, isPsimbolsError, type ErrorCode, type FunctionErrorCode, type RefusalReason } from './errors.js';
 
 export {
   sealRequest,

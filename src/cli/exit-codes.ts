@@ -18,7 +18,6 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'usage':
     case 'config_invalid':
     case 'config_missing':
-    case 'config_exists':
     case 'client_exists':
     case 'client_not_found':
     case 'file_exists':

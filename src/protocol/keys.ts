@@ -70,10 +70,6 @@ export function keySpecProblem(value: unknown): { field: string; problem: string
   return { field: 'mode', problem: 'must be "GCM" (ps2) or "CBC" (legacy)' };
 }
 
-export function isKeySpec(value: unknown): value is KeySpec {
-  return keySpecProblem(value) === undefined;
-}
-
 /** Turns a validated spec into key material, derived once so the request path never repeats it. */
 export function prepareKey(spec: KeySpec): Key {
   if (spec.mode === 'CBC') return { kind: 'legacy', secret: Buffer.from(spec.data, 'utf8') };

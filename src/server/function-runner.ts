@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
-import { PsimbolsError } from '../errors.js';
+import { PsimbolsError, type FunctionErrorCode } from '../errors.js';
 import type { ErrorValue, Params, ReturnValue } from '../protocol/messages.js';
 import { isFunctionError, type Allow, type FunctionDef, type FunctionResult, type ModuleDef } from './registry.js';
 import type { WorkerReply, WorkerTask } from './module-worker.js';
@@ -30,7 +30,7 @@ export type FunctionListing = {
 
 type Entry = { readonly module: LoadedModule; readonly fn: FunctionDef; readonly timeoutMs: number };
 
-const fail = (code: string, message: string, detail?: string): CallOutcome => ({ ok: false, error: { code, message }, ...(detail ? { detail } : {}) });
+const fail = (code: FunctionErrorCode | (string & {}), message: string, detail?: string): CallOutcome => ({ ok: false, error: { code, message }, ...(detail ? { detail } : {}) });
 
 const success = (r: FunctionResult): CallOutcome => ({ ok: true, value: r.comment === undefined ? { value: r.value } : { value: r.value, comment: r.comment } });
 

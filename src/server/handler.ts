@@ -19,7 +19,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const body = (value: unknown): string => `${JSON.stringify(value)}\n`;
 
 // One byte-identical answer for every authentication failure (docs/PROTOCOL.md, "Errors").
-export const UNAUTHORIZED_BODY = body({ error: 'unauthorized', message: 'request refused' });
+const UNAUTHORIZED_BODY = body({ error: 'unauthorized', message: 'request refused' });
 const TOO_LARGE_BODY = body({ error: 'payload_too_large', message: 'the request body is over the limit' });
 const WINDOW_SECONDS = WINDOW_MS / 1000;
 

@@ -37,7 +37,7 @@ async function baseParams(io: Io, value: string | undefined): Promise<Record<str
 }
 
 /** Strings print raw; everything else as JSON, so `x=$(psimbols call ...)` gets just the value. */
-export const formatValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value) ?? 'null');
+const formatValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value) ?? 'null');
 
 export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
   const [module, fn, items, o] = args as [string, string, string[], Options];
