@@ -134,3 +134,12 @@ for (const f of factories) {
     });
   });
 }
+
+describe('store URLs in logs', () => {
+  test('never show a password', async () => {
+    const { redactUrl } = await import('../src/server/stores.js');
+    assert.equal(redactUrl('redis://:s3cret@db.internal:6379/0'), 'redis://:***@db.internal:6379/0');
+    assert.equal(redactUrl('rediss://user:pw@h/1'), 'rediss://user:***@h/1');
+    assert.equal(redactUrl('memory'), 'memory');
+  });
+});

@@ -48,6 +48,7 @@ describe('psimbols call against a real psimbols serve', () => {
 
   test('first run writes a local client, and n=3 prints 6 and nothing else', async () => {
     assert.match(served.stderr(), /first run: created a server config with one client/);
+    assert.match(served.stderr(), /"msg":"listening on http:\/\/127\.0\.0\.1:\d+\/".*"store":"memory"/);
     const r = await runCli(['call', 'supermath', 'factorial', 'n=3'], { env });
     assert.deepEqual(r, { code: 0, stdout: '6\n', stderr: '' });
   });

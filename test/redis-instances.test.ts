@@ -57,7 +57,8 @@ describe('several instances on one Redis', { skip: redisMissing() }, () => {
     assert.match(b.stderr(), /"reason":"replayed"/);
   });
 
-  test('health says the store is reachable', async () => {
+  test('health says the store is reachable; the log names it without a password', async () => {
     assert.match(await (await fetch(a.url)).text(), /store=redis\n$/);
+    assert.match(a.stderr(), new RegExp(`"store":"${redis.url.replace(/[/.]/g, '\\$&')}"`));
   });
 });

@@ -17,11 +17,12 @@ export async function createAdmissionStore(url: string, onStoreError: OnStoreErr
 
 /** A store URL for logs: never its password. */
 export function redactUrl(url: string): string {
+  if (url === 'memory') return url;
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return 'redis';
+    return '(a store URL that does not parse)';
   }
 }
