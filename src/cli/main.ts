@@ -22,6 +22,10 @@ function build(io: Io, setExit: (code: number) => void): Command {
     .option('--no-color', 'no colours (also NO_COLOR, or when output is not a terminal)')
     .option('--no-input', 'never prompt; fail on a missing value instead (also when stdin is not a terminal or CI is set)')
     .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 success, 1 the function returned an error, 2 usage or config error, 3 network error or timeout,\n4 authentication refused, 5 rate limited, 6 any other server or protocol failure.\n',
+    )
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),
