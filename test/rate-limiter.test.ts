@@ -112,6 +112,22 @@ describe('memory replay store', () => {
   });
 });
 
+describe('sweeping a large replay store', () => {
+  test('goes in slices that carry on where the last one stopped, and a pass drops every expired nonce', () => {
+    const clock = fakeClock(0);
+    const store = new MemoryReplayStore(clock.now);
+    for (let c = 0; c < 10; c++) for (let i = 0; i < 1000; i++) store.add(`c${c}`, `n${i}`, i % 2 ? 1000 : 60_000);
+    clock.set(2000);
+    let slices = 0;
+    while (!store.sweep(700)) slices++;
+    assert.equal(slices, 14, 'ten thousand entries in slices of 700');
+    assert.equal(store.size, 5000);
+    clock.set(61_000);
+    store.sweep();
+    assert.equal(store.size, 0);
+  });
+});
+
 describe('memory under a client that hammers while limited', () => {
   test('refused nonces are kept up to a cap per client, accepted ones always', () => {
     const clock = fakeClock(0);

@@ -31,6 +31,9 @@ export interface AdmissionStore {
 }
 
 const REPLAYED: Admission = { kind: 'replayed' };
+// A sweep of the replay store goes in slices of this many entries, one slice per tick.
+const SWEEP_SLICE = 10_000;
+const SWEEP_TICK_MS = 100;
 export const REFUSED_NONCES = 1000;
 const SWEEP_MS = 30_000;
 
@@ -39,14 +42,25 @@ export class MemoryAdmissionStore implements AdmissionStore {
   readonly replay: MemoryReplayStore;
   readonly #timer: NodeJS.Timeout | undefined;
 
-  /** `sweepMs`: how often expired entries are dropped (default 30 s); false for none (tests). */
+  #slice: NodeJS.Timeout | undefined;
+
+  /** `sweepMs`: how often a sweep of expired entries starts (default 30 s); `sweep: false` for none (tests). */
   constructor(options: { now?: () => number; sweep?: boolean; sweepMs?: number } = {}) {
     this.limiter = new MemoryRateLimiter(options.now);
     this.replay = new MemoryReplayStore(options.now);
     if (options.sweep !== false) {
-      this.#timer = setInterval(() => this.sweep(), options.sweepMs ?? SWEEP_MS);
+      this.#timer = setInterval(() => this.#startSweep(), options.sweepMs ?? SWEEP_MS);
       this.#timer.unref();
     }
+  }
+
+  #startSweep(): void {
+    this.limiter.sweep();
+    if (this.#slice !== undefined) return;
+    const step = (): void => {
+      this.#slice = this.replay.sweep(SWEEP_SLICE) ? undefined : setTimeout(step, SWEEP_TICK_MS).unref();
+    };
+    step();
   }
 
   get acceptsFrom(): number {
@@ -79,5 +93,6 @@ export class MemoryAdmissionStore implements AdmissionStore {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#slice);
   }
 }

@@ -46,12 +46,44 @@ export class MemoryReplayStore implements ReplayStore {
     return this.#clients.get(client)?.size ?? 0;
   }
 
-  sweep(): void {
-    const now = this.#now();
-    for (const [client, nonces] of this.#clients) {
-      for (const [nonce, expiry] of nonces) if (expiry * 1000 <= now) nonces.delete(nonce);
-      if (nonces.size === 0) this.#clients.delete(client);
+  // Where an incremental sweep stopped. Map iterators stay valid while entries are deleted.
+  #clientCursor: Iterator<[string, Map<string, number>]> | undefined;
+  #nonceCursor: { client: string; nonces: Map<string, number>; entries: Iterator<[string, number]> } | undefined;
+
+  /**
+   * Drops expired nonces. Without a budget, one whole pass. With one, at most `budget` entries,
+   * carrying on from where the last call stopped: a store of millions of nonces is then swept in
+   * slices instead of one long pause. True when a pass has just completed.
+   */
+  sweep(budget?: number): boolean {
+    if (budget === undefined) {
+      this.#clientCursor = undefined;
+      this.#nonceCursor = undefined;
     }
+    const now = this.#now();
+    let left = budget ?? Infinity;
+    while (left > 0) {
+      if (this.#nonceCursor === undefined) {
+        this.#clientCursor ??= this.#clients.entries();
+        const next = this.#clientCursor.next();
+        if (next.done) {
+          this.#clientCursor = undefined;
+          return true;
+        }
+        const [client, nonces] = next.value;
+        this.#nonceCursor = { client, nonces, entries: nonces.entries() };
+      }
+      const cursor = this.#nonceCursor;
+      const entry = cursor.entries.next();
+      if (entry.done) {
+        if (cursor.nonces.size === 0) this.#clients.delete(cursor.client);
+        this.#nonceCursor = undefined;
+        continue;
+      }
+      if (entry.value[1] * 1000 <= now) cursor.nonces.delete(entry.value[0]);
+      left--;
+    }
+    return false;
   }
 
   get size(): number {
