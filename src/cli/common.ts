@@ -5,7 +5,7 @@ import { loadClientConfig } from '../config/store.js';
 import { PsimbolsError } from '../errors.js';
 import { decodeBase64urlStrict } from '../protocol/base64.js';
 import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
-import type { GlobalOptions, Io } from './io.js';
+import { canPrompt, type GlobalOptions, type Io } from './io.js';
 
 export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.configDir);
 export const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);
@@ -54,7 +54,6 @@ export async function readKeyFile(path: string): Promise<V2KeySpec> {
 /** Asks for a missing required argument when a person can answer, else names the argument. */
 export async function requireArg(io: Io, g: GlobalOptions, value: string | undefined, name: string, question: string): Promise<string> {
   if (value !== undefined && value !== '') return value;
-  const { canPrompt } = await import('./io.js');
   if (!canPrompt(io, g)) throw new PsimbolsError('usage', `missing argument <${name}> (no prompt without a terminal, with --no-input, or in CI)`);
   const { askClientId } = await import('./prompts.js');
   return askClientId(io, question);

@@ -93,35 +93,17 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     },
   });
 
-  const checkEvery = Math.min(1000, timeouts.headersMs);
+  // Node enforces these itself, checking every connection (idle ones that never sent a byte
+  // included) at the interval, and answers 408; its default clientError handler answers the rest.
   const server: Server = createServer(
     {
       headersTimeout: timeouts.headersMs,
       requestTimeout: timeouts.requestMs,
       keepAliveTimeout: timeouts.keepAliveMs,
-      connectionsCheckingInterval: checkEvery,
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
     },
     handler,
   );
-  // Node's header timeout starts at the first byte, so a socket that never sends one would stay
-  // open for ever: it is closed once Node's own check (which answers 408) has had its turn.
-  const firstRequest = new WeakMap<object, NodeJS.Timeout>();
-  server.on('connection', (socket) => {
-    const timer = setTimeout(() => socket.destroy(), timeouts.headersMs + checkEvery + 250);
-    timer.unref();
-    firstRequest.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
-  });
-  server.on('request', (req) => {
-    clearTimeout(firstRequest.get(req.socket));
-    firstRequest.delete(req.socket);
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return void socket.destroy();
-    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  });
-
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(o.port ?? config.listen.port, o.host ?? config.listen.host, () => {

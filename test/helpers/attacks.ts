@@ -1,12 +1,13 @@
 import { sealCall } from '../../src/client/client.js';
 import { decodeBase64urlStrict } from '../../src/protocol/base64.js';
-import type { TestServer } from './server.js';
+import { post, type TestServer } from './server.js';
+import { interleaved, mannWhitneyZ, median } from './timing.js';
 
 /**
  * Bodies for the timing comparison, all made before any timing so that making them cannot leave
  * garbage for one side only: a known client's token with a bad tag, and an unknown client id.
  */
-export function refusalBodies(t: TestServer, n: number): { known: () => unknown; unknown: () => unknown } {
+function refusalBodies(t: TestServer, n: number): { known: () => unknown; unknown: () => unknown } {
   const config = t.client('alice');
   const knownBody = () => {
     const outer = sealCall(config, 'supermath', 'factorial', { n: 3 }).outer;
@@ -24,3 +25,24 @@ export function flipBit(token: string, byte: number, bit: number): string {
   return `ps2.${raw.toString('base64url')}`;
 }
 
+
+export type Comparison = { readonly badTag: number; readonly unknownId: number; readonly z: number; readonly report: string };
+
+const compare = (label: string, a: number[], b: number[], digits: number): Comparison => {
+  const z = mannWhitneyZ(a, b);
+  const report = `${label}: bad tag median ${median(a).toFixed(digits)} µs, unknown id median ${median(b).toFixed(digits)} µs, Mann-Whitney z = ${z.toFixed(2)} (${a.length} each)`;
+  return { badTag: median(a), unknownId: median(b), z, report };
+};
+
+/**
+ * Times refusals of a known client's bad-tag token against refusals of an unknown client id,
+ * interleaved pair by pair: first in-process through the processor, then over HTTP.
+ */
+export async function compareRefusals(t: TestServer, n: { warm: number; inProcess: number; http: number }): Promise<{ inProcess: Comparison; http: Comparison }> {
+  const { known, unknown } = refusalBodies(t, n.warm + n.inProcess + n.http + 100);
+  const p = t.server.processor;
+  await interleaved(n.warm, () => p.process(known(), '10.0.0.1'), () => p.process(unknown(), '10.0.0.1'));
+  const s = await interleaved(n.inProcess, () => p.process(known(), '10.0.0.1'), () => p.process(unknown(), '10.0.0.1'));
+  const h = await interleaved(n.http, () => post(t.url, known()), () => post(t.url, unknown()));
+  return { inProcess: compare('in-process', s.a, s.b, 2), http: compare('over HTTP', h.a, h.b, 0) };
+}
