@@ -6,6 +6,8 @@ export type ErrorCode =
   // refused by a server
   | 'unauthorized'
   | 'rate_limited'
+  // a server's shared store (Redis) cannot decide; the handler answers 503
+  | 'store_unavailable'
   // configuration and usage
   | 'usage'
   | 'config_invalid'

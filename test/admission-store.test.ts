@@ -3,7 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryAdmissionStore, type AdmissionRequest, type AdmissionStore } from '../src/server/admission.js';
+import { FailoverAdmissionStore } from '../src/server/failover-store.js';
+import { silentLogger } from '../src/server/log.js';
 import { RedisAdmissionStore } from '../src/server/redis-store.js';
+import { PsimbolsError } from '../src/errors.js';
 import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
 
 // One conformance suite, run against every store, so that the memory and Redis stores cannot
@@ -142,4 +145,30 @@ describe('store URLs in logs', () => {
     assert.equal(redactUrl('rediss://user:pw@h/1'), 'rediss://user:***@h/1');
     assert.equal(redactUrl('memory'), 'memory');
   });
+});
+
+describe('fallback while the shared store is down', () => {
+  const down: AdmissionStore = {
+    acceptsFrom: undefined,
+    admit: () => Promise.reject(new PsimbolsError('store_unavailable', 'connection refused')),
+    health: () => ({ store: 'redis', reachable: true }),
+    close: () => Promise.resolve(),
+  };
+
+  for (const mode of ['local', 'open'] as const) {
+    test(`${mode}: a token stamped before the outage cannot be checked and gets store_unavailable; one in flight passes`, async () => {
+      let now = 1_000_000_500; // ms: the outage is noticed half-way through second 1 000 000
+      const store = new FailoverAdmissionStore(down, mode, silentLogger, () => now);
+      const at = (ts: number) => store.admit(req('alice', { ts }));
+      assert.equal((await at(1_000_000)).kind, 'allowed');
+      assert.equal((await at(999_999)).kind, 'allowed', 'sealed in the second before the outage was noticed');
+      await assert.rejects(at(999_998), (e: unknown) => e instanceof PsimbolsError && e.code === 'store_unavailable');
+      now += 60_000;
+      await assert.rejects(at(999_998), (e: unknown) => e instanceof PsimbolsError && e.code === 'store_unavailable');
+      const r = req('alice', { ts: 1_000_060 });
+      assert.equal((await store.admit(r)).kind, 'allowed');
+      assert.equal((await store.admit(r)).kind, 'replayed', 'a replay within the outage is refused locally');
+      await store.close();
+    });
+  }
 });

@@ -1,15 +1,19 @@
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
 import { MemoryAdmissionStore } from './admission.js';
 import type { Logger } from './log.js';
+import { PsimbolsError } from '../errors.js';
 
 // What the server does while the shared store fails (README, "Several instances"):
 //   closed  refuse with 503 rather than accept unchecked requests (the default)
 //   local   use this instance's memory stores: limits become per instance
 //   open    serve without rate limits (replays are still refused locally)
+// In local and open modes, tokens stamped before the outage get 503: see #fallback.
 // Every request still tries the shared store first (its circuit breaker makes that cheap), so
 // the server returns to it on its own. Each transition is logged once.
 
 export type OnStoreError = 'closed' | 'local' | 'open';
+
+const IN_FLIGHT_S = 1;
 
 const MESSAGES: Record<OnStoreError, string> = {
   closed: 'store unreachable: refusing requests with 503 until it is back (onStoreError=closed)',
@@ -57,8 +61,10 @@ export class FailoverAdmissionStore implements AdmissionStore {
 
   #fallback(r: AdmissionRequest, since: number): Admission {
     // Tokens stamped before the outage may already have been accepted through the shared store,
-    // which the local memory never saw: refuse them, as the memory store does after a restart.
-    if (r.ts !== undefined && r.ts < since) return { kind: 'replayed' };
+    // which the local memory never saw, so they cannot be checked: answer as if the store were
+    // down (503), and a client's retry, sealed afresh, passes. Requests in flight when the outage
+    // is noticed were sealed a moment before it; IN_FLIGHT_S lets those through.
+    if (r.ts !== undefined && r.ts < since - IN_FLIGHT_S) throw new PsimbolsError('store_unavailable', 'token stamped before the store became unreachable');
     this.#local ??= new MemoryAdmissionStore({ now: this.#now });
     if (this.#mode === 'local') return this.#local.admitNow(r);
     if (this.#local.replay.seen(r.client, r.nonceKey, r.nonceTtlMs)) return { kind: 'replayed' };

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { PsimbolsError } from '../errors.js';
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one
@@ -49,10 +50,6 @@ export type RedisStoreOptions = {
 type AdmitReply = [number, number, number];
 type WithAdmit = Redis & { psimbolsAdmit(k1: string, k2: string, ttl: number, limit: number, window: number, member: string): Promise<AdmitReply> };
 
-export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
-}
-
 export const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
 export const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
 
@@ -89,7 +86,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   async ready(timeoutMs = 2000): Promise<void> {
     if (this.#redis.status === 'ready') return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError('redis did not become ready')), timeoutMs);
+      const timer = setTimeout(() => reject(new PsimbolsError('store_unavailable', 'redis did not become ready')), timeoutMs);
       this.#redis.once('ready', () => {
         clearTimeout(timer);
         resolve();
@@ -99,14 +96,14 @@ export class RedisAdmissionStore implements AdmissionStore {
 
   async admit(r: AdmissionRequest): Promise<Admission> {
     const now = this.#now();
-    if (this.#failures >= this.#threshold && now < this.#openUntil) throw new StoreUnavailableError('circuit open');
+    if (this.#failures >= this.#threshold && now < this.#openUntil) throw new PsimbolsError('store_unavailable', 'circuit open');
     let reply: AdmitReply;
     try {
       reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), Math.max(1, Math.ceil(r.nonceTtlMs)), r.limit, r.windowMs, r.nonceKey);
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
-      throw new StoreUnavailableError(e instanceof Error ? e.message : String(e), { cause: e });
+      throw new PsimbolsError('store_unavailable', e instanceof Error ? e.message : String(e), { cause: e });
     }
     this.#failures = 0;
     const [allowed, remaining, resetMs] = reply;
