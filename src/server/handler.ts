@@ -26,6 +26,9 @@ const WINDOW_SECONDS = WINDOW_MS / 1000;
 type Sent = { status: number; client?: string; call?: string; requestId?: string; reason?: string; error?: string; detail?: string };
 
 const TOO_LARGE = 'too large';
+// 'close' follows every request, finished or not: building an Error there cost ~5% of the
+// server's time, so the abort case gets this one.
+const ABORTED = new Error('aborted');
 
 /** Reads the body under the limit; the callback gets the bytes, TOO_LARGE, or an error. */
 function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | typeof TOO_LARGE | Error) => void): void {
@@ -46,7 +49,7 @@ function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | typ
   req.on('end', () => finish(Buffer.concat(chunks, size)));
   req.on('error', (e) => finish(e));
   // A client that goes away mid-body only closes the request.
-  req.on('close', () => finish(new Error('aborted')));
+  req.on('close', () => finish(ABORTED));
 }
 
 function send(res: ServerResponse, status: number, payload: string, headers: Record<string, string> = {}, contentType = JSON_TYPE): void {
