@@ -3,18 +3,19 @@ import { PsimbolsError } from '../errors.js';
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one
-// round trip: a replay key that exists means a replay; otherwise the client's sorted set of
-// accepted requests is trimmed, counted and added to, and the replay key is set. Scripts run
-// atomically, so the check and the set need no NX. Time comes from Redis (TIME), so clocks of
-// instances may drift.
+// round trip: SET NX of the replay key fails for a replay; otherwise the client's sorted set of
+// accepted requests is trimmed, counted and added to. A refused request's replay key is deleted
+// again unless a slot frees before its token goes stale. Scripts run atomically, and each
+// redis.call costs about a microsecond of Redis's time, so the common path makes as few as it
+// can. Time comes from Redis (TIME), so clocks of instances may drift.
 
 const ADMIT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local ttl = tonumber(ARGV[1])
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then
   return {-1, 0, 0}
 end
-local ttl = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
@@ -30,8 +31,8 @@ local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local reset = window
 if oldest[2] then reset = tonumber(oldest[2]) + window - now end
 -- A refused request is remembered only if a slot frees before its token goes stale.
-if allowed == 1 or reset < ttl then
-  redis.call('SET', KEYS[1], '1', 'PX', ttl)
+if allowed == 0 and reset >= ttl then
+  redis.call('DEL', KEYS[1])
 end
 return {allowed, math.max(0, limit - count), reset}
 `;
