@@ -172,7 +172,15 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
 
 /** The launcher's entry: real streams in, exit code out. */
 export function run(): void {
-  const io: Io = { env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+  // process.stdin builds a stream on first use (about a millisecond); most commands never read it.
+  const io: Io = {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    get stdin() {
+      return process.stdin;
+    },
+  };
   main(process.argv.slice(2), io).then(
     (code) => {
       // Exit as soon as the output is flushed rather than when idle keep-alive sockets and
