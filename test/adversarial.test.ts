@@ -153,6 +153,16 @@ describe('HTTP abuse', () => {
     assert.deepEqual(statusOf(reply), [408]);
   });
 
+  test('a client that hangs up mid-body is logged as aborted once, and the server serves on', async () => {
+    const before = t.access.length;
+    await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"client":"al', 100);
+    await sleep(100);
+    const logged = t.access.slice(before);
+    assert.deepEqual(logged.map((a) => [a.status, a.error]), [[499, 'client_aborted']]);
+    const ok = await request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
+    assert.ok('return' in ok);
+  });
+
   test('a Content-Length over the limit is 413 at once, whatever follows', async () => {
     const reply = await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{', 500);
     assert.deepEqual(statusOf(reply), [413]);
