@@ -69,7 +69,8 @@ export class RedisAdmissionStore implements AdmissionStore {
     this.#now = o.now ?? Date.now;
     // Fail fast: no offline queue, no retries of a command, a short command timeout. Reconnects
     // go on in the background. Auto-pipelining sends the scripts of all requests that arrived in
-    // one turn of the event loop in one write, which halved Redis's CPU per request under load.
+    // one turn of the event loop in one write, which cut Redis's CPU per request under load by a
+    // third or more.
     const redis = new Redis(o.url, {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
