@@ -30,16 +30,20 @@ test(`soak: ${SECONDS} s at full rate, ${CLIENTS} clients`, { timeout: (SECONDS 
   const pid = served.child.pid!;
   try {
     const statuses: Record<string, number> = {};
+    const unlimited429 = { count: 0 };
     const samples: { t: number; rss: number }[] = [];
     const start = Date.now();
     let batch = 0;
     let requests = 0;
     while (Date.now() - start < SECONDS * 1000) {
       const i = batch++ % CLIENTS;
-      const o = { config: { client: `c${i}`, server: url, key: keys[i]! }, module: 'supermath', fn: 'factorial', params: { n: 20 }, connections: 16, requests: 2000 };
-      const report = await runLoad(o, presealBodies(o, 2000));
+      // Each batch is sealed just before it is sent and must go out within the 5 s timestamp
+      // window: 1000 requests take 2.5 s even at 400 req/s (the project machine sends ~6000).
+      const o = { config: { client: `c${i}`, server: url, key: keys[i]! }, module: 'supermath', fn: 'factorial', params: { n: 20 }, connections: 16, requests: 1000 };
+      const report = await runLoad(o, presealBodies(o, 1000));
       requests += report.requests;
       for (const [s, n] of Object.entries(report.statuses)) statuses[s] = (statuses[s] ?? 0) + n;
+      if (i >= LIMITED) unlimited429.count += report.statuses['429'] ?? 0;
       samples.push({ t: (Date.now() - start) / 1000, rss: rssKiB(pid) });
     }
     await sleep(100);
@@ -50,7 +54,8 @@ test(`soak: ${SECONDS} s at full rate, ${CLIENTS} clients`, { timeout: (SECONDS 
     ctx.diagnostic(`${requests} requests in ${SECONDS} s (${Math.round(requests / SECONDS)} req/s); statuses ${JSON.stringify(statuses)}`);
     ctx.diagnostic(`RSS: first sample ${(samples[0]!.rss / 1024).toFixed(1)} MiB, warm (${warm.t.toFixed(0)} s) ${(warm.rss / 1024).toFixed(1)} MiB, peak after that ${(peak / 1024).toFixed(1)} MiB, end ${(end.rss / 1024).toFixed(1)} MiB`);
     assert.deepEqual(Object.keys(statuses).sort(), ['200', '429']);
-    assert.ok((statuses['429'] ?? 0) > 0 && (statuses['429'] ?? 0) <= LIMITED * 2000, 'only the limited clients got 429s');
+    assert.ok((statuses['429'] ?? 0) > 0, 'the limited clients got 429s');
+    assert.equal(unlimited429.count, 0, 'only the limited clients got 429s');
     // After the warm-up, memory stays within a small margin: no growth with requests served.
     assert.ok(end.rss <= warm.rss * 1.15 + 8 * 1024, `RSS grew from ${warm.rss} KiB to ${end.rss} KiB`);
   } finally {
