@@ -43,6 +43,7 @@ describe('config validation', () => {
       message: /^s\.json: clients\.a\.keys\[0\]\.data: must be 32 bytes/,
     });
     assert.throws(() => parseServerConfig({ limits: { pastSeconds: 7200 } }, 's.json'), { message: /^s\.json: limits\.pastSeconds: / });
+    assert.throws(() => parseServerConfig({ limits: { headersTimeoutMs: 40_000 } }, 's.json'), { message: /^s\.json: limits\.headersTimeoutMs: must not be more than requestTimeoutMs/ });
     assert.throws(() => parseServerConfig({ lisen: {} }, 's.json'), { message: /^s\.json: \(top level\): unknown field "lisen"/ });
     assert.throws(() => parseServerConfig({ clients: { 'bad id': { keys: [generateKeySpec()] } } }, 's.json'), { message: /clients\.bad id: is not a valid client id/ });
     assert.throws(() => parseServerConfig({ clients: { a: { keys: [generateKeySpec(), { type: 'AES', mode: 'CBC', data: '1234567890123456' }] } } }, 's.json'), { message: /clients\.a\.keys: a legacy/ });

@@ -41,7 +41,7 @@ describe('hot reload of clients', () => {
     }
   });
 
-  test('reload() (what SIGHUP calls) swaps clients in and reports false for an invalid file', async () => {
+  test('reload() (what SIGHUP calls) swaps clients in, names settings that need a restart, and reports false for an invalid file', async () => {
     const dir = await tempDir();
     const path = join(dir.path, 'server.json');
     const t = await startTestServer({ configPath: path });
@@ -49,6 +49,10 @@ describe('hot reload of clients', () => {
       const without = { ...t.config, clients: { alice: t.config.clients.alice! } };
       await writeFile(path, toJsonText(without));
       assert.equal(await t.server.reload(), true);
+      assert.equal(t.messages.filter((m) => m.includes('take effect on restart')).length, 0);
+      await writeFile(path, toJsonText({ ...without, limits: { ...without.limits, bodyBytes: 1024, futureSeconds: 30 } }));
+      assert.equal(await t.server.reload(), true);
+      assert.deepEqual(t.messages.filter((m) => m.includes('take effect on restart')), ['warn changes to limits.bodyBytes take effect on restart']);
       assert.equal((await post(t.url, sealCall(t.client('old'), 'supermath', 'factorial', { n: 2 }).outer)).status, 401);
       await writeFile(path, toJsonText({ ...without, clients: { alice: { keys: [] } } }));
       assert.equal(await t.server.reload(), false);
@@ -86,8 +90,8 @@ describe('slow and idle connections', () => {
     }
   });
 
-  test('a body that trickles in is cut off by the request timeout', async () => {
-    const t = await startTestServer({ timeouts: { headersMs: 500, requestMs: 800 } });
+  test('a body that trickles in is cut off by the request timeout of the config file', async () => {
+    const t = await startTestServer({ config: { limits: { headersTimeoutMs: 500, requestTimeoutMs: 800 } } });
     try {
       const s = await open(t.url);
       let reply = '';

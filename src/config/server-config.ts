@@ -62,7 +62,14 @@ export const serverConfigSchema = z.strictObject({
       futureSeconds: z.number().int().min(0).max(MAX_WINDOW_SECONDS).default(60),
       failedAuthPerIp: positiveInt.default(100),
       failedAuthWindowSeconds: positiveInt.default(300),
+      // Against slow and idle clients: whole headers, the whole request, an idle keep-alive
+      // connection; and how long in-flight requests get on shutdown.
+      headersTimeoutMs: positiveInt.default(10_000),
+      requestTimeoutMs: positiveInt.default(30_000),
+      keepAliveTimeoutMs: positiveInt.default(5_000),
+      shutdownTimeoutMs: positiveInt.default(10_000),
     })
+    .refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not be more than requestTimeoutMs' })
     .prefault({}),
   store: storeUrl.default('memory'),
   onStoreError: z.enum(['closed', 'local', 'open']).default('closed'),

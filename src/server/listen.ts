@@ -27,8 +27,6 @@ export type Timeouts = {
   readonly shutdownMs: number;
 };
 
-export const DEFAULT_TIMEOUTS: Timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, shutdownMs: 10_000 };
-
 export type ServeOptions = {
   readonly config: ServerConfig;
   /** Where the config came from: watched for changes and re-read by reload(). */
@@ -38,6 +36,7 @@ export type ServeOptions = {
   readonly log: Logger;
   readonly store?: AdmissionStore;
   readonly now?: () => number;
+  /** Overrides the config's `limits.*TimeoutMs`. */
   readonly timeouts?: Partial<Timeouts>;
   readonly watch?: boolean;
 };
@@ -51,6 +50,25 @@ export type RunningServer = {
   close(): Promise<void>;
 };
 
+// A reload swaps in clients, defaults and the timestamp window. Everything else is read once at
+// start; a reload that changes it says so rather than pretending.
+function restartOnlyChanges(running: ServerConfig, next: ServerConfig): string[] {
+  const fields = (c: ServerConfig): Record<string, unknown> => {
+    const { pastSeconds: _past, futureSeconds: _future, ...limits } = c.limits;
+    return {
+      listen: c.listen,
+      store: c.store,
+      onStoreError: c.onStoreError,
+      modules: c.modules,
+      ...Object.fromEntries(Object.entries(limits).map(([k, v]) => [`limits.${k}`, v])),
+    };
+  };
+  const before = fields(running);
+  return Object.entries(fields(next))
+    .filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(before[k]))
+    .map(([k]) => k);
+}
+
 async function loadModules(config: ServerConfig, configPath: string | undefined): Promise<LoadedModule[]> {
   const modules: LoadedModule[] = [{ def: supermath, isolate: false }];
   for (const entry of config.modules) {
@@ -63,7 +81,14 @@ async function loadModules(config: ServerConfig, configPath: string | undefined)
 
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const { config, log } = o;
-  const timeouts = { ...DEFAULT_TIMEOUTS, ...o.timeouts };
+  const { limits } = config;
+  const timeouts: Timeouts = {
+    headersMs: limits.headersTimeoutMs,
+    requestMs: limits.requestTimeoutMs,
+    keepAliveMs: limits.keepAliveTimeoutMs,
+    shutdownMs: limits.shutdownTimeoutMs,
+    ...o.timeouts,
+  };
   const runner = new FunctionRunner(await loadModules(config, o.configPath), {
     callTimeoutMs: config.limits.callTimeoutMs,
     maxConcurrentCalls: config.limits.maxConcurrentCalls,
@@ -122,7 +147,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     try {
       const next = await loadServerConfig(path);
       processor.update(buildState(next));
-      if (JSON.stringify(next.modules) !== JSON.stringify(config.modules)) log.log('warn', 'module changes take effect on restart', { file: path });
+      const pending = restartOnlyChanges(config, next);
+      if (pending.length > 0) log.log('warn', `changes to ${pending.join(', ')} take effect on restart`, { file: path });
       log.log('info', 'config reloaded', { file: path, clients: Object.keys(next.clients).length });
       return true;
     } catch (e) {
