@@ -92,6 +92,17 @@ for (const f of factories) {
       assert.equal((await store.admit(r)).kind, 'limited');
     });
 
+    test('a limited client keeps at most min(limit, 1000) refused nonces beyond its accepted ones', async () => {
+      const c = client();
+      const o = { limit: 2, windowMs: 5_000, nonceTtlMs: 10_000 };
+      for (let i = 0; i < 2; i++) assert.equal((await store.admit(req(c, o))).kind, 'allowed');
+      const refused = Array.from({ length: 10 }, () => req(c, o));
+      for (const r of refused) assert.equal((await store.admit(r)).kind, 'limited');
+      const again = [];
+      for (const r of refused) again.push((await store.admit(r)).kind);
+      assert.deepEqual(again, ['replayed', 'replayed', ...Array(8).fill('limited')]);
+    });
+
     test('clients are limited separately', async () => {
       const a = client();
       const b = client();

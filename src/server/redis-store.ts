@@ -1,13 +1,14 @@
 import { Redis } from 'ioredis';
 import { PsimbolsError } from '../errors.js';
-import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
+import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionStore, type StoreHealth } from './admission.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one
 // round trip: SET NX of the replay key fails for a replay; otherwise the client's sorted set of
 // accepted requests is trimmed, counted and added to. A refused request's replay key is deleted
-// again unless a slot frees before its token goes stale. Scripts run atomically, and each
-// redis.call costs about a microsecond of Redis's time, so the common path makes as few as it
-// can. Time comes from Redis (TIME), so clocks of instances may drift.
+// again unless a slot frees before its token goes stale, and, as in the memory store, a client
+// keeps at most min(limit, 1000) refused nonces (a third sorted set, scored by expiry). Scripts
+// run atomically, and each redis.call costs about a microsecond of Redis's time, so the common
+// path makes as few as it can. Time comes from Redis (TIME), so clocks of instances may drift.
 
 const ADMIT = `
 local t = redis.call('TIME')
@@ -30,9 +31,19 @@ end
 local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local reset = window
 if oldest[2] then reset = tonumber(oldest[2]) + window - now end
--- A refused request is remembered only if a slot frees before its token goes stale.
-if allowed == 0 and reset >= ttl then
-  redis.call('DEL', KEYS[1])
+-- A refused request is remembered only if a slot frees before its token goes stale, and only
+-- up to the client's cap of refused nonces.
+if allowed == 0 then
+  local keep = false
+  if reset < ttl then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    if redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[5]) then
+      redis.call('ZADD', KEYS[3], now + ttl, ARGV[4])
+      if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+      keep = true
+    end
+  end
+  if not keep then redis.call('DEL', KEYS[1]) end
 end
 return {allowed, math.max(0, limit - count), reset}
 `;
@@ -49,10 +60,13 @@ export type RedisStoreOptions = {
 };
 
 type AdmitReply = [number, number, number];
-type WithAdmit = Redis & { psimbolsAdmit(k1: string, k2: string, ttl: number, limit: number, window: number, member: string): Promise<AdmitReply> };
+type WithAdmit = Redis & {
+  psimbolsAdmit(nonce: string, accepted: string, refused: string, ttl: number, limit: number, window: number, member: string, refusedCap: number): Promise<AdmitReply>;
+};
 
 export const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
 export const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
+export const refusedKey = (client: string): string => `psimbols:rn:{${client}}`;
 
 export class RedisAdmissionStore implements AdmissionStore {
   readonly acceptsFrom = undefined;
@@ -82,7 +96,7 @@ export class RedisAdmissionStore implements AdmissionStore {
     });
     redis.on('error', () => undefined);
     // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
-    redis.defineCommand('psimbolsAdmit', { numberOfKeys: 2, lua: ADMIT });
+    redis.defineCommand('psimbolsAdmit', { numberOfKeys: 3, lua: ADMIT });
     this.#redis = redis as WithAdmit;
   }
 
@@ -103,7 +117,8 @@ export class RedisAdmissionStore implements AdmissionStore {
     if (this.#failures >= this.#threshold && now < this.#openUntil) throw new PsimbolsError('store_unavailable', 'circuit open');
     let reply: AdmitReply;
     try {
-      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), Math.max(1, Math.ceil(r.nonceTtlMs)), r.limit, r.windowMs, r.nonceKey);
+      const ttl = Math.max(1, Math.ceil(r.nonceTtlMs));
+      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES));
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
