@@ -51,7 +51,6 @@ describe('envelope attacks over HTTP', () => {
     const genuine = await post(t.url, outer(v.request.token));
     assert.equal(genuine.status, 200);
     assert.equal(genuine.headers.get('ratelimit'), '"hourly";r=49;t=3600');
-    t.server.processor.failures.sweep();
   });
 
   test('the tokens a correct implementation must accept are accepted, once: they share a nonce', async () => {

@@ -5,6 +5,7 @@ import { loadClientConfig } from '../config/store.js';
 import { PsimbolsError } from '../errors.js';
 import { decodeBase64urlStrict } from '../protocol/base64.js';
 import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
+import { isName } from '../protocol/messages.js';
 import { canPrompt, type GlobalOptions, type Io } from './io.js';
 
 export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.configDir);
@@ -21,6 +22,13 @@ export async function clientConfig(io: Io, g: GlobalOptions, flag?: string): Pro
       throw new PsimbolsError('config_missing', `${e.message}: pass --client-config FILE, set PSIMBOLS_CLIENT_CONFIG, or run "psimbols serve" once to create a local client`);
     }
     throw e;
+  }
+}
+
+/** The module and function names of `call` and `bench`, checked before anything is sealed. */
+export function checkCallNames(module: string, fn: string): void {
+  for (const [what, name] of [['module', module], ['function', fn]] as const) {
+    if (!isName(name)) throw new PsimbolsError('usage', `bad ${what} name ${JSON.stringify(name)}: letters, digits and "_"`);
   }
 }
 

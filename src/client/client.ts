@@ -59,6 +59,12 @@ function retryAfterOf(header: string | null): number | undefined {
   return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
+/** The `message` of a server's plain JSON error body, if it has one. */
+function serverMessage(text: string): string | undefined {
+  const body = parseJson(text) as { message?: unknown } | undefined;
+  return typeof body?.message === 'string' ? body.message : undefined;
+}
+
 function openOuter(sealed: SealedCall, text: string, status: number): RunResponse {
   const outer = parseOuterResponse(parseJson(text));
   if (outer === undefined || outer.client !== sealed.outer.client) {
@@ -99,17 +105,15 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
         const r = openOuter(sealed, text, 429);
         if ('error' in r) message = r.error.message;
       } catch {
-        const body = parseJson(text) as { message?: unknown } | undefined;
-        if (typeof body?.message === 'string') message = body.message;
+        message = serverMessage(text) ?? message;
       }
       throw new PsimbolsError('rate_limited', message, { status: 429, ...(retryAfter === undefined ? {} : { retryAfter }) });
     }
     case 503:
       throw new PsimbolsError('http_error', `${endpoint} is unavailable (503): retry in ${res.headers.get('retry-after') ?? 'a few'} s`, { status: 503 });
     default: {
-      const body = parseJson(text) as { message?: unknown } | undefined;
-      const detail = typeof body?.message === 'string' ? `: ${body.message}` : '';
-      throw new PsimbolsError('http_error', `${endpoint} answered ${res.status}${detail}`, { status: res.status });
+      const detail = serverMessage(text);
+      throw new PsimbolsError('http_error', `${endpoint} answered ${res.status}${detail === undefined ? '' : `: ${detail}`}`, { status: res.status });
     }
   }
 }

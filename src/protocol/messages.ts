@@ -17,6 +17,8 @@ export type RunResponse =
   | { readonly request_id: string; readonly error: ErrorValue };
 
 export const MAX_REQUEST_ID = 128;
+/** The built-in call that lists what a client may call (PROTOCOL.md): `psimbols.functions`. */
+export const LIST_FUNCTIONS = { module: 'psimbols', function: 'functions' } as const;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,5 +1,7 @@
-// Per-IP count of failed authentications in fixed windows, to blunt probing. Bounded: past
-// `maxEntries` addresses the oldest entry is dropped (a Map iterates in insertion order).
+// Per-IP count of failed authentications in fixed windows, to blunt probing. An address's
+// expired window is dropped when that address is next seen, and memory is bounded without a
+// sweep: past `maxEntries` addresses the oldest entry is dropped (a Map iterates in insertion
+// order).
 
 export type FailureLimiterOptions = { readonly limit: number; readonly windowMs: number; readonly maxEntries?: number };
 
@@ -40,11 +42,6 @@ export class FailureLimiter {
       if (!oldest.done) this.#buckets.delete(oldest.value);
     }
     this.#buckets.set(ip, { count: 1, start: now });
-  }
-
-  sweep(): void {
-    const now = this.#now();
-    for (const [ip, b] of this.#buckets) if (now - b.start >= this.#options.windowMs) this.#buckets.delete(ip);
   }
 
   get size(): number {

@@ -4,7 +4,7 @@ import type { RefusalReason } from '../errors.js';
 import { openRequest, sealResponse, type Window } from '../protocol/envelope.js';
 import { prepareKey, type LegacyKey, type V2Key } from '../protocol/keys.js';
 import { openLegacyRequest, sealLegacyResponse } from '../protocol/legacy-cbc.js';
-import type { RunRequest, RunResponse } from '../protocol/messages.js';
+import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../protocol/messages.js';
 import { parseOuterRequest, type OuterResponse } from '../protocol/outer.js';
 import type { AdmissionStore } from './admission.js';
 import { FailureLimiter } from './failure-limiter.js';
@@ -16,7 +16,6 @@ import { compileAllow, type Allow } from './registry.js';
 
 export const WINDOW_MS = 3_600_000;
 const LEGACY_REPLAY_MS = 24 * 3_600_000;
-export const INTROSPECTION_MODULE = 'psimbols';
 const UNKNOWN_CLIENT: ClientState = {
   id: '',
   server: undefined,
@@ -222,7 +221,7 @@ export class Processor {
 
   #call(client: ClientState, message: RunRequest): Promise<CallOutcome> {
     const { module, function: fn, params } = message.run;
-    if (module === INTROSPECTION_MODULE && fn === 'functions') {
+    if (module === LIST_FUNCTIONS.module && fn === LIST_FUNCTIONS.function) {
       return Promise.resolve({ ok: true, value: { value: this.#runner.list(client.allow), comment: 'functions this client may call' } });
     }
     return this.#runner.invoke(client.id, module, fn, params, client.allow);

@@ -11,10 +11,6 @@ export type LimitDecision = {
   readonly resetMs: number;
 };
 
-export interface RateLimiter {
-  take(client: string, limit: number, windowMs: number): LimitDecision;
-}
-
 type Log = { times: Float64Array; head: number; count: number; windowMs: number };
 
 const INITIAL_CAPACITY = 8;
@@ -28,7 +24,7 @@ function resized(log: Log, capacity: number): Log {
   return { times, head: 0, count: keep, windowMs: log.windowMs };
 }
 
-export class MemoryRateLimiter implements RateLimiter {
+export class MemoryRateLimiter {
   readonly #logs = new Map<string, Log>();
   readonly #now: () => number;
 

@@ -3,17 +3,10 @@
 // by V8, where millisecond timestamps would allocate a number per entry, and a nonce kept up to
 // a second longer costs nothing but memory.
 
-export interface ReplayStore {
-  /** Records the pair; true when it was already recorded (a replay). */
-  seen(client: string, nonce: string, ttlMs: number): boolean;
-  /** Unix seconds: tokens stamped earlier are refused, because this store may have forgotten them. */
-  readonly acceptsFrom: number | undefined;
-}
-
-export class MemoryReplayStore implements ReplayStore {
+export class MemoryReplayStore {
   readonly #clients = new Map<string, Map<string, number>>();
   readonly #now: () => number;
-  // A memory store forgets on restart, so tokens from before the start could be replayed.
+  // Unix seconds: a memory store forgets on restart, so tokens stamped before its start are refused.
   readonly acceptsFrom: number;
 
   constructor(now: () => number = Date.now) {
@@ -21,6 +14,7 @@ export class MemoryReplayStore implements ReplayStore {
     this.acceptsFrom = Math.floor(now() / 1000);
   }
 
+  /** Records the pair; true when it was already recorded (a replay). */
   seen(client: string, nonce: string, ttlMs: number): boolean {
     if (this.has(client, nonce)) return true;
     this.add(client, nonce, ttlMs);

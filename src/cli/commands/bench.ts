@@ -1,7 +1,6 @@
 import { presealBodies, sendAll, summarize, type LoadOptions, type LoadReport, type LoadRun } from '../../client/load-generator.js';
 import { PsimbolsError } from '../../errors.js';
-import { isName } from '../../protocol/messages.js';
-import { clientConfig, positiveInt } from '../common.js';
+import { checkCallNames, clientConfig, positiveInt } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
 import { paramsFromItems } from '../items.js';
@@ -53,7 +52,7 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
   const module = moduleArg ?? 'supermath';
   const fn = fnArg ?? (moduleArg === undefined ? 'factorial' : undefined);
   if (fn === undefined) throw new PsimbolsError('usage', 'name the function too: psimbols bench MODULE FUNCTION [ITEM...]');
-  for (const name of [module, fn]) if (!isName(name)) throw new PsimbolsError('usage', `bad name ${JSON.stringify(name)}: letters, digits and "_"`);
+  checkCallNames(module, fn);
   const params = await paramsFromItems(moduleArg === undefined && items.length === 0 ? ['n=10'] : items);
   const connections = positiveInt(o.connections, '--connections') ?? 16;
   const requests = positiveInt(o.requests, '--requests');
@@ -61,7 +60,8 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
   if (requests !== undefined && o.duration !== undefined) throw new PsimbolsError('usage', '--requests and --duration cannot be combined');
   const config = await clientConfig(io, g, o.clientConfig);
   const base: LoadOptions = { config, ...(o.server ? { endpoint: o.server } : {}), module, fn, params, connections, requests: requests ?? 0 };
-  const target = `${module}.${fn} at ${o.server ?? config.server}`;
+  const server = o.server ?? config.server;
+  const target = `${module}.${fn} at ${server}`;
 
   const runs: LoadRun[] = [];
   let done = 0;
@@ -90,7 +90,7 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
   }
   bar.end();
   const report = summarize(runs);
-  if (report.requests === 0 || (report.statuses.error ?? 0) === report.requests) throw new PsimbolsError('network', `no answer from ${o.server ?? config.server}`);
-  out(io, o.json ? JSON.stringify({ target: { module, function: fn, server: o.server ?? config.server }, connections, ...report }) : formatReport(report, target, connections));
+  if (report.requests === 0 || (report.statuses.error ?? 0) === report.requests) throw new PsimbolsError('network', `no answer from ${server}`);
+  out(io, o.json ? JSON.stringify({ target: { module, function: fn, server }, connections, ...report }) : formatReport(report, target, connections));
   return EXIT.ok;
 }

@@ -1,7 +1,6 @@
 import { request, sealCall } from '../../client/client.js';
 import { PsimbolsError } from '../../errors.js';
-import { isName } from '../../protocol/messages.js';
-import { clientConfig, nonNegativeNumber } from '../common.js';
+import { checkCallNames, clientConfig, nonNegativeNumber } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, printError, type GlobalOptions, type Io } from '../io.js';
 import { paramsFromItems } from '../items.js';
@@ -41,9 +40,7 @@ const formatValue = (value: unknown): string => (typeof value === 'string' ? val
 
 export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
   const [module, fn, items, o] = args as [string, string, string[], Options];
-  for (const [what, name] of [['module', module], ['function', fn]] as const) {
-    if (!isName(name)) throw new PsimbolsError('usage', `bad ${what} name ${JSON.stringify(name)}: letters, digits and "_"`);
-  }
+  checkCallNames(module, fn);
   const timeout = nonNegativeNumber(o.timeout, '--timeout') ?? 10;
   const retry = nonNegativeNumber(o.retry, '--retry') ?? 0;
   if (!Number.isInteger(retry)) throw new PsimbolsError('usage', '--retry takes a whole number');

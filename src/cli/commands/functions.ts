@@ -1,5 +1,6 @@
 import { call } from '../../client/client.js';
 import { PsimbolsError } from '../../errors.js';
+import { LIST_FUNCTIONS } from '../../protocol/messages.js';
 import { clientConfig, nonNegativeNumber } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
@@ -11,7 +12,7 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
   const o = args[0] as Options;
   const config = await clientConfig(io, g, o.clientConfig);
   const timeout = nonNegativeNumber(o.timeout, '--timeout') ?? 10;
-  const { value } = await call(config, 'psimbols', 'functions', {}, { timeoutMs: Math.round(timeout * 1000), ...(o.server ? { endpoint: o.server } : {}) });
+  const { value } = await call(config, LIST_FUNCTIONS.module, LIST_FUNCTIONS.function, {}, { timeoutMs: Math.round(timeout * 1000), ...(o.server ? { endpoint: o.server } : {}) });
   if (!Array.isArray(value)) throw new PsimbolsError('bad_response', 'the server sent a function list that is not a list');
   if (o.json) {
     out(io, JSON.stringify(value, null, 2));
