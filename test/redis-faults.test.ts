@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sealCall } from '../src/client/client.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
-import { redisMissing, startRedis } from './helpers/redis.js';
+import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
 import { post, startTestServer, type TestServer } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -17,17 +17,24 @@ async function timed(t: TestServer): Promise<{ status: number; ms: number; retry
   return { status: r.status, ms: performance.now() - start, retryAfter: r.headers.get('retry-after') };
 }
 
-
-const setup = async (mode: string, limit = 5) => {
+/** A private Redis and a server on it (client alice, `limit` an hour), both removed afterwards. */
+async function withRedisServer(mode: string, limit: number, body: (s: { redis: TestRedis; t: TestServer }) => Promise<void>): Promise<void> {
   const redis = await startRedis();
-  const t = await startTestServer({ config: { store: redis.url, onStoreError: mode }, clients: { alice: { keys: [generateKeySpec()], requestsPerHour: limit } } });
-  return { redis, t };
-};
+  try {
+    const t = await startTestServer({ config: { store: redis.url, onStoreError: mode }, clients: { alice: { keys: [generateKeySpec()], requestsPerHour: limit } } });
+    try {
+      await body({ redis, t });
+    } finally {
+      await t.close();
+    }
+  } finally {
+    await redis.remove();
+  }
+}
 
 describe('when Redis fails', { skip }, () => {
   test('closed: every request gets a quick 503 with Retry-After, one log line, and limits return with Redis', async () => {
-    const { redis, t } = await setup('closed');
-    try {
+    await withRedisServer('closed', 5, async ({ redis, t }) => {
       assert.equal((await timed(t)).status, 200);
       await redis.stop();
       for (let i = 0; i < 10; i++) {
@@ -45,15 +52,11 @@ describe('when Redis fails', { skip }, () => {
       const statuses = [];
       for (let i = 0; i < 5; i++) statuses.push((await timed(t)).status);
       assert.equal(statuses.filter((s) => s === 429).length, 1);
-    } finally {
-      await t.close();
-      await redis.remove();
-    }
+    });
   });
 
   test('closed: a hung Redis (SIGSTOP) still gets answers within the command timeout', async () => {
-    const { redis, t } = await setup('closed');
-    try {
+    await withRedisServer('closed', 5, async ({ redis, t }) => {
       assert.equal((await timed(t)).status, 200);
       redis.pause();
       try {
@@ -66,15 +69,11 @@ describe('when Redis fails', { skip }, () => {
         redis.resume();
       }
       assert.equal(await eventually(async () => (await timed(t)).status === 200), true);
-    } finally {
-      await t.close();
-      await redis.remove();
-    }
+    });
   });
 
   test('local: falls back to per-instance limits, then back to Redis', async () => {
-    const { redis, t } = await setup('local', 3);
-    try {
+    await withRedisServer('local', 3, async ({ redis, t }) => {
       assert.equal((await timed(t)).status, 200);
       await redis.stop();
       const during = [];
@@ -84,30 +83,22 @@ describe('when Redis fails', { skip }, () => {
       assert.equal(t.messages.filter((m) => m.includes('limits are now per instance')).length, 1);
       await redis.start();
       assert.equal(await eventually(async () => (await timed(t)).status === 200), true);
-    } finally {
-      await t.close();
-      await redis.remove();
-    }
+    });
   });
 
   test('open: serves without limits and says so loudly, once', async () => {
-    const { redis, t } = await setup('open', 2);
-    try {
+    await withRedisServer('open', 2, async ({ redis, t }) => {
       await redis.stop();
       const during = [];
       for (let i = 0; i < 6; i++) during.push((await timed(t)).status);
       assert.deepEqual(during, Array(6).fill(200));
       assert.equal(t.messages.filter((m) => m.startsWith('error store unreachable: SERVING WITHOUT RATE LIMITS')).length, 1);
-    } finally {
-      await t.close();
-      await redis.remove();
-    }
+    });
   });
 
   for (const mode of ['open', 'local']) {
     test(`${mode}: a request accepted before the outage is not accepted again through the fallback`, async () => {
-      const { redis, t } = await setup(mode);
-      try {
+      await withRedisServer(mode, 5, async ({ redis, t }) => {
         const outer = sealCall(t.client('alice'), 'supermath', 'factorial', { n: 3 }).outer;
         assert.equal((await post(t.url, outer)).status, 200);
         await sleep(2100); // the outage is noticed more than a second after the token's timestamp
@@ -116,22 +107,15 @@ describe('when Redis fails', { skip }, () => {
         assert.equal(replay.status, 503, 'the fallback cannot tell whether Redis accepted it');
         assert.equal(replay.headers.get('retry-after'), '5');
         assert.equal((await timed(t)).status, 200, 'a request sealed afresh is served');
-      } finally {
-        await t.close();
-        await redis.remove();
-      }
+      });
     });
   }
 
   test('SCRIPT FLUSH in the middle of a run is recovered from', async () => {
-    const { redis, t } = await setup('closed', 100);
-    try {
+    await withRedisServer('closed', 100, async ({ redis, t }) => {
       assert.equal((await timed(t)).status, 200);
       assert.match(await redis.command('SCRIPT', 'FLUSH'), /^\+OK/);
       for (let i = 0; i < 3; i++) assert.equal((await timed(t)).status, 200);
-    } finally {
-      await t.close();
-      await redis.remove();
-    }
+    });
   });
 });
