@@ -1,11 +1,12 @@
+import type { RefusalReason } from './protocol/result.js';
+
 /**
- * Every error psimbols raises on purpose, by stable string code. The HTTP handler maps codes to
- * statuses and the CLI maps them to exit codes; nothing else decides either.
+ * Every error psimbols raises on purpose, by stable string code. The HTTP handler decides the
+ * statuses a server answers with; the CLI maps every code to an exit code (cli/exit-codes.ts).
+ * Why a request was refused is a `RefusalReason` (protocol/result.ts), and a function's own
+ * error travels inside a 200 with a `FunctionErrorCode` (server/registry.ts).
  */
 export type ErrorCode =
-  // refused by a server
-  | 'unauthorized'
-  | 'rate_limited'
   // a server's shared store (Redis) cannot decide; the handler answers 503
   | 'store_unavailable'
   // configuration and usage
@@ -17,39 +18,19 @@ export type ErrorCode =
   | 'file_exists'
   | 'io'
   // seen by a client
+  | 'unauthorized'
+  | 'rate_limited'
+  | 'unavailable'
   | 'network'
   | 'request_timeout'
   | 'bad_response'
   | 'http_error'
   | 'remote_error';
 
-/**
- * Codes of function-level errors, sent encrypted inside a 200 (docs/PROTOCOL.md, "Plaintexts").
- * A client sees them as `remote_error` with the code in `remoteCode`; modules may add their own.
- */
-export type FunctionErrorCode = 'unknown_module' | 'unknown_function' | 'invalid_params' | 'forbidden' | 'function_failed' | 'timeout' | 'busy' | 'rate_limited';
-
-/** Why an authentication failed. Never sent to a peer: the server logs it and answers 401. */
-export type RefusalReason =
-  | 'unknown_client'
-  | 'malformed_token'
-  | 'bad_version'
-  | 'bad_kind'
-  | 'bad_length'
-  | 'unknown_key'
-  | 'bad_tag'
-  | 'stale'
-  | 'future'
-  | 'before_start'
-  | 'replayed'
-  | 'server_mismatch'
-  | 'bad_plaintext'
-  | 'legacy_refused';
-
-export type PsimbolsErrorOptions = {
+type PsimbolsErrorOptions = {
   readonly cause?: unknown;
   readonly reason?: RefusalReason;
-  /** Seconds until a retry can succeed (rate limits). */
+  /** Seconds until a retry can succeed (rate limits, a 503). */
   readonly retryAfter?: number;
   /** The HTTP status a client saw, when there was one. */
   readonly status?: number;
@@ -82,4 +63,12 @@ export class PsimbolsError extends Error {
   }
 }
 
-export const isPsimbolsError = (e: unknown): e is PsimbolsError => e instanceof PsimbolsError;
+/** True for a PsimbolsError, optionally of one code. */
+export const isPsimbolsError = (e: unknown, code?: ErrorCode): e is PsimbolsError => e instanceof PsimbolsError && (code === undefined || e.code === code);
+
+/** The message of anything thrown, for logs and one-line errors. */
+export const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** The errno code (`ENOENT`, `EADDRINUSE`, …) of a failed system call, if it is one. */
+export const errnoCode = (e: unknown): string | undefined =>
+  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;

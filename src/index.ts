@@ -1,6 +1,6 @@
 // The library: seal and open messages, read configs, run a server or call one without the CLI.
 
-export { PsimbolsError, isPsimbolsError, type ErrorCode, type FunctionErrorCode, type RefusalReason } from './errors.js';
+export { PsimbolsError, isPsimbolsError, type ErrorCode } from './errors.js';
 
 export {
   sealRequest,
@@ -20,7 +20,7 @@ export { sealLegacyRequest, sealLegacyResponse, openLegacyRequest, openLegacyRes
 export { generateKeySpec, prepareKey, deriveKid, keySpecProblem, type KeySpec, type V2KeySpec, type LegacyKeySpec, type Key, type V2Key, type LegacyKey } from './protocol/keys.js';
 export type { RunRequest, RunResponse, ReturnValue, ErrorValue, Params } from './protocol/messages.js';
 export type { OuterRequest, OuterResponse } from './protocol/outer.js';
-export type { Result } from './protocol/result.js';
+export type { Result, RefusalReason } from './protocol/result.js';
 
 export { parseClientConfig, type ClientConfig } from './config/client-config.js';
 export { loadClientConfig, loadServerConfig } from './config/store.js';
@@ -28,7 +28,7 @@ export type { ServerConfig } from './config/server-config.js';
 
 export { call, request, sealCall, type CallOptions, type SealedCall } from './client/client.js';
 
-export { defineModule, FunctionError, type ModuleDef, type FunctionDef, type FunctionResult, type CallContext } from './server/registry.js';
+export { defineModule, FunctionError, type FunctionErrorCode, type ModuleDef, type FunctionDef, type FunctionResult, type CallContext } from './server/registry.js';
 export { startServer, type ServeOptions, type RunningServer, type Timeouts } from './server/listen.js';
 export { createLogger, silentLogger, type Logger, type LogFormat } from './server/log.js';
 export { MemoryAdmissionStore, type AdmissionStore, type Admission, type AdmissionRequest } from './server/admission.js';

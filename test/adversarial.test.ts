@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, sealCall } from '../src/client/client.js';
 import { decodeBase64urlStrict } from '../src/protocol/base64.js';
-import { generateKeySpec, prepareKey, type LegacyKey } from '../src/protocol/keys.js';
+import { prepareKey, type LegacyKey } from '../src/protocol/keys.js';
 import { sealLegacyRequest } from '../src/protocol/legacy-cbc.js';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { fakeClock, LEGACY_KEY, post, startTestServer, type Reply, type TestServer } from './helpers/server.js';

@@ -158,13 +158,13 @@ describe('per-address failure limiter', () => {
     const clock = fakeClock(0);
     const f = new FailureLimiter({ limit: 2, windowMs: 10_000, maxEntries: 3 }, clock.now);
     f.fail('1');
-    assert.equal(f.blockedFor('1'), 0);
+    assert.equal(f.blockedMs('1'), 0);
     f.fail('1');
-    assert.equal(f.blockedFor('1'), 10);
+    assert.equal(f.blockedMs('1'), 10_000);
     for (const ip of ['2', '3', '4', '5']) f.fail(ip);
     assert.equal(f.size, 3);
     clock.advance(10_000);
-    assert.equal(f.blockedFor('1'), 0);
+    assert.equal(f.blockedMs('1'), 0);
   });
 });
 

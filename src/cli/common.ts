@@ -2,14 +2,14 @@ import { readFile } from 'node:fs/promises';
 import type { ClientConfig } from '../config/client-config.js';
 import { clientConfigPath, configDir, serverConfigPath } from '../config/paths.js';
 import { loadClientConfig } from '../config/store.js';
-import { PsimbolsError } from '../errors.js';
+import { errnoCode, PsimbolsError } from '../errors.js';
 import { decodeBase64urlStrict } from '../protocol/base64.js';
 import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
 import { isName } from '../protocol/messages.js';
 import { canPrompt, type GlobalOptions, type Io } from './io.js';
 
 export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.configDir);
-export const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);
+const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);
 export const serverPath = (io: Io, g: GlobalOptions, flag?: string): string => serverConfigPath(io.env, dirOf(io, g), flag);
 
 /** Loads the client config, saying how to get one when it is missing. */
@@ -32,18 +32,7 @@ export function checkCallNames(module: string, fn: string): void {
   }
 }
 
-export function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new PsimbolsError('usage', `${flag} takes a positive whole number, not ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
-export function nonNegativeNumber(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new PsimbolsError('usage', `${flag} takes a number of at least 0, not ${JSON.stringify(value)}`);
-  return n;
-}
 
 /** A key file holds one base64url key, as `psimbols keygen` writes it. */
 export async function readKeyFile(path: string): Promise<V2KeySpec> {
@@ -51,7 +40,7 @@ export async function readKeyFile(path: string): Promise<V2KeySpec> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new PsimbolsError('usage', `cannot read key file ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new PsimbolsError('usage', `cannot read key file ${path} (${errnoCode(e) ?? 'error'})`);
   }
   const data = text.trim();
   const bytes = decodeBase64urlStrict(data);

@@ -11,26 +11,27 @@ export const EXIT = {
   other: 6,
 } as const;
 
-export function exitCodeFor(code: ErrorCode): number {
-  switch (code) {
-    case 'remote_error':
-      return EXIT.functionError;
-    case 'usage':
-    case 'config_invalid':
-    case 'config_missing':
-    case 'client_exists':
-    case 'client_not_found':
-    case 'file_exists':
-    case 'io':
-      return EXIT.usage;
-    case 'network':
-    case 'request_timeout':
-      return EXIT.network;
-    case 'unauthorized':
-      return EXIT.unauthorized;
-    case 'rate_limited':
-      return EXIT.rateLimited;
-    default:
-      return EXIT.other;
-  }
-}
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+// A Record, not a switch with a default: a new error code does not compile until it has an exit code.
+const EXIT_FOR: Readonly<Record<ErrorCode, ExitCode>> = {
+  remote_error: EXIT.functionError,
+  usage: EXIT.usage,
+  config_invalid: EXIT.usage,
+  config_missing: EXIT.usage,
+  client_exists: EXIT.usage,
+  client_not_found: EXIT.usage,
+  file_exists: EXIT.usage,
+  io: EXIT.usage,
+  // Worth retrying later: no answer, or a server that said it cannot decide now (503).
+  network: EXIT.network,
+  request_timeout: EXIT.network,
+  unavailable: EXIT.network,
+  unauthorized: EXIT.unauthorized,
+  rate_limited: EXIT.rateLimited,
+  bad_response: EXIT.other,
+  http_error: EXIT.other,
+  store_unavailable: EXIT.other,
+};
+
+export const exitCodeFor = (code: ErrorCode): ExitCode => EXIT_FOR[code];

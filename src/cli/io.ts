@@ -15,7 +15,7 @@ export const out = (io: Io, text: string): void => void io.stdout.write(text.end
 export const err = (io: Io, text: string): void => void io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 
 /** NO_COLOR, --no-color and a non-TTY stream all turn colour off. */
-export function colorEnabled(io: Io, g: GlobalOptions, stream: 'stdout' | 'stderr' = 'stderr'): boolean {
+function colorEnabled(io: Io, g: GlobalOptions, stream: 'stdout' | 'stderr' = 'stderr'): boolean {
   if (g.color === false || io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return false;
   if (io.env.FORCE_COLOR && io.env.FORCE_COLOR !== '0') return true;
   return io[stream].isTTY === true;

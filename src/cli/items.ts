@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { PsimbolsError } from '../errors.js';
+import { errnoCode, PsimbolsError } from '../errors.js';
 
 // Request items in httpie's grammar, adapted so that `n=3` sends a number:
 //   key=value   a JSON number, true, false or null when the value is exactly that literal, else a string
 //   key:=json   raw JSON
 //   key=@file   the file's text (same literal rule);  key:=@file  the file's JSON
 
-export type Item = { readonly key: string; readonly json: boolean; readonly file: boolean; readonly text: string };
+type Item = { readonly key: string; readonly json: boolean; readonly file: boolean; readonly text: string };
 
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -34,7 +34,7 @@ export function literal(text: string): unknown {
   return text;
 }
 
-export function itemValue(item: Item, raw: string, original: string): unknown {
+function itemValue(item: Item, raw: string, original: string): unknown {
   if (!item.json) return literal(item.file ? raw.replace(/\r?\n$/, '') : raw);
   try {
     return JSON.parse(raw);
@@ -54,7 +54,7 @@ export async function paramsFromItems(items: readonly string[], base: Record<str
       try {
         raw = await readFile(item.text, 'utf8');
       } catch (e) {
-        throw usage(original, `cannot read ${item.text} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw usage(original, `cannot read ${item.text} (${errnoCode(e) ?? 'error'})`);
       }
     }
     params[item.key] = itemValue(item, raw, original);

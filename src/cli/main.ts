@@ -1,20 +1,37 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
-import { PsimbolsError } from '../errors.js';
+import { Command, CommanderError, Option } from '@commander-js/extra-typings';
+import { errorMessage, PsimbolsError } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { err, printError, type GlobalOptions, type Io } from './io.js';
+import {
+  clientConfigOption,
+  endpointOption,
+  httpUrl,
+  jsonOption,
+  keyFileOption,
+  outputOption,
+  port,
+  positiveInt,
+  serverConfigOption,
+  storeUrl,
+  timeoutOption,
+  wholeNumber,
+} from './options.js';
 
 // Commander wiring only. Each command's code is imported when that command runs, so `call`
-// never loads the server, zod or the prompts.
+// never loads the server, zod or the prompts. Options are typed by what they declare.
 
 const version = (): string => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 };
 
-type Action = (io: Io, g: GlobalOptions, args: readonly unknown[]) => Promise<number>;
+const EXIT_HELP =
+  '\nExit codes: 0 success, 1 the function returned an error, 2 usage or config error, 3 network error, timeout or server\nunavailable (503), 4 authentication refused, 5 rate limited, 6 any other server or protocol failure.\n';
 
-function build(io: Io, setExit: (code: number) => void): Command {
+type Run<A extends unknown[]> = (io: Io, g: GlobalOptions, ...args: A) => Promise<number>;
+
+function build(io: Io, setExit: (code: number) => void): Command<[], { configDir?: string; color: boolean; input: boolean }> {
   const program = new Command('psimbols')
     .description('Secure network message processor: encrypted, authenticated, rate-limited function calls')
     .version(version(), '-V, --version')
@@ -22,23 +39,16 @@ function build(io: Io, setExit: (code: number) => void): Command {
     .option('--no-color', 'no colours (also NO_COLOR, or when output is not a terminal)')
     .option('--no-input', 'never prompt; fail on a missing value instead (also when stdin is not a terminal or CI is set)')
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 success, 1 the function returned an error, 2 usage or config error, 3 network error or timeout,\n4 authentication refused, 5 rate limited, 6 any other server or protocol failure.\n',
-    )
+    .addHelpText('after', EXIT_HELP)
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => void io.stdout.write(s),
-      writeErr: (s) => void io.stderr.write(s),
-    });
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
 
-  const action =
-    (load: () => Promise<{ run: Action }>) =>
-    async (...args: unknown[]): Promise<void> => {
-      const command = args[args.length - 1] as Command;
-      const g = command.optsWithGlobals<GlobalOptions>();
+  // The command's module is loaded only when it runs; commander's own last argument is dropped.
+  const lazy =
+    <A extends unknown[]>(load: () => Promise<{ run: Run<A> }>) =>
+    async (...args: A): Promise<void> => {
       const { run } = await load();
-      setExit(await run(io, g, args.slice(0, -1)));
+      setExit(await run(io, program.opts(), ...args));
     };
   const example = (text: string): string => `\nExample:\n  ${text}\n`;
 
@@ -46,13 +56,13 @@ function build(io: Io, setExit: (code: number) => void): Command {
     .command('serve')
     .description('run the server (creates a config with a "local" client on first run)')
     .option('--host <host>', 'address to listen on (default from the config: 127.0.0.1)')
-    .option('-p, --port <port>', 'port to listen on (default from the config: 9393)')
-    .option('-c, --config <file>', 'server config file (default: $PSIMBOLS_SERVER_CONFIG or server.json in the config directory)')
-    .option('--store <url>', 'limits and replay store: memory, or redis://host:port/db')
-    .addOption(new Option('--log-format <format>', 'access log format (default: text on a terminal, json otherwise)').choices(['text', 'json']))
+    .addOption(new Option('-p, --port <port>', 'port to listen on (default from the config: 9393)').argParser(port))
+    .addOption(serverConfigOption())
+    .addOption(new Option('--store <url>', 'limits and replay store: memory, or redis://host:port/db').argParser(storeUrl))
+    .addOption(new Option('--log-format <format>', 'access log format (default: text on a terminal, json otherwise)').choices(['text', 'json'] as const))
     .option('--no-watch', 'do not reload the config when the file changes (SIGHUP still does)')
     .addHelpText('after', example('psimbols serve --port 9393'))
-    .action(action(() => import('./commands/serve.js')));
+    .action(lazy(() => import('./commands/serve.js')));
 
   program
     .command('call')
@@ -60,16 +70,16 @@ function build(io: Io, setExit: (code: number) => void): Command {
     .argument('<module>', 'module name, e.g. supermath')
     .argument('<function>', 'function name, e.g. factorial')
     .argument('[items...]', 'params: key=value (number, true, false, null or string), key:=json, key=@file, key:=@file')
-    .option('--client-config <file>', 'client config (default: $PSIMBOLS_CLIENT_CONFIG or client.json in the config directory)')
-    .option('--server <url>', 'send to this URL instead of the config\'s server')
+    .addOption(clientConfigOption())
+    .addOption(endpointOption())
     .option('--params <json>', 'the whole params object as JSON, or - to read it from stdin')
     .option('--json', 'print the whole decrypted response object')
     .option('--offline', 'print the sealed request without sending it')
     .option('-v, --verbose', 'print the comment to stderr')
-    .option('--timeout <seconds>', 'give up after this many seconds', '10')
-    .option('--retry <n>', 'retry a failed network attempt up to n times, each freshly sealed', '0')
+    .addOption(timeoutOption())
+    .addOption(new Option('--retry <n>', 'retry a failed network attempt up to n times, each freshly sealed').argParser(wholeNumber).default(0))
     .addHelpText('after', example('psimbols call supermath factorial n=3'))
-    .action(action(() => import('./commands/call.js')));
+    .action(lazy(() => import('./commands/call.js')));
 
   program
     .command('keygen')
@@ -77,58 +87,61 @@ function build(io: Io, setExit: (code: number) => void): Command {
     .option('-o, --output <file>', 'write the key to this file (mode 0600) instead of stdout')
     .option('--force', 'overwrite an existing file')
     .addHelpText('after', example('psimbols keygen -o client.key'))
-    .action(action(() => import('./commands/keygen.js')));
+    .action(lazy(() => import('./commands/keygen.js')));
 
-  const serverConfig = (c: Command): Command =>
-    c.option('-c, --config <file>', 'server config file (default: $PSIMBOLS_SERVER_CONFIG or server.json in the config directory)');
-
-  serverConfig(
-    program
-      .command('add-client')
-      .description('register a client and print its config (seed format) for it to use')
-      .argument('[id]', 'client id (letters, digits, ".", "_", "-")')
-      .option('--key-file <file>', 'use the key in this file (as written by keygen) instead of a fresh one')
-      .option('--server <url>', 'the endpoint the client will use (default from the server config)')
-      .option('--requests-per-hour <n>', 'this client\'s hourly limit (default from the server config)')
-      .option('--allow <pattern>', 'allow only module.function (repeatable; "supermath.*" allows a module)', (v: string, prev: string[] = []) => [...prev, v])
-      .option('--legacy-key <string>', 'register a seed-format AES-CBC client with this key (unauthenticated: avoid)')
-      .option('-o, --output <file>', 'write the client config to this file (mode 0600) instead of stdout')
-      .option('--force', 'replace an existing client, or overwrite the output file'),
-  )
+  program
+    .command('add-client')
+    .description('register a client and print its config (seed format) for it to use')
+    .argument('[id]', 'client id (letters, digits, ".", "_", "-")')
+    .addOption(serverConfigOption())
+    .addOption(keyFileOption())
+    .addOption(new Option('--server <url>', 'the endpoint the client will use (default from the server config)').argParser(httpUrl))
+    .addOption(new Option('--requests-per-hour <n>', "this client's hourly limit (default from the server config)").argParser(positiveInt))
+    .option('--allow <pattern>', 'allow only module.function (repeatable; "supermath.*" allows a module)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--legacy-key <string>', 'register a seed-format AES-CBC client with this key (unauthenticated: avoid)')
+    .addOption(outputOption())
+    .option('--force', 'replace an existing client, or overwrite the output file')
     .addHelpText('after', example('psimbols add-client ci-runner --requests-per-hour 600 -o ci-runner.json'))
-    .action(action(() => import('./commands/add-client.js')));
+    .action(lazy(() => import('./commands/add-client.js')));
 
-  serverConfig(program.command('list-clients').description('list registered clients (never their keys)').option('--json', 'print JSON'))
+  program
+    .command('list-clients')
+    .description('list registered clients (never their keys)')
+    .addOption(serverConfigOption())
+    .addOption(jsonOption())
     .addHelpText('after', example('psimbols list-clients --json'))
-    .action(action(() => import('./commands/list-clients.js')));
+    .action(lazy(() => import('./commands/list-clients.js')));
 
-  serverConfig(program.command('remove-client').description('remove a client').argument('[id]', 'client id'))
+  program
+    .command('remove-client')
+    .description('remove a client')
+    .argument('[id]', 'client id')
+    .addOption(serverConfigOption())
     .addHelpText('after', example('psimbols remove-client ci-runner'))
-    .action(action(() => import('./commands/remove-client.js')));
+    .action(lazy(() => import('./commands/remove-client.js')));
 
-  serverConfig(
-    program
-      .command('rotate-key')
-      .description('give a client a new key; the old one stays accepted until --finish')
-      .argument('[id]', 'client id')
-      .option('--key-file <file>', 'use the key in this file instead of a fresh one')
-      .option('--retire-old', 'stop accepting the old keys at once')
-      .option('--finish', 'stop accepting every key but the newest')
-      .option('-o, --output <file>', 'write the new client config to this file (mode 0600)')
-      .option('--force', 'overwrite the output file'),
-  )
+  program
+    .command('rotate-key')
+    .description('give a client a new key; the old one stays accepted until --finish')
+    .argument('[id]', 'client id')
+    .addOption(serverConfigOption())
+    .addOption(keyFileOption())
+    .option('--retire-old', 'stop accepting the old keys at once')
+    .option('--finish', 'stop accepting every key but the newest')
+    .addOption(outputOption())
+    .option('--force', 'overwrite the output file')
     .addHelpText('after', example('psimbols rotate-key ci-runner -o ci-runner.json   # later: psimbols rotate-key ci-runner --finish'))
-    .action(action(() => import('./commands/rotate-key.js')));
+    .action(lazy(() => import('./commands/rotate-key.js')));
 
   program
     .command('functions')
     .description('list the functions the server offers to this client, with their parameter schemas')
-    .option('--client-config <file>', 'client config (default: $PSIMBOLS_CLIENT_CONFIG or client.json in the config directory)')
-    .option('--server <url>', 'send to this URL instead of the config\'s server')
-    .option('--json', 'print JSON')
-    .option('--timeout <seconds>', 'give up after this many seconds', '10')
+    .addOption(clientConfigOption())
+    .addOption(endpointOption())
+    .addOption(jsonOption())
+    .addOption(timeoutOption())
     .addHelpText('after', example('psimbols functions --json'))
-    .action(action(() => import('./commands/functions.js')));
+    .action(lazy(() => import('./commands/functions.js')));
 
   program
     .command('bench')
@@ -136,14 +149,14 @@ function build(io: Io, setExit: (code: number) => void): Command {
     .argument('[module]', 'module name (default: supermath factorial n=10)')
     .argument('[function]', 'function name')
     .argument('[items...]', 'params, as for call')
-    .option('--client-config <file>', 'client config (default: $PSIMBOLS_CLIENT_CONFIG or client.json in the config directory)')
-    .option('--server <url>', 'send to this URL instead of the config\'s server')
-    .option('-c, --connections <n>', 'keep-alive connections', '16')
-    .option('-n, --requests <n>', 'send this many requests')
-    .option('-d, --duration <seconds>', 'send for this long (default 10 s unless --requests)')
-    .option('--json', 'print the report as JSON')
+    .addOption(clientConfigOption())
+    .addOption(endpointOption())
+    .addOption(new Option('-c, --connections <n>', 'keep-alive connections').argParser(positiveInt).default(16))
+    .addOption(new Option('-n, --requests <n>', 'send this many requests').argParser(positiveInt).conflicts('duration'))
+    .addOption(new Option('-d, --duration <seconds>', 'send for this long (default 10 s unless --requests)').argParser(positiveInt))
+    .addOption(jsonOption())
     .addHelpText('after', example('psimbols bench supermath factorial n=20 -c 32 -d 10'))
-    .action(action(() => import('./commands/bench.js')));
+    .action(lazy(() => import('./commands/bench.js')));
 
   return program;
 }
@@ -162,10 +175,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? EXIT.ok : EXIT.usage;
     }
     if (e instanceof PsimbolsError) {
-      await printError(io, program.opts<GlobalOptions>(), e.message);
+      await printError(io, program.opts(), e.message);
       return exitCodeFor(e.code);
     }
-    err(io, `psimbols: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    err(io, `psimbols: internal error: ${errorMessage(e)}`);
     return EXIT.other;
   }
 }
@@ -189,7 +202,7 @@ export function run(): void {
       process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
     },
     (e: unknown) => {
-      process.stderr.write(`psimbols: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`psimbols: internal error: ${errorMessage(e)}\n`);
       process.exitCode = EXIT.other;
     },
   );

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import ky, { TimeoutError } from 'ky';
 import type { ClientConfig } from '../config/client-config.js';
-import { PsimbolsError } from '../errors.js';
+import { errorMessage, PsimbolsError } from '../errors.js';
 import { openResponse, sealRequest } from '../protocol/envelope.js';
 import { nodeFetch } from './node-fetch.js';
 import { prepareKey } from '../protocol/keys.js';
@@ -89,7 +89,7 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
     });
   } catch (e) {
     if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, { cause: e });
-    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
+    const cause = errorMessage(e instanceof Error && e.cause instanceof Error ? e.cause : e);
     throw new PsimbolsError('network', `cannot reach ${endpoint}: ${cause}`, { cause: e });
   }
   const text = await res.text().catch(() => '');
@@ -107,10 +107,12 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
       } catch {
         message = serverMessage(text) ?? message;
       }
-      throw new PsimbolsError('rate_limited', message, { status: 429, ...(retryAfter === undefined ? {} : { retryAfter }) });
+      throw new PsimbolsError('rate_limited', message, { status: 429, retryAfter });
     }
-    case 503:
-      throw new PsimbolsError('http_error', `${endpoint} is unavailable (503): retry in ${res.headers.get('retry-after') ?? 'a few'} s`, { status: 503 });
+    case 503: {
+      const retryAfter = retryAfterOf(res.headers.get('retry-after'));
+      throw new PsimbolsError('unavailable', `${endpoint} is unavailable (503): retry in ${retryAfter ?? 'a few'} s`, { status: 503, retryAfter });
+    }
     default: {
       const detail = serverMessage(text);
       throw new PsimbolsError('http_error', `${endpoint} answered ${res.status}${detail === undefined ? '' : `: ${detail}`}`, { status: res.status });
@@ -119,7 +121,7 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
 }
 
 const retriable = (e: unknown): boolean =>
-  e instanceof PsimbolsError && (e.code === 'network' || e.code === 'request_timeout' || (e.code === 'http_error' && e.status === 503));
+  e instanceof PsimbolsError && (e.code === 'network' || e.code === 'request_timeout' || e.code === 'unavailable');
 
 /**
  * Sends one call and returns the whole decrypted response, function errors included.

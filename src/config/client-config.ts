@@ -1,6 +1,8 @@
 import { PsimbolsError } from '../errors.js';
 import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
+import { isObject } from '../protocol/messages.js';
 import { isClientId } from './ids.js';
+import { isHttpUrl } from './urls.js';
 
 /** The seed's client config: which client we are, where the server is, and our shared key. */
 export type ClientConfig = { readonly client: string; readonly server: string; readonly key: KeySpec };
@@ -10,8 +12,8 @@ const invalid = (file: string, field: string, problem: string): PsimbolsError =>
 
 /** Validates a parsed client config file; errors name the file and the field. Hand-written so `call` never loads zod. */
 export function parseClientConfig(value: unknown, file: string): ClientConfig {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(file, '(top level)', 'must be a JSON object');
-  const c = value as Record<string, unknown>;
+  if (!isObject(value)) throw invalid(file, '(top level)', 'must be a JSON object');
+  const c = value;
   if (typeof c.client !== 'string' || !isClientId(c.client)) throw invalid(file, 'client', 'must be a client id (letters, digits, ".", "_", "-"; at most 64)');
   if (typeof c.server !== 'string' || !isHttpUrl(c.server)) throw invalid(file, 'server', 'must be an http:// or https:// URL');
   const problem = keySpecProblem(c.key);
@@ -20,13 +22,4 @@ export function parseClientConfig(value: unknown, file: string): ClientConfig {
     if (field !== 'client' && field !== 'server' && field !== 'key') throw invalid(file, field, 'is not a known field');
   }
   return { client: c.client, server: c.server, key: c.key as KeySpec };
-}
-
-export function isHttpUrl(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }

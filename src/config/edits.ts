@@ -6,7 +6,7 @@ import { defaultServerUrl, type ClientEntry, type ServerConfig } from './server-
 
 // Pure edits of a server config: each returns a new config and never touches a file.
 
-export type NewClient = {
+type NewClient = {
   readonly key: KeySpec;
   readonly server?: string;
   readonly requestsPerHour?: number;
@@ -19,8 +19,8 @@ export function addClient(config: ServerConfig, id: string, client: NewClient, f
   const entry: ClientEntry = {
     server: client.server ?? defaultServerUrl(config),
     keys: [client.key],
-    ...(client.requestsPerHour === undefined ? {} : { requestsPerHour: client.requestsPerHour }),
-    ...(client.allow === undefined || client.allow.length === 0 ? {} : { allow: [...client.allow] }),
+    requestsPerHour: client.requestsPerHour,
+    allow: client.allow === undefined || client.allow.length === 0 ? undefined : [...client.allow],
   };
   return { ...config, clients: { ...config.clients, [id]: entry } };
 }

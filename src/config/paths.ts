@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-export const SERVER_CONFIG_FILE = 'server.json';
+const SERVER_CONFIG_FILE = 'server.json';
 export const CLIENT_CONFIG_FILE = 'client.json';
 
 /** --config-dir, else PSIMBOLS_CONFIG_DIR, else $XDG_CONFIG_HOME/psimbols, else ~/.config/psimbols. */

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { PsimbolsError } from '../errors.js';
 import { MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
 import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
-import { isHttpUrl } from './client-config.js';
+import { isHttpUrl, isStoreUrl, STORE_URL_RULE } from './urls.js';
 import { isClientId } from './ids.js';
+import { describeIssue } from './zod-issue.js';
 
 // The server config file (README, "Configuration"). Unknown fields are errors: a typo in a
 // security setting must not be silently ignored.
@@ -18,7 +19,11 @@ const ALLOW_PATTERN = /^(\*|[A-Za-z_][A-Za-z0-9_]*(\.(\*|[A-Za-z_][A-Za-z0-9_]*)
 const allowList = z.array(z.string().regex(ALLOW_PATTERN, 'must be "*", "module", "module.*" or "module.function"'));
 const url = z.string().refine(isHttpUrl, 'must be an http:// or https:// URL');
 const positiveInt = z.number().int().positive();
-const storeUrl = z.string().refine((s) => s === 'memory' || /^rediss?:\/\//.test(s), 'must be "memory" or a redis:// or rediss:// URL');
+const storeUrl = z.string().refine(isStoreUrl, STORE_URL_RULE);
+
+/** What a server does while its shared store fails (README, "Several instances"). */
+export const ON_STORE_ERROR = ['closed', 'local', 'open'] as const;
+export type OnStoreError = (typeof ON_STORE_ERROR)[number];
 
 const clientEntry = z
   .strictObject({
@@ -39,7 +44,7 @@ const moduleEntry = z.strictObject({
   isolate: z.boolean().optional(),
 });
 
-export const serverConfigSchema = z.strictObject({
+const serverConfigSchema = z.strictObject({
   listen: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
@@ -72,7 +77,7 @@ export const serverConfigSchema = z.strictObject({
     .refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not be more than requestTimeoutMs' })
     .prefault({}),
   store: storeUrl.default('memory'),
-  onStoreError: z.enum(['closed', 'local', 'open']).default('closed'),
+  onStoreError: z.enum(ON_STORE_ERROR).default('closed'),
   modules: z.array(moduleEntry).default([]),
   clients: z.record(z.string(), clientEntry).default({}),
 }).superRefine((c, ctx) => {
@@ -83,20 +88,12 @@ export const serverConfigSchema = z.strictObject({
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type ClientEntry = ServerConfig['clients'][string];
-export type ModuleEntry = ServerConfig['modules'][number];
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(top level)';
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
 
 /** Validates a parsed server config; the error names the file, the field and the rule. */
 export function parseServerConfig(value: unknown, file: string): ServerConfig {
   const result = serverConfigSchema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = issue ? fieldPath(issue.path) : '(top level)';
-  const problem = issue?.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : (issue?.message ?? 'is invalid');
+  const { where, problem } = describeIssue(result.error.issues[0], 'field');
   throw new PsimbolsError('config_invalid', `${file}: ${where}: ${problem}`);
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PsimbolsError } from '../errors.js';
+import { errnoCode, PsimbolsError } from '../errors.js';
 import { parseClientConfig, type ClientConfig } from './client-config.js';
 import type { ServerConfig } from './server-config.js';
 
@@ -15,10 +15,7 @@ const DIR_MODE = 0o700;
 const LOCK_STALE_MS = 10_000;
 const LOCK_WAIT_MS = 15_000;
 
-const errnoCode = (e: unknown): string | undefined =>
-  typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
-
-export async function readJsonFile(path: string): Promise<unknown> {
+async function readJsonFile(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

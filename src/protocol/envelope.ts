@@ -5,13 +5,13 @@ import { parseJson, parseRunRequest, parseRunResponse, type RunRequest, type Run
 import { ok, refuse, type Result } from './result.js';
 
 // Constants of docs/PROTOCOL.md, "The ps2 envelope".
-export const TOKEN_PREFIX = 'ps2.';
-export const VERSION = 0x02;
-export const KIND_REQUEST = 0x01;
-export const KIND_RESPONSE = 0x02;
-export const HEADER_BYTES = 50;
-export const NONCE_BYTES = 32;
-export const TAG_BYTES = 16;
+const TOKEN_PREFIX = 'ps2.';
+const VERSION = 0x02;
+const KIND_REQUEST = 0x01;
+const KIND_RESPONSE = 0x02;
+const HEADER_BYTES = 50;
+const NONCE_BYTES = 32;
+const TAG_BYTES = 16;
 const INFO_REQUEST = Buffer.from('psimbols/v2/c2s', 'ascii');
 const INFO_RESPONSE = Buffer.from('psimbols/v2/s2c', 'ascii');
 const EMPTY = Buffer.alloc(0);
@@ -128,7 +128,7 @@ export function sealResponse(message: RunResponse, options: SealResponseOptions)
 type Parsed = { readonly header: Header; readonly headerBytes: Buffer; readonly body: Buffer; readonly tag: Buffer };
 
 /** Steps 1-3 of acceptance: encoding, version, kind, length. */
-export function parseToken(token: string, expectedKind: number): Result<Parsed> {
+function parseToken(token: string, expectedKind: number): Result<Parsed> {
   if (!token.startsWith(TOKEN_PREFIX)) return refuse('malformed_token');
   const raw = decodeBase64urlStrict(token.slice(TOKEN_PREFIX.length));
   if (raw === undefined) return refuse('malformed_token');

@@ -1,5 +1,6 @@
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeBase64urlStrict, encodeBase64url } from './base64.js';
+import { isObject } from './messages.js';
 
 /** A ps2 key as written in config files (docs/PROTOCOL.md, "Keys"). */
 export type V2KeySpec = {
@@ -51,8 +52,8 @@ export function generateKeySpec(random: (n: number) => Buffer = randomBytes): V2
  * Field names are relative to the key object so callers can prefix their own path.
  */
 export function keySpecProblem(value: unknown): { field: string; problem: string } | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { field: '', problem: 'must be an object' };
-  const k = value as Record<string, unknown>;
+  if (!isObject(value)) return { field: '', problem: 'must be an object' };
+  const k = value;
   if (k.type !== 'AES') return { field: 'type', problem: 'must be "AES"' };
   if (typeof k.data !== 'string') return { field: 'data', problem: 'must be a string' };
   if (k.mode === 'GCM') {

@@ -1,7 +1,6 @@
 // Plaintext shapes inside the envelope (docs/PROTOCOL.md, "Plaintexts"). Hand-written checks
 // rather than zod: the client path must not pay zod's load time.
 
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [k: string]: JsonValue };
 export type Params = { readonly [k: string]: unknown };
 
 export type RunRequest = {
@@ -16,7 +15,7 @@ export type RunResponse =
   | { readonly request_id: string; readonly return: ReturnValue }
   | { readonly request_id: string; readonly error: ErrorValue };
 
-export const MAX_REQUEST_ID = 128;
+const MAX_REQUEST_ID = 128;
 /** The built-in call that lists what a client may call (PROTOCOL.md): `psimbols.functions`. */
 export const LIST_FUNCTIONS = { module: 'psimbols', function: 'functions' } as const;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -25,7 +24,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 
 export const isName = (s: string): boolean => NAME.test(s);
 
-export const isRequestId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_REQUEST_ID;
+const isRequestId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_REQUEST_ID;
 
 export function parseRunRequest(value: unknown): RunRequest | undefined {
   if (!isObject(value) || !isRequestId(value.request_id)) return undefined;

@@ -82,11 +82,6 @@ export class MemoryAdmissionStore implements AdmissionStore {
     return Promise.resolve(this.admitNow(r));
   }
 
-  sweep(): void {
-    this.limiter.sweep();
-    this.replay.sweep();
-  }
-
   health(): StoreHealth {
     return { store: 'memory', reachable: true };
   }

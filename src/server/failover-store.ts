@@ -1,7 +1,8 @@
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
 import { MemoryAdmissionStore } from './admission.js';
+import type { OnStoreError } from '../config/server-config.js';
 import type { Logger } from './log.js';
-import { PsimbolsError } from '../errors.js';
+import { errorMessage, PsimbolsError } from '../errors.js';
 
 // What the server does while the shared store fails (README, "Several instances"):
 //   closed  refuse with 503 rather than accept unchecked requests (the default)
@@ -11,7 +12,6 @@ import { PsimbolsError } from '../errors.js';
 // Every request still tries the shared store first (its circuit breaker makes that cheap), so
 // the server returns to it on its own. Each transition is logged once.
 
-export type OnStoreError = 'closed' | 'local' | 'open';
 
 const IN_FLIGHT_S = 1;
 
@@ -52,7 +52,7 @@ export class FailoverAdmissionStore implements AdmissionStore {
     } catch (e) {
       if (this.#since === undefined) {
         this.#since = Math.floor(this.#now() / 1000);
-        this.#log.log(this.#mode === 'open' ? 'error' : 'warn', MESSAGES[this.#mode], { problem: e instanceof Error ? e.message : String(e) });
+        this.#log.log(this.#mode === 'open' ? 'error' : 'warn', MESSAGES[this.#mode], { problem: errorMessage(e) });
       }
       if (this.#mode === 'closed') throw e;
       return this.#fallback(r, this.#since);

@@ -3,7 +3,7 @@
 // sweep: past `maxEntries` addresses the oldest entry is dropped (a Map iterates in insertion
 // order).
 
-export type FailureLimiterOptions = { readonly limit: number; readonly windowMs: number; readonly maxEntries?: number };
+type FailureLimiterOptions = { readonly limit: number; readonly windowMs: number; readonly maxEntries?: number };
 
 type Bucket = { count: number; start: number };
 
@@ -17,8 +17,8 @@ export class FailureLimiter {
     this.#now = now;
   }
 
-  /** Seconds until this address may try again, or 0 when it is not blocked. */
-  blockedFor(ip: string): number {
+  /** Milliseconds until this address may try again, or 0 when it is not blocked. */
+  blockedMs(ip: string): number {
     const b = this.#buckets.get(ip);
     if (b === undefined || b.count < this.#options.limit) return 0;
     const left = b.start + this.#options.windowMs - this.#now();
@@ -26,7 +26,7 @@ export class FailureLimiter {
       this.#buckets.delete(ip);
       return 0;
     }
-    return Math.ceil(left / 1000);
+    return left;
   }
 
   fail(ip: string): void {

@@ -1,8 +1,9 @@
 import { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
-import { PsimbolsError, type FunctionErrorCode } from '../errors.js';
+import { describeIssue } from '../config/zod-issue.js';
+import { errorMessage, PsimbolsError } from '../errors.js';
 import type { ErrorValue, Params, ReturnValue } from '../protocol/messages.js';
-import { isFunctionError, type Allow, type FunctionDef, type FunctionResult, type ModuleDef } from './registry.js';
+import { isFunctionError, type Allow, type FunctionDef, type FunctionErrorCode, type FunctionResult, type ModuleDef } from './registry.js';
 import type { WorkerReply, WorkerTask } from './module-worker.js';
 
 // Looks up, validates and runs calls. Built-in bounded modules run inline; user modules run in a
@@ -14,13 +15,13 @@ export type CallOutcome =
   | { readonly ok: true; readonly value: ReturnValue }
   | { readonly ok: false; readonly error: ErrorValue; readonly detail?: string };
 
-export type RunnerOptions = {
+type RunnerOptions = {
   readonly callTimeoutMs: number;
   readonly maxConcurrentCalls: number;
   readonly maxThreads?: number;
 };
 
-export type FunctionListing = {
+type FunctionListing = {
   readonly module: string;
   readonly function: string;
   readonly description?: string;
@@ -28,21 +29,34 @@ export type FunctionListing = {
   readonly params: unknown;
 };
 
-type Entry = { readonly module: LoadedModule; readonly fn: FunctionDef; readonly timeoutMs: number };
+type Entry = {
+  readonly fn: FunctionDef;
+  readonly timeoutMs: number;
+  /** Set for a function of an isolated module: the pool and the module file its workers load. */
+  readonly worker: { readonly pool: Piscina<WorkerTask, WorkerReply>; readonly path: string } | undefined;
+};
 
-const fail = (code: FunctionErrorCode | (string & {}), message: string, detail?: string): CallOutcome => ({ ok: false, error: { code, message }, ...(detail ? { detail } : {}) });
+const fail = (code: FunctionErrorCode, message: string, detail?: string): CallOutcome => ({ ok: false, error: { code, message }, ...(detail ? { detail } : {}) });
 
-const success = (r: FunctionResult): CallOutcome => ({ ok: true, value: r.comment === undefined ? { value: r.value } : { value: r.value, comment: r.comment } });
+// A module's FunctionError keeps its own code; anything else it throws is function_failed, with
+// the detail for the log only.
+const thrown = (e: unknown): CallOutcome =>
+  isFunctionError(e) ? { ok: false, error: { code: e.code, message: e.message } } : fail('function_failed', 'the function failed', errorMessage(e));
 
-function failure(e: unknown): CallOutcome {
-  if (isFunctionError(e)) return fail(e.code, e.message);
-  return fail('function_failed', 'the function failed', e instanceof Error ? e.message : String(e));
-}
+export const success = (value: unknown, comment: string | undefined): CallOutcome => ({ ok: true, value: comment === undefined ? { value } : { value, comment } });
+
+const timedOut = (entry: Entry): CallOutcome => fail('timeout', `the call did not finish within ${entry.timeoutMs} ms`);
 
 function workerFile(): URL {
   // Relative to the package's server folder, so the path holds from dist/server/ and from the CLI
   // bundle in dist/cli-bundle/ alike; under tsx (tests) both files are .ts.
   return new URL(import.meta.url.endsWith('.ts') ? '../server/module-worker.ts' : '../server/module-worker.js', import.meta.url);
+}
+
+function createPool(modules: readonly LoadedModule[], maxThreads: number): Piscina<WorkerTask, WorkerReply> | undefined {
+  const paths = modules.flatMap((m) => (m.isolate && m.path ? [m.path] : []));
+  if (paths.length === 0) return undefined;
+  return new Piscina<WorkerTask, WorkerReply>({ filename: workerFile().href, workerData: { paths }, maxThreads, minThreads: 0, idleTimeout: 30_000 });
 }
 
 export class FunctionRunner {
@@ -53,24 +67,14 @@ export class FunctionRunner {
 
   constructor(modules: readonly LoadedModule[], options: RunnerOptions) {
     this.#options = options;
-    const isolated: string[] = [];
+    this.#pool = createPool(modules, options.maxThreads ?? 2);
     for (const m of modules) {
       if (this.#modules.has(m.def.name)) throw new PsimbolsError('config_invalid', `two modules are named "${m.def.name}"`);
+      const worker = m.isolate && m.path && this.#pool ? { pool: this.#pool, path: m.path } : undefined;
       const fns = new Map<string, Entry>();
-      for (const [name, fn] of Object.entries(m.def.functions)) fns.set(name, { module: m, fn, timeoutMs: fn.timeoutMs ?? options.callTimeoutMs });
+      for (const [name, fn] of Object.entries(m.def.functions)) fns.set(name, { fn, timeoutMs: fn.timeoutMs ?? options.callTimeoutMs, worker });
       this.#modules.set(m.def.name, fns);
-      if (m.isolate && m.path) isolated.push(m.path);
     }
-    this.#pool =
-      isolated.length === 0
-        ? undefined
-        : new Piscina<WorkerTask, WorkerReply>({
-            filename: workerFile().href,
-            workerData: { paths: isolated },
-            maxThreads: options.maxThreads ?? 2,
-            minThreads: 0,
-            idleTimeout: 30_000,
-          });
   }
 
   list(allow: Allow): FunctionListing[] {
@@ -98,68 +102,62 @@ export class FunctionRunner {
     if (!allow(module, fn)) return fail('forbidden', `client "${client}" may not call ${module}.${fn}`);
     const parsed = entry.fn.params.safeParse(params);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(params)';
-      const problem = issue?.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.join(', ')}` : (issue?.message ?? 'invalid');
+      const { where, problem } = describeIssue(parsed.error.issues[0], 'parameter');
       return fail('invalid_params', `${where}: ${problem}`);
     }
     if (this.#active >= this.#options.maxConcurrentCalls) return fail('busy', 'the server is at its limit of concurrent calls; retry shortly');
     this.#active++;
     try {
-      return entry.module.isolate && entry.module.path && this.#pool
-        ? await this.#isolated(entry, entry.module.path, client, fn, parsed.data)
-        : await this.#inline(entry, client, parsed.data);
+      return entry.worker ? await isolated(entry, entry.worker, { path: entry.worker.path, fn, params: parsed.data, client }) : await inline(entry, client, parsed.data);
     } finally {
       this.#active--;
     }
   }
 
-  async #inline(entry: Entry, client: string, params: unknown): Promise<CallOutcome> {
-    // The signal and the deadline timer are made only for calls that go async: a synchronous
-    // function cannot be interrupted anyway, and most built-in calls are synchronous.
-    let controller: AbortController | undefined;
-    const context = {
-      client,
-      get signal(): AbortSignal {
-        controller ??= new AbortController();
-        return controller.signal;
-      },
-    };
-    let result: FunctionResult | Promise<FunctionResult>;
-    try {
-      result = entry.fn.run(params, context);
-    } catch (e) {
-      return failure(e);
-    }
-    if (!(result instanceof Promise)) return success(result);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<CallOutcome>((resolve) => {
-      timer = setTimeout(() => {
-        controller?.abort();
-        resolve(fail('timeout', `the call did not finish within ${entry.timeoutMs} ms`));
-      }, entry.timeoutMs);
-    });
-    try {
-      return await Promise.race([result.then(success, failure), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async #isolated(entry: Entry, path: string, client: string, fn: string, params: unknown): Promise<CallOutcome> {
-    const pool = this.#pool;
-    if (!pool) return fail('function_failed', 'no worker pool');
-    try {
-      const reply = await pool.run({ path, fn, params, client }, { signal: AbortSignal.timeout(entry.timeoutMs) });
-      if (reply.ok) return { ok: true, value: reply.comment === undefined ? { value: reply.value } : { value: reply.value, comment: reply.comment } };
-      return reply.code === 'function_failed' ? fail('function_failed', 'the function failed', reply.detail) : fail(reply.code, reply.message);
-    } catch (e) {
-      if (e instanceof Error && e.name === 'AbortError') return fail('timeout', `the call did not finish within ${entry.timeoutMs} ms`);
-      return fail('function_failed', 'the function failed', e instanceof Error ? e.message : String(e));
-    }
-  }
-
   async close(): Promise<void> {
     await this.#pool?.destroy();
+  }
+}
+
+async function inline(entry: Entry, client: string, params: unknown): Promise<CallOutcome> {
+  // The signal and the deadline timer are made only for calls that go async: a synchronous
+  // function cannot be interrupted anyway, and most built-in calls are synchronous.
+  let controller: AbortController | undefined;
+  const context = {
+    client,
+    get signal(): AbortSignal {
+      controller ??= new AbortController();
+      return controller.signal;
+    },
+  };
+  let result: FunctionResult | Promise<FunctionResult>;
+  try {
+    result = entry.fn.run(params, context);
+  } catch (e) {
+    return thrown(e);
+  }
+  if (!(result instanceof Promise)) return success(result.value, result.comment);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<CallOutcome>((resolve) => {
+    timer = setTimeout(() => {
+      controller?.abort();
+      resolve(timedOut(entry));
+    }, entry.timeoutMs);
+  });
+  try {
+    return await Promise.race([result.then((r) => success(r.value, r.comment), thrown), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function isolated(entry: Entry, worker: NonNullable<Entry['worker']>, task: WorkerTask): Promise<CallOutcome> {
+  try {
+    const reply = await worker.pool.run(task, { signal: AbortSignal.timeout(entry.timeoutMs) });
+    if (reply.ok) return success(reply.value, reply.comment);
+    return reply.code === undefined ? fail('function_failed', 'the function failed', reply.detail) : { ok: false, error: { code: reply.code, message: reply.message } };
+  } catch (e) {
+    if (e instanceof Error && e.name === 'AbortError') return timedOut(entry);
+    return fail('function_failed', 'the function failed', errorMessage(e));
   }
 }

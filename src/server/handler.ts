@@ -1,65 +1,67 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from './log.js';
+import { errorMessage } from '../errors.js';
+import type { Sent } from './log.js';
 import type { Outcome, Processor } from './processor.js';
 import { WINDOW_MS } from './processor.js';
 
-// The only place that knows HTTP status codes. It reads the body under a limit, hands the
-// parsed JSON to the processor and writes what the outcome calls for.
+// The only place that knows HTTP statuses and the seconds a client is told to wait. A pure
+// function of what it needs of a request, in the manner of Hono's core: node-adapter.ts reads and
+// writes the sockets, and tests drive this without one.
 
-export type HandlerOptions = {
-  readonly processor: Processor;
-  readonly bodyLimit: number;
-  readonly log: Logger;
-  readonly health: () => string;
-  /** True while shutting down: responses ask the client to close the connection. */
-  readonly closing?: () => boolean;
+/** What the handler needs of a request before its body. */
+export type RequestHead = {
+  readonly method: string;
+  readonly url: string;
+  readonly contentType: string | undefined;
+  readonly contentLength: string | undefined;
+  readonly remoteAddress: string;
 };
 
+export type HttpResponse = {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  /** For the access log; never sent. */
+  readonly log: Sent;
+};
+
+type HandlerOptions = {
+  readonly processor: Processor;
+  readonly bodyLimit: number;
+  readonly health: () => string;
+};
+
+export type Handler = {
+  readonly bodyLimit: number;
+  /** The answer that needs no body (route, method, type, a declared length over the limit), or undefined: read the body, then `post`. */
+  head(req: RequestHead): HttpResponse | undefined;
+  post(req: RequestHead, body: Buffer): Promise<HttpResponse>;
+  /** For a body that grew past the limit while it was read. */
+  tooLarge(): HttpResponse;
+  /** `head`, then `post` with the body: the whole handler in one call. */
+  handle(req: RequestHead, body: Buffer): Promise<HttpResponse>;
+};
+
+// A 503 tells the client to wait this long: long enough for a store's circuit breaker to try again.
+const UNAVAILABLE_RETRY_S = 5;
+const WINDOW_SECONDS = WINDOW_MS / 1000;
 const JSON_TYPE = 'application/json; charset=utf-8';
-const body = (value: unknown): string => `${JSON.stringify(value)}\n`;
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+const jsonText = (value: unknown): string => `${JSON.stringify(value)}\n`;
+const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
+
+function respond(status: number, body: string, log: Sent, extra?: Record<string, string>, type = JSON_TYPE): HttpResponse {
+  const headers = { 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...extra };
+  return { status, headers, body, log };
+}
+
+const error = (status: number, code: string, message: string, extra?: Record<string, string>): HttpResponse =>
+  respond(status, jsonText({ error: code, message }), { status, error: code }, extra);
 
 // One byte-identical answer for every authentication failure (docs/PROTOCOL.md, "Errors").
-const UNAUTHORIZED_BODY = body({ error: 'unauthorized', message: 'request refused' });
-const TOO_LARGE_BODY = body({ error: 'payload_too_large', message: 'the request body is over the limit' });
-const WINDOW_SECONDS = WINDOW_MS / 1000;
-
-type Sent = { status: number; client?: string; call?: string; requestId?: string; reason?: string; error?: string; detail?: string };
-
-const TOO_LARGE = 'too large';
-
-/** Reads the body under the limit; the callback gets the bytes, TOO_LARGE, or an error. */
-function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | typeof TOO_LARGE | Error) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  const finish = (result: Buffer | typeof TOO_LARGE | Error): void => {
-    if (finished) return;
-    finished = true;
-    done(result);
-  };
-  req.on('data', (chunk: Buffer) => {
-    if (finished) return;
-    size += chunk.length;
-    if (size > limit) finish(TOO_LARGE);
-    else chunks.push(chunk);
-  });
-  req.on('end', () => finish(Buffer.concat(chunks, size)));
-  // A client that goes away mid-body, or a request timeout, destroys the request with an
-  // 'aborted' error. ('close' follows every request, so listening there would cost every one.)
-  req.on('error', (e) => finish(e));
-}
-
-function send(res: ServerResponse, status: number, payload: string, headers: Record<string, string> = {}, contentType = JSON_TYPE): void {
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, {
-    'Content-Type': contentType,
-    'Content-Length': String(Buffer.byteLength(payload)),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...headers,
-  });
-  res.end(payload);
-}
+const UNAUTHORIZED_BODY = jsonText({ error: 'unauthorized', message: 'request refused' });
+// The rest of an oversized body is not read; the connection cannot be reused.
+const TOO_LARGE = (): HttpResponse => respond(413, jsonText({ error: 'payload_too_large', message: 'the request body is over the limit' }), { status: 413 }, { Connection: 'close' });
 
 function isJsonType(value: string | undefined): boolean {
   if (value === undefined || value === 'application/json') return true;
@@ -67,109 +69,72 @@ function isJsonType(value: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
-function writeOutcome(res: ServerResponse, outcome: Outcome): Sent {
+function served(outcome: Outcome & { kind: 'ok' | 'limited' }): { headers: Record<string, string>; log: Sent } {
+  const t = seconds(outcome.resetMs);
+  const headers: Record<string, string> = { 'RateLimit-Policy': `"hourly";q=${outcome.limit};w=${WINDOW_SECONDS}`, RateLimit: `"hourly";r=${outcome.remaining};t=${t}` };
+  if (outcome.kind === 'limited') headers['Retry-After'] = String(t);
+  const log = { status: outcome.kind === 'ok' ? 200 : 429, client: outcome.client, call: outcome.call, requestId: outcome.requestId };
+  return { headers, log };
+}
+
+function outcomeResponse(outcome: Outcome): HttpResponse {
   switch (outcome.kind) {
     case 'bad_request':
-      send(res, 400, body({ error: 'bad_request', message: outcome.message }));
-      return { status: 400, error: 'bad_request' };
+      return error(400, 'bad_request', outcome.message);
     case 'unauthorized':
-      send(res, 401, UNAUTHORIZED_BODY);
-      return { status: 401, client: outcome.client, reason: outcome.reason };
-    case 'blocked':
-      send(res, 429, body({ error: 'too_many_failures', message: `too many failed requests from this address: retry in ${outcome.retryAfter} s` }), { 'Retry-After': String(outcome.retryAfter) });
-      return { status: 429, error: 'too_many_failures' };
-    case 'unavailable':
-      send(res, 503, body({ error: 'unavailable', message: 'the server cannot check limits right now' }), { 'Retry-After': String(outcome.retryAfter) });
-      return { status: 503, client: outcome.client, error: 'store_unavailable' };
-    case 'ok':
+      return respond(401, UNAUTHORIZED_BODY, { status: 401, client: outcome.client, reason: outcome.reason });
+    case 'blocked': {
+      const s = seconds(outcome.retryAfterMs);
+      return error(429, 'too_many_failures', `too many failed requests from this address: retry in ${s} s`, { 'Retry-After': String(s) });
+    }
+    case 'unavailable': {
+      const r = error(503, 'unavailable', 'the server cannot check limits right now', { 'Retry-After': String(UNAVAILABLE_RETRY_S) });
+      return { ...r, log: { status: 503, client: outcome.client, error: 'store_unavailable' } };
+    }
     case 'limited': {
-      const seconds = Math.max(1, Math.ceil(outcome.resetMs / 1000));
-      const headers: Record<string, string> = {
-        'RateLimit-Policy': `"hourly";q=${outcome.limit};w=${WINDOW_SECONDS}`,
-        RateLimit: `"hourly";r=${outcome.remaining};t=${seconds}`,
-      };
-      const status = outcome.kind === 'ok' ? 200 : 429;
-      if (status === 429) headers['Retry-After'] = String(seconds);
-      send(res, status, body(outcome.response), headers);
-      return {
-        status,
-        client: outcome.client,
-        call: outcome.call,
-        requestId: outcome.requestId,
-        ...(outcome.errorCode ? { error: outcome.errorCode } : {}),
-        ...(outcome.detail ? { detail: outcome.detail } : {}),
-      };
+      const { headers, log } = served(outcome);
+      const reply = outcome.seal({ request_id: outcome.requestId, error: { code: 'rate_limited', message: `too many requests: retry in ${headers['Retry-After']} s` } });
+      return respond(429, jsonText(reply), { ...log, error: 'rate_limited' }, headers);
+    }
+    case 'ok': {
+      const { headers, log } = served(outcome);
+      return respond(200, jsonText(outcome.response), { ...log, error: outcome.errorCode, detail: outcome.detail }, headers);
     }
   }
 }
 
-export function createHandler(o: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  // Everything but the body is decided synchronously; only POST / waits for the body and the
-  // processor.
-  const route = (req: IncomingMessage, res: ServerResponse, finish: (sent: Sent) => void): void => {
-    if (o.closing?.()) res.setHeader('Connection', 'close');
-    const url = req.url ?? '/';
-    if (url !== '/' && url.split('?')[0] !== '/') {
-      send(res, 404, body({ error: 'not_found', message: 'POST requests to /' }));
-      return finish({ status: 404 });
-    }
+// Anything unexpected is a plain 500: the detail goes to the log, never to the client.
+export function internalError(e: unknown): HttpResponse {
+  const r = error(500, 'internal', 'internal error');
+  return { ...r, log: { ...r.log, detail: errorMessage(e) } };
+}
+
+export function createHandler(o: HandlerOptions): Handler {
+  const head = (req: RequestHead): HttpResponse | undefined => {
+    if (req.url !== '/' && req.url.split('?')[0] !== '/') return error(404, 'not_found', 'POST requests to /');
     if (req.method === 'GET' || req.method === 'HEAD') {
       const text = o.health();
-      if (req.method === 'HEAD') {
-        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)) }).end();
-      } else send(res, 200, text, {}, 'text/plain; charset=utf-8');
-      return finish({ status: 200 });
+      const r = respond(200, text, { status: 200 }, undefined, TEXT_TYPE);
+      return req.method === 'HEAD' ? { ...r, body: '' } : r;
     }
-    if (req.method !== 'POST') {
-      send(res, 405, body({ error: 'method_not_allowed', message: 'use POST' }), { Allow: 'GET, HEAD, POST' });
-      return finish({ status: 405 });
-    }
-    if (!isJsonType(req.headers['content-type'])) {
-      send(res, 415, body({ error: 'unsupported_media_type', message: 'send application/json' }));
-      return finish({ status: 415 });
-    }
-    if (Number(req.headers['content-length']) > o.bodyLimit) return finish(tooLarge(res));
-    readBody(req, o.bodyLimit, (raw) => {
-      if (raw === TOO_LARGE) return finish(tooLarge(res));
-      if (raw instanceof Error) {
-        res.destroy();
-        return finish({ status: 499, error: 'client_aborted' });
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(raw.toString('utf8'));
-      } catch {
-        send(res, 400, body({ error: 'bad_request', message: 'the body is not valid JSON' }));
-        return finish({ status: 400 });
-      }
-      o.processor.process(parsed, req.socket.remoteAddress ?? '').then(
-        (outcome) => finish(writeOutcome(res, outcome)),
-        (e: unknown) => finish(internalError(res, e)),
-      );
-    });
+    if (req.method !== 'POST') return error(405, 'method_not_allowed', 'use POST', { Allow: 'GET, HEAD, POST' });
+    if (!isJsonType(req.contentType)) return error(415, 'unsupported_media_type', 'send application/json');
+    if (Number(req.contentLength) > o.bodyLimit) return TOO_LARGE();
+    return undefined;
   };
-
-  return (req, res) => {
-    const start = performance.now();
-    const finish = (sent: Sent): void => {
-      o.log.access({ ip: req.socket.remoteAddress ?? '', method: req.method ?? '-', ms: performance.now() - start, ...sent });
-    };
+  const post = async (req: RequestHead, body: Buffer): Promise<HttpResponse> => {
+    if (body.length > o.bodyLimit) return TOO_LARGE();
+    let parsed: unknown;
     try {
-      route(req, res, finish);
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      return error(400, 'bad_request', 'the body is not valid JSON');
+    }
+    try {
+      return outcomeResponse(await o.processor.process(parsed, req.remoteAddress));
     } catch (e) {
-      finish(internalError(res, e));
+      return internalError(e);
     }
   };
-}
-
-function tooLarge(res: ServerResponse): Sent {
-  // The rest of an oversized body is not read; the connection cannot be reused.
-  send(res, 413, TOO_LARGE_BODY, { Connection: 'close' });
-  return { status: 413 };
-}
-
-// Anything unexpected is a plain 500: the detail goes to the log, never to the client.
-function internalError(res: ServerResponse, e: unknown): Sent {
-  send(res, 500, body({ error: 'internal', message: 'internal error' }));
-  return { status: 500, error: 'internal', detail: e instanceof Error ? e.message : String(e) };
+  return { bodyLimit: o.bodyLimit, head, post, tooLarge: TOO_LARGE, handle: async (req, body) => head(req) ?? post(req, body) };
 }

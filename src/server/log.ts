@@ -2,19 +2,17 @@
 // tokens or plaintexts; the reason for a 401 appears here and nowhere else.
 
 export type LogFormat = 'text' | 'json';
-export type Level = 'info' | 'warn' | 'error';
-export type Fields = { readonly [k: string]: string | number | boolean | undefined };
+type Level = 'info' | 'warn' | 'error';
+type Fields = { readonly [k: string]: string | number | boolean | undefined };
 
 export type Logger = {
   log(level: Level, message: string, fields?: Fields): void;
   access(fields: AccessFields): void;
 };
 
-export type AccessFields = {
-  readonly ip: string;
-  readonly method: string;
+/** What the handler decided about a request, for its access line. */
+export type Sent = {
   readonly status: number;
-  readonly ms: number;
   readonly client?: string;
   readonly call?: string;
   readonly requestId?: string;
@@ -22,6 +20,8 @@ export type AccessFields = {
   readonly error?: string;
   readonly detail?: string;
 };
+
+export type AccessFields = Sent & { readonly ip: string; readonly method: string; readonly ms: number };
 
 const clean = (fields: Fields): Fields => Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 

@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PsimbolsError } from '../errors.js';
+import { errorMessage, PsimbolsError } from '../errors.js';
 import { isModuleDef, type ModuleDef } from './registry.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
@@ -16,7 +16,7 @@ export async function importModuleFile(path: string): Promise<ModuleDef> {
       namespace = await import(pathToFileURL(path).href);
     }
   } catch (e) {
-    throw new PsimbolsError('config_invalid', `module ${path}: cannot load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, { cause: e });
+    throw new PsimbolsError('config_invalid', `module ${path}: cannot load (${errorMessage(e).split('\n')[0]})`, { cause: e });
   }
   const def = (namespace as { default?: unknown } | undefined)?.default;
   if (!isModuleDef(def)) throw new PsimbolsError('config_invalid', `module ${path}: the default export must be a defineModule(...) value`);

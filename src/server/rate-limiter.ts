@@ -3,7 +3,7 @@
 // so memory is at most 16 bytes per accepted request still in the window (8 once the ring is
 // full), and one sweep timer drops idle clients.
 
-export type LimitDecision = {
+type LimitDecision = {
   readonly allowed: boolean;
   readonly limit: number;
   readonly remaining: number;

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { PsimbolsError } from '../errors.js';
+import { errorMessage, PsimbolsError } from '../errors.js';
 import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionStore, type StoreHealth } from './admission.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one
@@ -48,7 +48,7 @@ end
 return {allowed, math.max(0, limit - count), reset}
 `;
 
-export type RedisStoreOptions = {
+type RedisStoreOptions = {
   readonly url: string;
   /** A command that takes longer fails (default 200 ms). */
   readonly commandTimeoutMs?: number;
@@ -64,9 +64,9 @@ type WithAdmit = Redis & {
   psimbolsAdmit(nonce: string, accepted: string, refused: string, ttl: number, limit: number, window: number, member: string, refusedCap: number): Promise<AdmitReply>;
 };
 
-export const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
-export const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
-export const refusedKey = (client: string): string => `psimbols:rn:{${client}}`;
+const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
+const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
+const refusedKey = (client: string): string => `psimbols:rn:{${client}}`;
 
 export class RedisAdmissionStore implements AdmissionStore {
   readonly acceptsFrom = undefined;
@@ -122,7 +122,7 @@ export class RedisAdmissionStore implements AdmissionStore {
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
-      throw new PsimbolsError('store_unavailable', e instanceof Error ? e.message : String(e), { cause: e });
+      throw new PsimbolsError('store_unavailable', errorMessage(e), { cause: e });
     }
     this.#failures = 0;
     const [allowed, remaining, resetMs] = reply;

@@ -5,6 +5,12 @@ import type { output, ZodType } from 'zod';
 
 export type FunctionResult = { readonly value: unknown; readonly comment?: string };
 
+/**
+ * The codes the server itself gives a function-level error (docs/PROTOCOL.md, "Plaintexts"). A
+ * module's own `FunctionError` may carry any code; these are the ones psimbols decides.
+ */
+export type FunctionErrorCode = 'unknown_module' | 'unknown_function' | 'invalid_params' | 'forbidden' | 'function_failed' | 'timeout' | 'busy' | 'rate_limited';
+
 export type CallContext = {
   /** Aborted when the call's deadline passes; long async work should stop when it fires. */
   readonly signal: AbortSignal;

@@ -1,10 +1,11 @@
 import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
-import { FailoverAdmissionStore, type OnStoreError } from './failover-store.js';
+import type { OnStoreError } from '../config/server-config.js';
+import { FailoverAdmissionStore } from './failover-store.js';
 import type { Logger } from './log.js';
 
 /** The store a config names: "memory", or a redis:// / rediss:// URL (ioredis loaded only then). */
 export async function createAdmissionStore(url: string, onStoreError: OnStoreError, log: Logger, now?: () => number, sweepMs?: number): Promise<AdmissionStore> {
-  if (url === 'memory') return new MemoryAdmissionStore({ ...(now ? { now } : {}), ...(sweepMs ? { sweepMs } : {}) });
+  if (url === 'memory') return new MemoryAdmissionStore({ now, sweepMs });
   const { RedisAdmissionStore } = await import('./redis-store.js');
   const redis = new RedisAdmissionStore({ url });
   try {

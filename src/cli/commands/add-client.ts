@@ -4,19 +4,19 @@ import { emptyServerConfig } from '../../config/server-config.js';
 import { toJsonText, updateServerConfig, writeFileAtomic } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
 import { generateKeySpec, keySpecProblem, type KeySpec } from '../../protocol/keys.js';
-import { positiveInt, readKeyFile, requireArg, serverPath } from '../common.js';
+import { readKeyFile, requireArg, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, type GlobalOptions, type Io } from '../io.js';
 
 type Options = {
-  config?: string;
-  keyFile?: string;
-  server?: string;
-  requestsPerHour?: string;
-  allow?: string[];
-  legacyKey?: string;
-  output?: string;
-  force?: boolean;
+  readonly config?: string;
+  readonly keyFile?: string;
+  readonly server?: string;
+  readonly requestsPerHour?: number;
+  readonly allow?: string[];
+  readonly legacyKey?: string;
+  readonly output?: string;
+  readonly force?: boolean;
 };
 
 /** Writes a client config to -o FILE (0600) or prints it on stdout. */
@@ -28,10 +28,8 @@ export async function emitClientConfig(io: Io, value: unknown, output: string | 
   } else out(io, JSON.stringify(value, null, 2));
 }
 
-export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const [idArg, o] = args as [string | undefined, Options];
+export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o: Options): Promise<number> {
   if (o.keyFile && o.legacyKey) throw new PsimbolsError('usage', '--key-file and --legacy-key cannot be combined');
-  const requestsPerHour = positiveInt(o.requestsPerHour, '--requests-per-hour');
   let key: KeySpec;
   if (o.legacyKey !== undefined) {
     key = { type: 'AES', mode: 'CBC', data: o.legacyKey };
@@ -47,9 +45,9 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
     (c) =>
       addClient(c, id, {
         key,
-        ...(o.server ? { server: o.server } : {}),
-        ...(requestsPerHour === undefined ? {} : { requestsPerHour }),
-        ...(o.allow ? { allow: o.allow } : {}),
+        server: o.server,
+        requestsPerHour: o.requestsPerHour,
+        allow: o.allow,
       }, o.force === true),
     emptyServerConfig,
   );

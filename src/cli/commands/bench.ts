@@ -1,6 +1,6 @@
 import { presealBodies, sendAll, summarize, type LoadOptions, type LoadReport, type LoadRun } from '../../client/load-generator.js';
 import { PsimbolsError } from '../../errors.js';
-import { checkCallNames, clientConfig, positiveInt } from '../common.js';
+import { checkCallNames, clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
 import { paramsFromItems } from '../items.js';
@@ -8,7 +8,7 @@ import { paramsFromItems } from '../items.js';
 // A load generator for psimbols servers, as redis-benchmark is for Redis. Every request must be
 // fresh or the replay store refuses it, so requests are sealed before the timed phase.
 
-type Options = { clientConfig?: string; server?: string; connections: string; requests?: string; duration?: string; json?: boolean };
+type Options = { readonly clientConfig?: string; readonly server?: string; readonly connections: number; readonly requests?: number; readonly duration?: number; readonly json?: boolean };
 
 const MAX_POOL = 2_000_000;
 
@@ -47,19 +47,16 @@ function formatReport(r: LoadReport, target: string, connections: number): strin
   ].join('\n');
 }
 
-export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const [moduleArg, fnArg, items, o] = args as [string | undefined, string | undefined, string[], Options];
+export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefined, fnArg: string | undefined, items: string[], o: Options): Promise<number> {
   const module = moduleArg ?? 'supermath';
   const fn = fnArg ?? (moduleArg === undefined ? 'factorial' : undefined);
   if (fn === undefined) throw new PsimbolsError('usage', 'name the function too: psimbols bench MODULE FUNCTION [ITEM...]');
   checkCallNames(module, fn);
   const params = await paramsFromItems(moduleArg === undefined && items.length === 0 ? ['n=10'] : items);
-  const connections = positiveInt(o.connections, '--connections') ?? 16;
-  const requests = positiveInt(o.requests, '--requests');
-  const duration = positiveInt(o.duration, '--duration') ?? (requests === undefined ? 10 : undefined);
-  if (requests !== undefined && o.duration !== undefined) throw new PsimbolsError('usage', '--requests and --duration cannot be combined');
+  const { connections, requests } = o;
+  const duration = o.duration ?? (requests === undefined ? 10 : undefined);
   const config = await clientConfig(io, g, o.clientConfig);
-  const base: LoadOptions = { config, ...(o.server ? { endpoint: o.server } : {}), module, fn, params, connections, requests: requests ?? 0 };
+  const base: LoadOptions = { config, endpoint: o.server, module, fn, params, connections, requests: requests ?? 0 };
   const server = o.server ?? config.server;
   const target = `${module}.${fn} at ${server}`;
 

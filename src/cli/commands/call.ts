@@ -1,19 +1,20 @@
 import { request, sealCall } from '../../client/client.js';
 import { PsimbolsError } from '../../errors.js';
-import { checkCallNames, clientConfig, nonNegativeNumber } from '../common.js';
+import { isObject } from '../../protocol/messages.js';
+import { checkCallNames, clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, printError, type GlobalOptions, type Io } from '../io.js';
 import { paramsFromItems } from '../items.js';
 
 type Options = {
-  clientConfig?: string;
-  server?: string;
-  params?: string;
-  json?: boolean;
-  offline?: boolean;
-  verbose?: boolean;
-  timeout: string;
-  retry: string;
+  readonly clientConfig?: string;
+  readonly server?: string;
+  readonly params?: string;
+  readonly json?: boolean;
+  readonly offline?: boolean;
+  readonly verbose?: boolean;
+  readonly timeout: number;
+  readonly retry: number;
 };
 
 async function readStdin(io: Io): Promise<string> {
@@ -31,19 +32,15 @@ async function baseParams(io: Io, value: string | undefined): Promise<Record<str
   } catch (e) {
     throw new PsimbolsError('usage', `--params: not valid JSON (${(e as Error).message})`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new PsimbolsError('usage', '--params must be a JSON object');
-  return parsed as Record<string, unknown>;
+  if (!isObject(parsed)) throw new PsimbolsError('usage', '--params must be a JSON object');
+  return parsed;
 }
 
 /** Strings print raw; everything else as JSON, so `x=$(psimbols call ...)` gets just the value. */
 const formatValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value) ?? 'null');
 
-export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const [module, fn, items, o] = args as [string, string, string[], Options];
+export async function run(io: Io, g: GlobalOptions, module: string, fn: string, items: string[], o: Options): Promise<number> {
   checkCallNames(module, fn);
-  const timeout = nonNegativeNumber(o.timeout, '--timeout') ?? 10;
-  const retry = nonNegativeNumber(o.retry, '--retry') ?? 0;
-  if (!Number.isInteger(retry)) throw new PsimbolsError('usage', '--retry takes a whole number');
   const params = await paramsFromItems(items, await baseParams(io, o.params));
   const config = await clientConfig(io, g, o.clientConfig);
 
@@ -52,9 +49,9 @@ export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): P
     return EXIT.ok;
   }
   const response = await request(config, module, fn, params, {
-    timeoutMs: Math.round(timeout * 1000),
-    retry,
-    ...(o.server ? { endpoint: o.server } : {}),
+    timeoutMs: Math.round(o.timeout * 1000),
+    retry: o.retry,
+    endpoint: o.server,
   });
   if (o.json) out(io, JSON.stringify(response));
   if ('error' in response) {

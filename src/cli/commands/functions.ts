@@ -1,18 +1,16 @@
 import { call } from '../../client/client.js';
 import { PsimbolsError } from '../../errors.js';
 import { LIST_FUNCTIONS } from '../../protocol/messages.js';
-import { clientConfig, nonNegativeNumber } from '../common.js';
+import { clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
 
-type Options = { clientConfig?: string; server?: string; json?: boolean; timeout: string };
+type Options = { readonly clientConfig?: string; readonly server?: string; readonly json?: boolean; readonly timeout: number };
 type Listing = { module: string; function: string; description?: string; params?: { properties?: Record<string, unknown>; required?: string[] } };
 
-export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const o = args[0] as Options;
+export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
   const config = await clientConfig(io, g, o.clientConfig);
-  const timeout = nonNegativeNumber(o.timeout, '--timeout') ?? 10;
-  const { value } = await call(config, LIST_FUNCTIONS.module, LIST_FUNCTIONS.function, {}, { timeoutMs: Math.round(timeout * 1000), ...(o.server ? { endpoint: o.server } : {}) });
+  const { value } = await call(config, LIST_FUNCTIONS.module, LIST_FUNCTIONS.function, {}, { timeoutMs: Math.round(o.timeout * 1000), endpoint: o.server });
   if (!Array.isArray(value)) throw new PsimbolsError('bad_response', 'the server sent a function list that is not a list');
   if (o.json) {
     out(io, JSON.stringify(value, null, 2));

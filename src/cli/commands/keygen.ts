@@ -4,10 +4,9 @@ import { generateKeySpec, kidHexOf } from '../../protocol/keys.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, type GlobalOptions, type Io } from '../io.js';
 
-type Options = { output?: string; force?: boolean };
+type Options = { readonly output?: string; readonly force?: boolean };
 
-export async function run(io: Io, _g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const o = args[0] as Options;
+export async function run(io: Io, _g: GlobalOptions, o: Options): Promise<number> {
   const key = generateKeySpec();
   if (o.output) await writeFileAtomic(resolve(o.output), `${key.data}\n`, o.force === true);
   else out(io, key.data);

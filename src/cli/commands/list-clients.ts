@@ -5,10 +5,9 @@ import { serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
 
-type Options = { config?: string; json?: boolean };
+type Options = { readonly config?: string; readonly json?: boolean };
 
-export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const o = args[0] as Options;
+export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
   const config = await loadServerConfig(serverPath(io, g, o.config));
   // Key ids only: they identify a key without revealing it.
   const rows = Object.entries(config.clients).map(([id, c]) => ({

@@ -7,10 +7,9 @@ import { EXIT } from '../exit-codes.js';
 import { err, type GlobalOptions, type Io } from '../io.js';
 import { emitClientConfig } from './add-client.js';
 
-type Options = { config?: string; keyFile?: string; retireOld?: boolean; finish?: boolean; output?: string; force?: boolean };
+type Options = { readonly config?: string; readonly keyFile?: string; readonly retireOld?: boolean; readonly finish?: boolean; readonly output?: string; readonly force?: boolean };
 
-export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const [idArg, o] = args as [string | undefined, Options];
+export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o: Options): Promise<number> {
   if (o.finish && (o.keyFile || o.retireOld || o.output)) throw new PsimbolsError('usage', '--finish takes no other option: it only retires the old keys');
   const id = await requireArg(io, g, idArg, 'id', 'Client id');
   const path = serverPath(io, g, o.config);

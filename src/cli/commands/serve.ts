@@ -12,14 +12,7 @@ import { dirOf, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import type { GlobalOptions, Io } from '../io.js';
 
-type Options = { host?: string; port?: string; config?: string; store?: string; logFormat?: LogFormat; watch?: boolean };
-
-function parsePort(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new PsimbolsError('usage', `--port takes a port number from 0 to 65535, not ${JSON.stringify(value)}`);
-  return n;
-}
+type Options = { readonly host?: string; readonly port?: number; readonly config?: string; readonly store?: string; readonly logFormat?: LogFormat; readonly watch: boolean };
 
 /** First run: a config with one client, `local`, whose config lands beside it as client.json. */
 async function firstRun(path: string, dir: string, log: Logger, listen: { host?: string; port?: number }): Promise<ServerConfig> {
@@ -74,29 +67,16 @@ function batchedWriter(stream: NodeJS.WritableStream): { write: (line: string) =
   };
 }
 
-export async function run(io: Io, g: GlobalOptions, args: readonly unknown[]): Promise<number> {
-  const o = args[0] as Options;
-  const port = parsePort(o.port);
+export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
   const path = serverPath(io, g, o.config);
   const format: LogFormat = o.logFormat ?? (io.stderr.isTTY ? 'text' : 'json');
   const out = batchedWriter(io.stderr);
   const log = createLogger(out.write, format);
 
   try {
-    let config = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log, { ...(o.host ? { host: o.host } : {}), ...(port === undefined ? {} : { port }) });
-    if (o.store) {
-      if (o.store !== 'memory' && !/^rediss?:\/\//.test(o.store)) throw new PsimbolsError('usage', `--store takes "memory" or a redis:// or rediss:// URL, not ${JSON.stringify(o.store)}`);
-      config = { ...config, store: o.store };
-    }
-
-    const server = await startServer({
-      config,
-      configPath: path,
-      log,
-      ...(o.host ? { host: o.host } : {}),
-      ...(port === undefined ? {} : { port }),
-      watch: o.watch !== false,
-    });
+    const loaded = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log, { host: o.host, port: o.port });
+    const config = o.store ? { ...loaded, store: o.store } : loaded;
+    const server = await startServer({ config, configPath: path, log, host: o.host, port: o.port, watch: o.watch });
     log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size, store: redactUrl(config.store) });
     out.flush();
 

@@ -1,0 +1,37 @@
+import { dirname, resolve } from 'node:path';
+import type { ServerConfig } from '../config/server-config.js';
+import type { AdmissionStore } from './admission.js';
+import { FunctionRunner, type LoadedModule } from './function-runner.js';
+import type { Logger } from './log.js';
+import { importModuleFile } from './module-loader.js';
+import { supermath } from './modules/supermath.js';
+import { Processor } from './processor.js';
+import { buildState, legacyClients } from './server-state.js';
+import { createAdmissionStore } from './stores.js';
+
+// Builds what serves requests from a config: the modules and their runner, the admission store
+// and the processor. Nothing here opens a port.
+
+type Assembled = { readonly processor: Processor; readonly runner: FunctionRunner; readonly store: AdmissionStore };
+
+async function loadModules(config: ServerConfig, configPath: string | undefined): Promise<LoadedModule[]> {
+  const modules: LoadedModule[] = [{ def: supermath, isolate: false }];
+  for (const entry of config.modules) {
+    const path = configPath ? resolve(dirname(configPath), entry.path) : resolve(entry.path);
+    const def = await importModuleFile(path);
+    modules.push({ def, path, isolate: entry.isolate ?? def.isolate ?? true });
+  }
+  return modules;
+}
+
+export async function assemble(config: ServerConfig, o: { configPath?: string; store?: AdmissionStore; now?: () => number; log: Logger }): Promise<Assembled> {
+  const { limits } = config;
+  const runner = new FunctionRunner(await loadModules(config, o.configPath), { callTimeoutMs: limits.callTimeoutMs, maxConcurrentCalls: limits.maxConcurrentCalls });
+  // Nonces live as long as the timestamp window; sweeping no less often keeps memory near that.
+  const sweepMs = Math.min(30_000, (limits.pastSeconds + limits.futureSeconds + 1) * 1000);
+  const store = o.store ?? (await createAdmissionStore(config.store, config.onStoreError, o.log, o.now, sweepMs));
+  const state = buildState(config);
+  const processor = new Processor(state, { store, runner, now: o.now, failedAuthPerIp: limits.failedAuthPerIp, failedAuthWindowMs: limits.failedAuthWindowSeconds * 1000 });
+  for (const id of legacyClients(state)) o.log.log('warn', 'legacy client: AES-CBC without authentication, use a ps2 key when it can', { client: id });
+  return { processor, runner, store };
+}

@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { openRequest, sealResponse } from '../protocol/envelope.js';
+import type { LegacyKey } from '../protocol/keys.js';
+import { openLegacyRequest, sealLegacyResponse } from '../protocol/legacy-cbc.js';
+import type { RunRequest, RunResponse } from '../protocol/messages.js';
+import { parseOuterRequest, type OuterRequest } from '../protocol/outer.js';
+import { ok, refuse, type RefusalReason, type Result } from '../protocol/result.js';
+import { FailureLimiter } from './failure-limiter.js';
+import type { ClientState, ServerState } from './server-state.js';
+
+// Who sent a request, and can it be opened: the outer shape, the ps2 or legacy envelope, the decoy
+// for unknown ids, and the per-address count of failures. The replay check is the store's.
+
+const LEGACY_REPLAY_MS = 24 * 3_600_000;
+
+// An unknown id goes down the same path as a known one. With no keys, openRequest decrypts with
+// its decoy key, so the refusal costs the same work: timing does not tell which ids exist.
+const UNKNOWN_CLIENT: ClientState = { id: '', server: undefined, keys: [], legacy: undefined, limit: 0, allow: () => false };
+
+/** A request that opened: who sent it, what it asks, and how to seal the answer for it. */
+export type Authenticated = {
+  readonly client: ClientState;
+  readonly outer: OuterRequest;
+  readonly message: RunRequest;
+  /** The token's timestamp in Unix seconds (ps2 only). */
+  readonly ts: number | undefined;
+  readonly nonceKey: string;
+  readonly nonceTtlMs: number;
+  readonly seal: (response: RunResponse) => string;
+};
+
+type AuthContext = {
+  readonly state: ServerState;
+  readonly nowMs: number;
+  /** Unix seconds: earlier timestamps are refused (a store that forgot on restart). */
+  readonly acceptsFrom: number | undefined;
+};
+
+const legacyNonce = (token: string): string => `L${createHash('sha256').update(token).digest('base64url')}`;
+
+function openLegacy(outer: OuterRequest, client: ClientState, key: LegacyKey): Result<Authenticated> {
+  const r = openLegacyRequest(outer.request, key);
+  if (!r.ok) return r;
+  const seal = (m: RunResponse): string => sealLegacyResponse(m, key);
+  return ok({ client, outer, message: r.value, ts: undefined, nonceKey: legacyNonce(outer.request), nonceTtlMs: LEGACY_REPLAY_MS, seal });
+}
+
+function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: AuthContext): Result<Authenticated> {
+  const server = outer.server ?? '';
+  const window = c.state.window;
+  const r = openRequest(outer.request, { client: outer.client, server, keys: client.keys, now: Math.floor(c.nowMs / 1000), window, acceptsFrom: c.acceptsFrom });
+  if (!known) return refuse('unknown_client');
+  if (!r.ok) return r;
+  // Checked after decryption so a mismatch costs the same work as any other refusal.
+  if (server !== client.server) return refuse('server_mismatch');
+  const { key, header, message } = r.value;
+  const token = outer.request;
+  return ok({
+    client,
+    outer,
+    message,
+    ts: header.ts,
+    nonceKey: header.nonce.toString('base64url'),
+    nonceTtlMs: Math.max(1000, (header.ts + window.pastSeconds + 1) * 1000 - c.nowMs),
+    seal: (m) => sealResponse(m, { client: client.id, server, key, requestToken: token }),
+  });
+}
+
+/** Opens a request for the client it names, or says why not. Pure but for the decryption's cost. */
+export function authenticate(outer: OuterRequest, c: AuthContext): Result<Authenticated> {
+  const known = c.state.clients.get(outer.client);
+  const client = known ?? UNKNOWN_CLIENT;
+  return client.legacy !== undefined ? openLegacy(outer, client, client.legacy) : openPs2(outer, client, known !== undefined, c);
+}
+
+type Gate =
+  | { readonly kind: 'bad_request'; readonly message: string }
+  | { readonly kind: 'blocked'; readonly retryAfterMs: number }
+  | { readonly kind: 'unauthorized'; readonly reason: RefusalReason; readonly client: string }
+  | { readonly kind: 'authenticated'; readonly request: Authenticated };
+
+const BAD_OUTER: Gate = { kind: 'bad_request', message: 'the body must be a JSON object with string "client" and "request" fields' };
+
+/** The door every request passes: its shape, its address's record of failures, its envelope. */
+export class Authenticator {
+  readonly failures: FailureLimiter;
+
+  constructor(options: { readonly failedAuthPerIp: number; readonly failedAuthWindowMs: number }, now: () => number) {
+    this.failures = new FailureLimiter({ limit: options.failedAuthPerIp, windowMs: options.failedAuthWindowMs }, now);
+  }
+
+  check(body: unknown, ip: string, c: AuthContext): Gate {
+    const outer = parseOuterRequest(body);
+    if (outer === undefined) return BAD_OUTER;
+    const blocked = this.failures.blockedMs(ip);
+    if (blocked > 0) return { kind: 'blocked', retryAfterMs: blocked };
+    const r = authenticate(outer, c);
+    return r.ok ? { kind: 'authenticated', request: r.value } : this.refuse(ip, r.reason, outer.client);
+  }
+
+  /** Counts a failure against the address; also for a replay, which only the store can see. */
+  refuse(ip: string, reason: RefusalReason, client: string): Gate & { kind: 'unauthorized' } {
+    this.failures.fail(ip);
+    return { kind: 'unauthorized', reason, client };
+  }
+}

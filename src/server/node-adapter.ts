@@ -1,0 +1,73 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { internalError, type Handler, type HttpResponse, type RequestHead } from './handler.js';
+import type { Logger, Sent } from './log.js';
+
+// node:http to the pure handler and back: read the body under the handler's limit, write what it
+// answers, log one access line per request.
+
+type Read = Buffer | 'too_large' | Error;
+
+function readBody(req: IncomingMessage, limit: number, done: (body: Read) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = (result: Read): void => {
+    if (finished) return;
+    finished = true;
+    done(result);
+  };
+  req.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    size += chunk.length;
+    if (size > limit) finish('too_large');
+    else chunks.push(chunk);
+  });
+  req.on('end', () => finish(Buffer.concat(chunks, size)));
+  // A client that goes away mid-body, or a request timeout, destroys the request with an
+  // 'aborted' error. ('close' follows every request, so listening there would cost every one.)
+  req.on('error', (e) => finish(e));
+}
+
+function write(res: ServerResponse, r: HttpResponse, closing: boolean): void {
+  if (res.headersSent || res.destroyed) return;
+  if (closing) res.setHeader('Connection', 'close');
+  res.writeHead(r.status, r.headers);
+  res.end(r.body);
+}
+
+const headOf = (req: IncomingMessage): RequestHead => ({
+  method: req.method ?? 'GET',
+  url: req.url ?? '/',
+  contentType: req.headers['content-type'],
+  contentLength: req.headers['content-length'],
+  remoteAddress: req.socket.remoteAddress ?? '',
+});
+
+/** The request listener for node:http. `closing` is true while shutting down: responses ask clients to close. */
+export function nodeListener(handler: Handler, log: Logger, closing: () => boolean): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const start = performance.now();
+    const head = headOf(req);
+    const finish = (sent: Sent): void => log.access({ ip: head.remoteAddress, method: head.method, ms: performance.now() - start, ...sent });
+    const answer = (r: HttpResponse): void => {
+      write(res, r, closing());
+      finish(r.log);
+    };
+    let early: HttpResponse | undefined;
+    try {
+      early = handler.head(head);
+    } catch (e) {
+      early = internalError(e);
+    }
+    if (early !== undefined) return answer(early);
+    readBody(req, handler.bodyLimit, (body) => {
+      if (body === 'too_large') return answer(handler.tooLarge());
+      if (body instanceof Error) {
+        res.destroy();
+        return finish({ status: 499, error: 'client_aborted' });
+      }
+      // post() answers every failure itself, a bug included, as a 500.
+      void handler.post(head, body).then(answer);
+    });
+  };
+}

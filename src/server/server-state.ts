@@ -1,0 +1,41 @@
+import type { ClientEntry, ServerConfig } from '../config/server-config.js';
+import type { Window } from '../protocol/envelope.js';
+import { prepareKey, type LegacyKey, type V2Key } from '../protocol/keys.js';
+import { compileAllow, type Allow } from './registry.js';
+
+// What the request path needs of the config, derived once per (re)load: keys prepared, allow-lists
+// compiled, defaults applied.
+
+export type ClientState = {
+  readonly id: string;
+  readonly server: string | undefined;
+  readonly keys: readonly V2Key[];
+  readonly legacy: LegacyKey | undefined;
+  readonly limit: number;
+  readonly allow: Allow;
+};
+
+export type ServerState = {
+  readonly clients: ReadonlyMap<string, ClientState>;
+  readonly window: Window;
+};
+
+function clientState(id: string, entry: ClientEntry, config: ServerConfig): ClientState {
+  const keys = entry.keys.map(prepareKey);
+  return {
+    id,
+    server: entry.server,
+    keys: keys.filter((k): k is V2Key => k.kind === 'v2'),
+    legacy: keys.find((k): k is LegacyKey => k.kind === 'legacy'),
+    limit: entry.requestsPerHour ?? config.defaults.requestsPerHour,
+    allow: compileAllow(entry.allow ?? config.defaults.allow),
+  };
+}
+
+export function buildState(config: ServerConfig): ServerState {
+  const clients = new Map<string, ClientState>();
+  for (const [id, entry] of Object.entries(config.clients)) clients.set(id, clientState(id, entry, config));
+  return { clients, window: { pastSeconds: config.limits.pastSeconds, futureSeconds: config.limits.futureSeconds } };
+}
+
+export const legacyClients = (state: ServerState): string[] => [...state.clients.values()].filter((c) => c.legacy !== undefined).map((c) => c.id);
