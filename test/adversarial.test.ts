@@ -147,11 +147,6 @@ describe('HTTP abuse', () => {
     assert.ok(statuses.every((s) => s === 400), reply);
   });
 
-  test('a Content-Length longer than the body times out with 408', async () => {
-    const reply = await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"client":"a"}', 2500);
-    assert.deepEqual(statusOf(reply), [408]);
-  });
-
   test('a client that hangs up mid-body is logged as aborted once, and the server serves on', async () => {
     const before = t.access.length;
     await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"client":"al', 100);
@@ -160,26 +155,6 @@ describe('HTTP abuse', () => {
     assert.deepEqual(logged.map((a) => [a.status, a.error]), [[499, 'client_aborted']]);
     const ok = await request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
     assert.ok('return' in ok);
-  });
-
-  test('a Content-Length over the limit is 413 at once, whatever follows', async () => {
-    const reply = await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{', 500);
-    assert.deepEqual(statusOf(reply), [413]);
-  });
-
-  test('headers that trickle in are cut off with 408', async () => {
-    const u = new URL(t.url);
-    const reply = await new Promise<string>((resolve) => {
-      const s = connect(Number(u.port), u.hostname, () => s.write('POST / HTTP/1.1\r\n'));
-      let text = '';
-      const timer = setInterval(() => s.writable && s.write('X-Slow: 1\r\n'), 100);
-      s.on('data', (d) => (text += d.toString()));
-      s.on('close', () => {
-        clearInterval(timer);
-        resolve(text);
-      });
-    });
-    assert.deepEqual(statusOf(reply), [408]);
   });
 
   test('deeply nested JSON is a 400 or a 401, never a crash', async () => {
@@ -208,24 +183,5 @@ describe('HTTP abuse', () => {
     const failures = t.server.processor.failures;
     for (let i = 0; i < 50_000; i++) failures.fail(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
     assert.ok(failures.size <= 10_000, `size ${failures.size}`);
-  });
-
-  test('a real client is served at its normal latency while hundreds of idle sockets are open', async () => {
-    const config = t.client('alice');
-    const time = async (): Promise<number> => {
-      const start = performance.now();
-      await request(config, 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
-      return performance.now() - start;
-    };
-    const normal: number[] = [];
-    for (let i = 0; i < 20; i++) normal.push(await time());
-    const u = new URL(t.url);
-    const idle = await Promise.all(Array.from({ length: 400 }, () => new Promise<Socket>((r) => { const s = connect(Number(u.port), u.hostname, () => r(s)); s.on('error', () => undefined); })));
-    const loaded: number[] = [];
-    for (let i = 0; i < 20; i++) loaded.push(await time());
-    for (const s of idle) s.destroy();
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[10]!;
-    assert.ok(med(loaded) < med(normal) * 3 + 5, `normal ${med(normal).toFixed(2)} ms, with 400 idle sockets ${med(loaded).toFixed(2)} ms`);
-    await sleep(10);
   });
 });

@@ -85,19 +85,6 @@ describe('config store', () => {
     }
   });
 
-  test('20 concurrent edits all land in one valid file', async () => {
-    const dir = await tempDir();
-    try {
-      const path = join(dir.path, 'server.json');
-      await Promise.all(Array.from({ length: 20 }, (_, i) => updateServerConfig(path, (c) => addClient(c, `c${i}`, { key: generateKeySpec() }), emptyServerConfig)));
-      const config = await loadServerConfig(path);
-      assert.equal(Object.keys(config.clients).length, 20);
-      assert.equal((await stat(path)).mode & 0o777, 0o600);
-    } finally {
-      await dir.remove();
-    }
-  });
-
   test('an invalid file is reported with file and field and never overwritten', async () => {
     const dir = await tempDir();
     try {

@@ -76,14 +76,24 @@ describe('ps2 acceptance rules', () => {
     for (let n = 0; n < raw.length; n++) assert.equal(open(`ps2.${raw.subarray(0, n).toString('base64url')}`).ok, false, `length ${n}`);
   });
 
+  // A key whose secret records whether anything reached for it.
+  const watched = (k: V2Key): { key: V2Key; used: () => boolean } => {
+    let used = false;
+    const key = { ...k, get keyObject() { used = true; return k.keyObject; } };
+    return { key, used: () => used };
+  };
+
   test('refuses a token whose key is not one of the client keys, without trying the others', () => {
-    const other = prepareKey(generateKeySpec()) as V2Key;
-    assert.deepEqual(open(v.request.token, { keys: [other] }), { ok: false, reason: 'unknown_key' });
+    const other = watched(prepareKey(generateKeySpec()) as V2Key);
+    assert.deepEqual(open(v.request.token, { keys: [other.key] }), { ok: false, reason: 'unknown_key' });
+    assert.equal(other.used(), false, 'the other key was never used');
   });
 
-  test('accepts any of several keys during a rotation, picked by key id', () => {
-    const other = prepareKey(generateKeySpec()) as V2Key;
-    assert.equal(open(v.request.token, { keys: [other, key] }).ok, true);
+  test('accepts any of several keys during a rotation, picked by key id: the others are not tried', () => {
+    const other = watched(prepareKey(generateKeySpec()) as V2Key);
+    const right = watched(key);
+    assert.equal(open(v.request.token, { keys: [other.key, right.key] }).ok, true);
+    assert.deepEqual([other.used(), right.used()], [false, true]);
   });
 
   test('refuses the swapped client id and the swapped server string', () => {

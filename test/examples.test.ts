@@ -1,31 +1,27 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { parseClientConfig } from '../src/config/client-config.js';
 import { parseServerConfig } from '../src/config/server-config.js';
-import { BIN, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { BIN, freePort, runCli, runProcess, spawnServe, type Served } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
 
 const examples = fileURLToPath(new URL('../examples/', import.meta.url));
 
-function sh(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d.toString()));
-    child.stderr.on('data', (d) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const sh = (script: string, args: string[], env: Record<string, string>) => runProcess('sh', [script, ...args], { env });
 
 describe('examples/', () => {
-  test('the example configs are valid as shipped', async () => {
-    parseServerConfig(JSON.parse(await readFile(join(examples, 'server.json'), 'utf8')), 'examples/server.json');
-    parseClientConfig(JSON.parse(await readFile(join(examples, 'client.json'), 'utf8')), 'examples/client.json');
+  test('the example configs are valid as shipped, and the client config is the server\'s ci-runner', async () => {
+    const server = parseServerConfig(JSON.parse(await readFile(join(examples, 'server.json'), 'utf8')), 'examples/server.json');
+    const client = parseClientConfig(JSON.parse(await readFile(join(examples, 'client.json'), 'utf8')), 'examples/client.json');
+    assert.deepEqual(Object.keys(server.clients).sort(), ['123', 'ci-runner']);
+    assert.deepEqual(server.modules, [{ path: 'modules/textutil.ts' }]);
+    const registered = server.clients[client.client];
+    assert.equal(client.server, registered?.server);
+    assert.deepEqual(client.key, registered?.keys[0]);
+    assert.equal(server.clients['123']?.keys[0]?.mode, 'CBC', 'the seed-format client');
   });
 
   describe('against the example server config', () => {

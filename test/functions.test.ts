@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../src/client/client.js';
 import { compileAllow } from '../src/server/registry.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { fixture, startTestServer, type TestServer } from './helpers/server.js';
 
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 describe('user modules', () => {
   let t: TestServer;

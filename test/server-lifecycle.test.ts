@@ -2,17 +2,15 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, sealCall } from '../src/client/client.js';
 import { addClient } from '../src/config/edits.js';
 import { loadServerConfig, toJsonText, updateServerConfig } from '../src/config/store.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
-import { post, startTestServer, tempDir } from './helpers/server.js';
+import { fixture, post, startTestServer, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 
 describe('hot reload of clients', () => {
@@ -100,6 +98,28 @@ describe('slow and idle connections', () => {
       const timer = setInterval(() => s.writable && s.write(' '), 100);
       await closed(s);
       clearInterval(timer);
+      assert.match(reply, /^HTTP\/1\.1 408/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('slow headers', () => {
+  test('headers that trickle in are cut off with 408 by the header timeout', async () => {
+    const t = await startTestServer({ timeouts: { headersMs: 500, requestMs: 1000 } });
+    try {
+      const u = new URL(t.url);
+      const reply = await new Promise<string>((resolve) => {
+        const s = connect(Number(u.port), u.hostname, () => s.write('POST / HTTP/1.1\r\n'));
+        let text = '';
+        const timer = setInterval(() => s.writable && s.write('X-Slow: 1\r\n'), 100);
+        s.on('data', (d) => (text += d.toString()));
+        s.on('close', () => {
+          clearInterval(timer);
+          resolve(text);
+        });
+      });
       assert.match(reply, /^HTTP\/1\.1 408/);
     } finally {
       await t.close();

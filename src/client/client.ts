@@ -76,11 +76,9 @@ function openOuter(sealed: SealedCall, text: string, status: number): RunRespons
   return opened.value;
 }
 
-async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions): Promise<RunResponse> {
-  const endpoint = o.endpoint ?? config.server;
-  let res: Response;
+async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promise<Response> {
   try {
-    res = await ky.post(endpoint, {
+    return await ky.post(endpoint, {
       json: sealed.outer,
       timeout: o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       retry: 0,
@@ -92,7 +90,10 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
     const cause = errorMessage(e instanceof Error && e.cause instanceof Error ? e.cause : e);
     throw new PsimbolsError('network', `cannot reach ${endpoint}: ${cause}`, { cause: e });
   }
-  const text = await res.text().catch(() => '');
+}
+
+/** What an answer means: the opened response of a 200, or the error its status stands for. */
+function interpret(endpoint: string, sealed: SealedCall, res: Response, text: string): RunResponse {
   switch (res.status) {
     case 200:
       return openOuter(sealed, text, 200);
@@ -118,6 +119,12 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
       throw new PsimbolsError('http_error', `${endpoint} answered ${res.status}${detail === undefined ? '' : `: ${detail}`}`, { status: res.status });
     }
   }
+}
+
+async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions): Promise<RunResponse> {
+  const endpoint = o.endpoint ?? config.server;
+  const res = await post(endpoint, sealed, o);
+  return interpret(endpoint, sealed, res, await res.text().catch(() => ''));
 }
 
 const retriable = (e: unknown): boolean =>

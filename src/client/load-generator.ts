@@ -37,27 +37,27 @@ export function presealBodies(o: Pick<LoadOptions, 'config' | 'module' | 'fn' | 
 /** The raw outcome of one run: latencies of the requests sent, statuses, time taken. */
 export type LoadRun = { readonly latencies: Float64Array; readonly statuses: Readonly<Record<string, number>>; readonly seconds: number };
 
+/** POSTs one body and resolves with the status, or 0 when no answer came. */
+function poster(url: URL, agent: Agent): (body: Buffer) => Promise<number> {
+  return (body) =>
+    new Promise((resolve) => {
+      const headers = { 'content-type': 'application/json', 'content-length': body.length };
+      const req = httpRequest({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', () => resolve(0));
+      req.end(body);
+    });
+}
+
 export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promise<LoadRun> {
-  const url = new URL(o.endpoint ?? o.config.server);
   const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
+  const send = poster(new URL(o.endpoint ?? o.config.server), agent);
   const latencies = new Float64Array(bodies.length);
   const statuses: Record<string, number> = {};
   let next = 0;
   let done = 0;
-
-  const send = (body: Buffer): Promise<number> =>
-    new Promise((resolve) => {
-      const req = httpRequest(
-        { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
-        (res) => {
-          res.on('data', () => undefined);
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on('error', () => resolve(0));
-      req.end(body);
-    });
-
   const start = performance.now();
   const deadline = o.durationMs === undefined ? Infinity : start + o.durationMs;
   // Indices are taken in order and the deadline only passes once, so the requests sent are

@@ -58,6 +58,9 @@ function respond(status: number, body: string, log: Sent, extra?: Record<string,
 const error = (status: number, code: string, message: string, extra?: Record<string, string>): HttpResponse =>
   respond(status, jsonText({ error: code, message }), { status, error: code }, extra);
 
+/** Logged for a client that went away before its body arrived: nothing is sent (nginx's 499). */
+export const ABORTED: Sent = { status: 499, error: 'client_aborted' };
+
 // One byte-identical answer for every authentication failure (docs/PROTOCOL.md, "Errors").
 const UNAUTHORIZED_BODY = jsonText({ error: 'unauthorized', message: 'request refused' });
 // The rest of an oversized body is not read; the connection cannot be reused.

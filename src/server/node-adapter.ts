@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { internalError, type Handler, type HttpResponse, type RequestHead } from './handler.js';
+import { ABORTED, internalError, type Handler, type HttpResponse, type RequestHead } from './handler.js';
 import type { Logger, Sent } from './log.js';
 
 // node:http to the pure handler and back: read the body under the handler's limit, write what it
@@ -64,7 +64,7 @@ export function nodeListener(handler: Handler, log: Logger, closing: () => boole
       if (body === 'too_large') return answer(handler.tooLarge());
       if (body instanceof Error) {
         res.destroy();
-        return finish({ status: 499, error: 'client_aborted' });
+        return finish(ABORTED);
       }
       // post() answers every failure itself, a bug included, as a 500.
       void handler.post(head, body).then(answer);

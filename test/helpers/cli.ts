@@ -6,10 +6,12 @@ export const BIN = fileURLToPath(new URL('../../bin/psimbols.js', import.meta.ur
 
 export type CliResult = { code: number | null; stdout: string; stderr: string };
 
-/** Runs the real built binary with a clean environment: no TTY, no colour forcing, no CI leaks. */
-export function runCli(args: readonly string[], o: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<CliResult> {
+export type RunOptions = { env?: Record<string, string>; input?: string; cwd?: string };
+
+/** Runs a program with a clean environment (no TTY, no colour forcing, no CI leaks) and collects its output. */
+export function runProcess(command: string, args: readonly string[], o: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(command, args, {
       cwd: o.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...o.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -23,6 +25,9 @@ export function runCli(args: readonly string[], o: { env?: Record<string, string
     child.stdin.end(o.input ?? '');
   });
 }
+
+/** Runs the real built binary. */
+export const runCli = (args: readonly string[], o: RunOptions = {}): Promise<CliResult> => runProcess(process.execPath, [BIN, ...args], o);
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

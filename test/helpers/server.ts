@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ClientConfig } from '../../src/config/client-config.js';
 import { parseServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { generateKeySpec, type KeySpec } from '../../src/protocol/keys.js';
@@ -9,6 +10,9 @@ import { startServer, type RunningServer, type Timeouts } from '../../src/server
 import type { AccessFields, Logger } from '../../src/server/log.js';
 
 export const LEGACY_KEY = '12345678901234567890123456789012';
+
+/** The absolute path of a file in test/fixtures/. */
+export const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
 export type TestServer = {
   readonly server: RunningServer;

@@ -47,6 +47,26 @@ function formatReport(r: LoadReport, target: string, connections: number): strin
   ].join('\n');
 }
 
+/**
+ * Sends for `durationMs`, sealed in batches, each sized from the rate so far; sealing time is not
+ * counted. The first batch warms the server up and is not counted either.
+ */
+async function timedRuns(base: LoadOptions, durationMs: number, progress: () => (n: number) => void): Promise<LoadRun[]> {
+  const runs: LoadRun[] = [];
+  const warm = await sendAll({ ...base, durationMs: 500 }, presealBodies(base, Math.max(5000, base.connections * 300)));
+  let rate = warm.latencies.length / Math.max(0.001, warm.seconds);
+  let remaining = durationMs;
+  while (remaining > 20) {
+    const size = Math.min(MAX_POOL, Math.ceil(((rate * remaining) / 1000) * 1.5) + base.connections * 10);
+    const run = await sendAll({ ...base, durationMs: remaining, onProgress: progress() }, presealBodies(base, size));
+    runs.push(run);
+    remaining -= run.seconds * 1000;
+    rate = run.latencies.length / Math.max(0.001, run.seconds);
+    if (run.latencies.length === 0) break;
+  }
+  return runs;
+}
+
 export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefined, fnArg: string | undefined, items: string[], o: Options): Promise<number> {
   const module = moduleArg ?? 'supermath';
   const fn = fnArg ?? (moduleArg === undefined ? 'factorial' : undefined);
@@ -68,23 +88,8 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     done = base + n;
     bar.update(duration === undefined ? done : Date.now() - started);
   };
-  if (requests !== undefined) {
-    runs.push(await sendAll({ ...base, onProgress: onProgress(0) }, presealBodies(base, requests)));
-  } else {
-    // Sealed in batches, each sized from the rate so far; sealing time is not counted. The first
-    // batch warms the server up and is not counted either.
-    const warm = await sendAll({ ...base, durationMs: 500 }, presealBodies(base, Math.max(5000, connections * 300)));
-    let rate = warm.latencies.length / Math.max(0.001, warm.seconds);
-    let remaining = (duration ?? 10) * 1000;
-    while (remaining > 20) {
-      const size = Math.min(MAX_POOL, Math.ceil((rate * remaining) / 1000 * 1.5) + connections * 10);
-      const run = await sendAll({ ...base, durationMs: remaining, onProgress: onProgress(done) }, presealBodies(base, size));
-      runs.push(run);
-      remaining -= run.seconds * 1000;
-      rate = run.latencies.length / Math.max(0.001, run.seconds);
-      if (run.latencies.length === 0) break;
-    }
-  }
+  if (requests !== undefined) runs.push(await sendAll({ ...base, onProgress: onProgress(0) }, presealBodies(base, requests)));
+  else runs.push(...(await timedRuns(base, (duration ?? 10) * 1000, () => onProgress(done))));
   bar.end();
   const report = summarize(runs);
   if (report.requests === 0 || (report.statuses.error ?? 0) === report.requests) throw new PsimbolsError('network', `no answer from ${server}`);

@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from '@commander-js/extra-typings';
+import type { GlobalOptions, Io } from './io.js';
+import {
+  clientConfigOption,
+  endpointOption,
+  httpUrl,
+  jsonOption,
+  keyFileOption,
+  outputOption,
+  port,
+  positiveInt,
+  serverConfigOption,
+  storeUrl,
+  timeoutOption,
+  wholeNumber,
+} from './options.js';
+
+// Every command and option, declared once, one function per command. Each command's code is
+// imported when that command runs, so `call` never loads the server, zod or the prompts.
+
+const version = (): string => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+};
+
+const EXIT_HELP =
+  '\nExit codes: 0 success, 1 the function returned an error, 2 usage or config error, 3 network error, timeout or server\nunavailable (503), 4 authentication refused, 5 rate limited, 6 any other server or protocol failure.\n';
+
+type Run<A extends unknown[]> = (io: Io, g: GlobalOptions, ...args: A) => Promise<number>;
+type Program = Command<[], { configDir?: string; color: boolean; input: boolean }>;
+/** Wraps a command module's `run` as an action: loaded when it runs, given the io and the global options. */
+type Lazy = <A extends unknown[]>(load: () => Promise<{ run: Run<A> }>) => (...args: A) => Promise<void>;
+
+const example = (text: string): string => `\nExample:\n  ${text}\n`;
+
+function serve(program: Program, lazy: Lazy): void {
+  program
+    .command('serve')
+    .description('run the server (creates a config with a "local" client on first run)')
+    .option('--host <host>', 'address to listen on (default from the config: 127.0.0.1)')
+    .addOption(new Option('-p, --port <port>', 'port to listen on (default from the config: 9393)').argParser(port))
+    .addOption(serverConfigOption())
+    .addOption(new Option('--store <url>', 'limits and replay store: memory, or redis://host:port/db').argParser(storeUrl))
+    .addOption(new Option('--log-format <format>', 'access log format (default: text on a terminal, json otherwise)').choices(['text', 'json'] as const))
+    .option('--no-watch', 'do not reload the config when the file changes (SIGHUP still does)')
+    .addHelpText('after', example('psimbols serve --port 9393'))
+    .action(lazy(() => import('./commands/serve.js')));
+}
+
+function call(program: Program, lazy: Lazy): void {
+  program
+    .command('call')
+    .description('call a function on the server and print its value')
+    .argument('<module>', 'module name, e.g. supermath')
+    .argument('<function>', 'function name, e.g. factorial')
+    .argument('[items...]', 'params: key=value (number, true, false, null or string), key:=json, key=@file, key:=@file')
+    .addOption(clientConfigOption())
+    .addOption(endpointOption())
+    .option('--params <json>', 'the whole params object as JSON, or - to read it from stdin')
+    .option('--json', 'print the whole decrypted response object')
+    .option('--offline', 'print the sealed request without sending it')
+    .option('-v, --verbose', 'print the comment to stderr')
+    .addOption(timeoutOption())
+    .addOption(new Option('--retry <n>', 'retry a failed network attempt up to n times, each freshly sealed').argParser(wholeNumber).default(0))
+    .addHelpText('after', example('psimbols call supermath factorial n=3'))
+    .action(lazy(() => import('./commands/call.js')));
+}
+
+function keygen(program: Program, lazy: Lazy): void {
+  program
+    .command('keygen')
+    .description('print a fresh 32-byte key (base64url); its key id goes to stderr')
+    .option('-o, --output <file>', 'write the key to this file (mode 0600) instead of stdout')
+    .option('--force', 'overwrite an existing file')
+    .addHelpText('after', example('psimbols keygen -o client.key'))
+    .action(lazy(() => import('./commands/keygen.js')));
+}
+
+function addClient(program: Program, lazy: Lazy): void {
+  program
+    .command('add-client')
+    .description('register a client and print its config (seed format) for it to use')
+    .argument('[id]', 'client id (letters, digits, ".", "_", "-")')
+    .addOption(serverConfigOption())
+    .addOption(keyFileOption())
+    .addOption(new Option('--server <url>', 'the endpoint the client will use (default from the server config)').argParser(httpUrl))
+    .addOption(new Option('--requests-per-hour <n>', "this client's hourly limit (default from the server config)").argParser(positiveInt))
+    .option('--allow <pattern>', 'allow only module.function (repeatable; "supermath.*" allows a module)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--legacy-key <string>', 'register a seed-format AES-CBC client with this key (unauthenticated: avoid)')
+    .addOption(outputOption())
+    .option('--force', 'replace an existing client, or overwrite the output file')
+    .addHelpText('after', example('psimbols add-client ci-runner --requests-per-hour 600 -o ci-runner.json'))
+    .action(lazy(() => import('./commands/add-client.js')));
+}
+
+function listClients(program: Program, lazy: Lazy): void {
+  program
+    .command('list-clients')
+    .description('list registered clients (never their keys)')
+    .addOption(serverConfigOption())
+    .addOption(jsonOption())
+    .addHelpText('after', example('psimbols list-clients --json'))
+    .action(lazy(() => import('./commands/list-clients.js')));
+}
+
+function removeClient(program: Program, lazy: Lazy): void {
+  program
+    .command('remove-client')
+    .description('remove a client')
+    .argument('[id]', 'client id')
+    .addOption(serverConfigOption())
+    .addHelpText('after', example('psimbols remove-client ci-runner'))
+    .action(lazy(() => import('./commands/remove-client.js')));
+}
+
+function rotateKey(program: Program, lazy: Lazy): void {
+  program
+    .command('rotate-key')
+    .description('give a client a new key; the old one stays accepted until --finish')
+    .argument('[id]', 'client id')
+    .addOption(serverConfigOption())
+    .addOption(keyFileOption())
+    .option('--retire-old', 'stop accepting the old keys at once')
+    .option('--finish', 'stop accepting every key but the newest')
+    .addOption(outputOption())
+    .option('--force', 'overwrite the output file')
+    .addHelpText('after', example('psimbols rotate-key ci-runner -o ci-runner.json   # later: psimbols rotate-key ci-runner --finish'))
+    .action(lazy(() => import('./commands/rotate-key.js')));
+}
+
+function functions(program: Program, lazy: Lazy): void {
+  program
+    .command('functions')
+    .description('list the functions the server offers to this client, with their parameter schemas')
+    .addOption(clientConfigOption())
+    .addOption(endpointOption())
+    .addOption(jsonOption())
+    .addOption(timeoutOption())
+    .addHelpText('after', example('psimbols functions --json'))
+    .action(lazy(() => import('./commands/functions.js')));
+}
+
+function bench(program: Program, lazy: Lazy): void {
+  program
+    .command('bench')
+    .description('measure a server: requests per second and latency, with freshly sealed requests')
+    .argument('[module]', 'module name (default: supermath factorial n=10)')
+    .argument('[function]', 'function name')
+    .argument('[items...]', 'params, as for call')
+    .addOption(clientConfigOption())
+    .addOption(endpointOption())
+    .addOption(new Option('-c, --connections <n>', 'keep-alive connections').argParser(positiveInt).default(16))
+    .addOption(new Option('-n, --requests <n>', 'send this many requests').argParser(positiveInt).conflicts('duration'))
+    .addOption(new Option('-d, --duration <seconds>', 'send for this long (default 10 s unless --requests)').argParser(positiveInt))
+    .addOption(jsonOption())
+    .addHelpText('after', example('psimbols bench supermath factorial n=20 -c 32 -d 10'))
+    .action(lazy(() => import('./commands/bench.js')));
+}
+
+/** The whole command line; `setExit` receives the exit code of the command that ran. */
+export function buildProgram(io: Io, setExit: (code: number) => void): Program {
+  const program: Program = new Command('psimbols')
+    .description('Secure network message processor: encrypted, authenticated, rate-limited function calls')
+    .version(version(), '-V, --version')
+    .option('--config-dir <dir>', 'config directory (default: $PSIMBOLS_CONFIG_DIR, $XDG_CONFIG_HOME/psimbols, ~/.config/psimbols)')
+    .option('--no-color', 'no colours (also NO_COLOR, or when output is not a terminal)')
+    .option('--no-input', 'never prompt; fail on a missing value instead (also when stdin is not a terminal or CI is set)')
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', EXIT_HELP)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+  const lazy: Lazy = (load) => async (...args) => {
+    const { run } = await load();
+    setExit(await run(io, program.opts(), ...args));
+  };
+  for (const declare of [serve, call, keygen, addClient, listClients, removeClient, rotateKey, functions, bench]) declare(program, lazy);
+  return program;
+}
