@@ -11,6 +11,7 @@ import { createHandler, type HttpResponse, type RequestHead } from '../src/serve
 import { supermath } from '../src/server/modules/supermath.js';
 import { Processor } from '../src/server/processor.js';
 import { buildState } from '../src/server/server-state.js';
+import { trustedProxies } from '../src/server/client-address.js';
 import { fakeClock } from './helpers/server.js';
 
 // The handler without a socket: every status, header and second it decides, from what a request
@@ -18,14 +19,14 @@ import { fakeClock } from './helpers/server.js';
 
 const SERVER = 'http://psimbols.test/';
 
-function setup(o: { limit?: number; failedAuthPerIp?: number; store?: (now: () => number) => AdmissionStore } = {}) {
+function setup(o: { limit?: number; failedAuthPerIp?: number; trustProxy?: string[]; store?: (now: () => number) => AdmissionStore } = {}) {
   const clock = fakeClock();
   const key = generateKeySpec();
   const config = parseServerConfig({ clients: { alice: { server: SERVER, keys: [key], requestsPerHour: o.limit ?? 100 } } }, 'test');
   const store = o.store?.(clock.now) ?? new MemoryAdmissionStore({ now: clock.now, sweep: false });
   const runner = new FunctionRunner([{ def: supermath, isolate: false }], { callTimeoutMs: 1000, maxConcurrentCalls: 4 });
   const processor = new Processor(buildState(config), { store, runner, now: clock.now, failedAuthPerIp: o.failedAuthPerIp ?? 100, failedAuthWindowMs: 60_000 });
-  const handler = createHandler({ processor, bodyLimit: 1024, health: () => 'psimbols ok\n' });
+  const handler = createHandler({ processor, bodyLimit: 1024, health: () => 'psimbols ok\n', trustsProxy: trustedProxies(o.trustProxy ?? []) });
   const prepared = prepareKey(key) as V2Key;
   // Sealed on the fake clock, so tokens are fresh for the processor.
   const sealed = () => {
@@ -103,7 +104,8 @@ describe('the handler, without a socket', () => {
     assert.equal(r.headers.RateLimit, '"hourly";r=0;t=2600');
     const opened = s.open((JSON.parse(r.body) as { response: string }).response);
     assert.deepEqual(opened.ok && opened.value, { request_id: s.requestId, error: { code: 'rate_limited', message: 'too many requests: retry in 2600 s' } });
-    assert.deepEqual(r.log, { status: 429, client: 'alice', call: 'supermath.factorial', requestId: s.requestId, error: 'rate_limited' });
+    const { status, client, call, requestId, error } = r.log;
+    assert.deepEqual({ status, client, call, requestId, error }, { status: 429, client: 'alice', call: 'supermath.factorial', requestId: s.requestId, error: 'rate_limited' });
   });
 
   test('an address past its failures gets 429 too_many_failures with the seconds left in its window', async () => {
@@ -116,8 +118,44 @@ describe('the handler, without a socket', () => {
     assert.deepEqual([r.status, r.headers['Retry-After'], errorOf(r)], [429, '40', 'too_many_failures']);
   });
 
+  test('an authenticated client is served from an address that has just failed 200 times', async () => {
+    const { post, sealed } = setup({ failedAuthPerIp: 100 });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    for (let i = 0; i < 200; i++) await post(bad);
+    assert.equal((await post(bad)).status, 429);
+    const r = await post(sealed().outer);
+    assert.equal(r.status, 200);
+    assert.equal((await post(bad)).status, 429, 'its failures are still refused with 429');
+  });
+
+  test('behind a trusted proxy, failures count against the forwarded address, and an honest client there is served', async () => {
+    const { post, sealed } = setup({ failedAuthPerIp: 100, trustProxy: ['127.0.0.1', '10.0.0.0/8'] });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    const via = (xForwardedFor: string) => ({ remoteAddress: '127.0.0.1', xForwardedFor });
+    for (let i = 0; i < 200; i++) await post(bad, via('203.0.113.5, 10.1.1.1'));
+    assert.equal((await post(bad, via('203.0.113.5'))).status, 429, 'the attacker behind the proxy is blocked');
+    assert.equal((await post(bad, via('198.51.100.7'))).status, 401, 'another address behind the same proxy is not');
+    assert.equal((await post(sealed().outer, via('203.0.113.5'))).status, 200, 'an authenticated request from the attacker\'s address is served');
+    assert.equal((await post(sealed().outer, { remoteAddress: '127.0.0.1', forwarded: 'for=198.51.100.7;proto=https' })).status, 200);
+  });
+
+  test('forwarding headers from a peer that is not a trusted proxy are ignored', async () => {
+    const { post } = setup({ failedAuthPerIp: 3, trustProxy: ['127.0.0.1'] });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    for (let i = 0; i < 3; i++) await post(bad, { remoteAddress: '192.0.2.9', xForwardedFor: `198.51.100.${i}` });
+    assert.equal((await post(bad, { remoteAddress: '192.0.2.9', xForwardedFor: '198.51.100.99' })).status, 429);
+  });
+
+  test('IPv6 failures are counted per /64', async () => {
+    const { post } = setup({ failedAuthPerIp: 3 });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    for (const host of ['1', '2', 'ffff:1']) await post(bad, { remoteAddress: `2001:db8:0:7::${host}` });
+    assert.equal((await post(bad, { remoteAddress: '2001:db8:0:7:abcd::9' })).status, 429);
+    assert.equal((await post(bad, { remoteAddress: '2001:db8:0:8::1' })).status, 401, 'the next /64 is another host');
+  });
+
   test('a store that cannot decide is 503 with Retry-After; any other failure is a plain 500 with the detail only in the log', async () => {
-    const failing = (e: Error) => () => ({ acceptsFrom: undefined, admit: () => Promise.reject(e), health: () => ({ store: 'x', reachable: false }), close: async () => undefined });
+    const failing = (e: Error) => () => ({ acceptsFrom: undefined, prepare: async () => undefined, admit: () => Promise.reject(e), health: () => ({ store: 'x', reachable: false }), close: async () => undefined });
     const down = setup({ store: failing(new PsimbolsError('store_unavailable', 'connection refused')) });
     const r503 = await down.post(down.sealed().outer);
     assert.deepEqual([r503.status, r503.headers['Retry-After'], errorOf(r503), r503.log.error], [503, '5', 'unavailable', 'store_unavailable']);

@@ -4,6 +4,7 @@ import { MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
 import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
 import { isHttpUrl, isStoreUrl, STORE_URL_RULE } from './urls.js';
 import { isClientId } from './ids.js';
+import { isAddressOrCidr } from './addresses.js';
 import { describeIssue } from './zod-issue.js';
 
 // The server config file (README, "Configuration"). Unknown fields are errors: a typo in a
@@ -76,6 +77,7 @@ const serverConfigSchema = z.strictObject({
     })
     .refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not be more than requestTimeoutMs' })
     .prefault({}),
+  trustProxy: z.array(z.string().refine(isAddressOrCidr, 'must be an IP address or a CIDR block such as 10.0.0.0/8')).default([]),
   store: storeUrl.default('memory'),
   onStoreError: z.enum(ON_STORE_ERROR).default('closed'),
   modules: z.array(moduleEntry).default([]),

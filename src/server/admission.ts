@@ -1,3 +1,4 @@
+import type { Window } from '../protocol/envelope.js';
 import { MemoryRateLimiter } from './rate-limiter.js';
 import { MemoryReplayStore } from './replay-store.js';
 
@@ -15,16 +16,26 @@ export type AdmissionRequest = {
   readonly windowMs: number;
   /** The token's timestamp in Unix seconds (ps2 only). */
   readonly ts?: number;
+  /** The timestamp window, for a store that judges freshness by its own clock (Redis). */
+  readonly window?: Window;
 };
 
+/** Refusals only a store can see: a replay, or (by a shared store's clock) a stale or future token. */
+export type Refusal = 'replayed' | 'stale' | 'future';
+
 export type Admission =
-  | { readonly kind: 'replayed' }
+  | { readonly kind: Refusal }
+  /** Stamped before the store lost what it knew of the client: it cannot be checked (a 503). */
+  | { readonly kind: 'forgotten' }
   | { readonly kind: 'allowed' | 'limited'; readonly limit: number; readonly remaining: number; readonly resetMs: number };
 
 export type StoreHealth = { readonly store: string; readonly reachable: boolean };
 
 export interface AdmissionStore {
+  /** Unix seconds: tokens stamped earlier are refused, because the store may have forgotten them. */
   readonly acceptsFrom: number | undefined;
+  /** Called at start and on every reload, before the new clients and window are served. */
+  prepare(clients: readonly string[], window: Window): Promise<void>;
   admit(request: AdmissionRequest): Promise<Admission>;
   health(): StoreHealth;
   close(): Promise<void>;
@@ -43,11 +54,17 @@ export class MemoryAdmissionStore implements AdmissionStore {
   readonly #timer: NodeJS.Timeout | undefined;
 
   #slice: NodeJS.Timeout | undefined;
+  readonly #now: () => number;
+  #window: Window | undefined;
+  // A memory store forgets on restart, so tokens stamped before its start are refused.
+  #acceptsFrom: number;
 
   /** `sweepMs`: how often a sweep of expired entries starts (default 30 s); `sweep: false` for none (tests). */
   constructor(options: { now?: () => number; sweep?: boolean; sweepMs?: number } = {}) {
-    this.limiter = new MemoryRateLimiter(options.now);
-    this.replay = new MemoryReplayStore(options.now);
+    this.#now = options.now ?? Date.now;
+    this.limiter = new MemoryRateLimiter(this.#now);
+    this.replay = new MemoryReplayStore(this.#now);
+    this.#acceptsFrom = Math.floor(this.#now() / 1000);
     if (options.sweep !== false) {
       this.#timer = setInterval(() => this.#startSweep(), options.sweepMs ?? SWEEP_MS);
       this.#timer.unref();
@@ -64,7 +81,20 @@ export class MemoryAdmissionStore implements AdmissionStore {
   }
 
   get acceptsFrom(): number {
-    return this.replay.acceptsFrom;
+    return this.#acceptsFrom;
+  }
+
+  /**
+   * A wider window must not readmit what was forgotten under the narrower one: nonces still held
+   * are kept the longer time, and tokens whose nonces may already be gone (stamped before now
+   * less the old window) are refused from now on.
+   */
+  async prepare(_clients: readonly string[], window: Window): Promise<void> {
+    const old = this.#window;
+    this.#window = window;
+    if (old === undefined || window.pastSeconds <= old.pastSeconds) return;
+    this.#acceptsFrom = Math.max(this.#acceptsFrom, Math.floor(this.#now() / 1000) - old.pastSeconds - 1);
+    this.replay.extend((window.pastSeconds - old.pastSeconds) * 1000);
   }
 
   admitNow(r: AdmissionRequest): Admission {

@@ -5,6 +5,7 @@ import { openLegacyRequest, sealLegacyResponse } from '../protocol/legacy-cbc.js
 import type { RunRequest, RunResponse } from '../protocol/messages.js';
 import { parseOuterRequest, type OuterRequest } from '../protocol/outer.js';
 import { ok, refuse, type RefusalReason, type Result } from '../protocol/result.js';
+import { failureKey } from './client-address.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { ClientState, ServerState } from './server-state.js';
 
@@ -73,15 +74,19 @@ export function authenticate(outer: OuterRequest, c: AuthContext): Result<Authen
   return client.legacy !== undefined ? openLegacy(outer, client, client.legacy) : openPs2(outer, client, known !== undefined, c);
 }
 
-type Gate =
-  | { readonly kind: 'bad_request'; readonly message: string }
-  | { readonly kind: 'blocked'; readonly retryAfterMs: number }
+type Refused =
   | { readonly kind: 'unauthorized'; readonly reason: RefusalReason; readonly client: string }
-  | { readonly kind: 'authenticated'; readonly request: Authenticated };
+  | { readonly kind: 'blocked'; readonly reason: RefusalReason; readonly client: string; readonly retryAfterMs: number };
+type Gate = { readonly kind: 'bad_request'; readonly message: string } | Refused | { readonly kind: 'authenticated'; readonly request: Authenticated };
 
 const BAD_OUTER: Gate = { kind: 'bad_request', message: 'the body must be a JSON object with string "client" and "request" fields' };
 
-/** The door every request passes: its shape, its address's record of failures, its envelope. */
+/**
+ * The door every request passes: its shape and its envelope. A request that authenticates is
+ * served whatever its address has done; failures are counted per address (failureKey), and an
+ * address past its limit has its failures answered 429 instead of 401. Every request is still
+ * opened first: skipping that work for some would tell, by timing, which ids exist.
+ */
 export class Authenticator {
   readonly failures: FailureLimiter;
 
@@ -92,15 +97,15 @@ export class Authenticator {
   check(body: unknown, ip: string, c: AuthContext): Gate {
     const outer = parseOuterRequest(body);
     if (outer === undefined) return BAD_OUTER;
-    const blocked = this.failures.blockedMs(ip);
-    if (blocked > 0) return { kind: 'blocked', retryAfterMs: blocked };
     const r = authenticate(outer, c);
     return r.ok ? { kind: 'authenticated', request: r.value } : this.refuse(ip, r.reason, outer.client);
   }
 
   /** Counts a failure against the address; also for a replay, which only the store can see. */
-  refuse(ip: string, reason: RefusalReason, client: string): Gate & { kind: 'unauthorized' } {
-    this.failures.fail(ip);
-    return { kind: 'unauthorized', reason, client };
+  refuse(ip: string, reason: RefusalReason, client: string): Refused {
+    const key = failureKey(ip);
+    const blocked = this.failures.blockedMs(key);
+    this.failures.fail(key);
+    return blocked > 0 ? { kind: 'blocked', retryAfterMs: blocked, reason, client } : { kind: 'unauthorized', reason, client };
   }
 }

@@ -1,6 +1,7 @@
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
 import { MemoryAdmissionStore } from './admission.js';
 import type { OnStoreError } from '../config/server-config.js';
+import type { Window } from '../protocol/envelope.js';
 import type { Logger } from './log.js';
 import { errorMessage, PsimbolsError } from '../errors.js';
 
@@ -27,6 +28,7 @@ export class FailoverAdmissionStore implements AdmissionStore {
   readonly #log: Logger;
   readonly #now: () => number;
   #local: MemoryAdmissionStore | undefined;
+  #window: Window | undefined;
   /** Unix seconds at which the fallback began; undefined while the shared store works. */
   #since: number | undefined;
 
@@ -39,6 +41,13 @@ export class FailoverAdmissionStore implements AdmissionStore {
 
   get acceptsFrom(): number | undefined {
     return this.#primary.acceptsFrom;
+  }
+
+  /** A shared store that cannot be prepared now is prepared by its reconnection (redis-store.ts). */
+  async prepare(clients: readonly string[], window: Window): Promise<void> {
+    this.#window = window;
+    await this.#local?.prepare(clients, window);
+    await this.#primary.prepare(clients, window).catch(() => undefined);
   }
 
   async admit(r: AdmissionRequest): Promise<Admission> {
@@ -65,7 +74,10 @@ export class FailoverAdmissionStore implements AdmissionStore {
     // down (503), and a client's retry, sealed afresh, passes. Requests in flight when the outage
     // is noticed were sealed a moment before it; IN_FLIGHT_S lets those through.
     if (r.ts !== undefined && r.ts < since - IN_FLIGHT_S) throw new PsimbolsError('store_unavailable', 'token stamped before the store became unreachable');
-    this.#local ??= new MemoryAdmissionStore({ now: this.#now });
+    if (this.#local === undefined) {
+      this.#local = new MemoryAdmissionStore({ now: this.#now });
+      if (this.#window) void this.#local.prepare([], this.#window);
+    }
     if (this.#mode === 'local') return this.#local.admitNow(r);
     if (this.#local.replay.seen(r.client, r.nonceKey, r.nonceTtlMs)) return { kind: 'replayed' };
     return { kind: 'allowed', limit: r.limit, remaining: r.limit, resetMs: r.windowMs };

@@ -1,4 +1,5 @@
 import { errorMessage } from '../errors.js';
+import { clientAddress, type ForwardingHeaders } from './client-address.js';
 import type { Sent } from './log.js';
 import type { Outcome, Processor } from './processor.js';
 import { WINDOW_MS } from './processor.js';
@@ -8,11 +9,12 @@ import { WINDOW_MS } from './processor.js';
 // writes the sockets, and tests drive this without one.
 
 /** What the handler needs of a request before its body. */
-export type RequestHead = {
+export type RequestHead = ForwardingHeaders & {
   readonly method: string;
   readonly url: string;
   readonly contentType: string | undefined;
   readonly contentLength: string | undefined;
+  /** The connection's peer: the client, or a proxy in front of it. */
   readonly remoteAddress: string;
 };
 
@@ -28,6 +30,8 @@ type HandlerOptions = {
   readonly processor: Processor;
   readonly bodyLimit: number;
   readonly health: () => string;
+  /** The proxies whose forwarding headers name the client (the config's trustProxy). */
+  readonly trustsProxy?: (address: string) => boolean;
 };
 
 export type Handler = {
@@ -39,6 +43,8 @@ export type Handler = {
   tooLarge(): HttpResponse;
   /** `head`, then `post` with the body: the whole handler in one call. */
   handle(req: RequestHead, body: Buffer): Promise<HttpResponse>;
+  /** The client's address, for the access log: the peer's, or the one a trusted proxy forwarded. */
+  address(req: RequestHead): string;
 };
 
 // A 503 tells the client to wait this long: long enough for a store's circuit breaker to try again.
@@ -72,12 +78,19 @@ function isJsonType(value: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
-function served(outcome: Outcome & { kind: 'ok' | 'limited' }): { headers: Record<string, string>; log: Sent } {
-  const t = seconds(outcome.resetMs);
-  const headers: Record<string, string> = { 'RateLimit-Policy': `"hourly";q=${outcome.limit};w=${WINDOW_SECONDS}`, RateLimit: `"hourly";r=${outcome.remaining};t=${t}` };
-  if (outcome.kind === 'limited') headers['Retry-After'] = String(t);
-  const log = { status: outcome.kind === 'ok' ? 200 : 429, client: outcome.client, call: outcome.call, requestId: outcome.requestId };
-  return { headers, log };
+// The hot path: one headers object and one log object per request.
+function served(outcome: Outcome & { kind: 'ok' | 'limited' }, status: number, body: string, error: string | undefined, detail: string | undefined): HttpResponse {
+  const t = String(seconds(outcome.resetMs));
+  const headers: Record<string, string> = {
+    'Content-Type': JSON_TYPE,
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    'RateLimit-Policy': `"hourly";q=${outcome.limit};w=${WINDOW_SECONDS}`,
+    RateLimit: `"hourly";r=${outcome.remaining};t=${t}`,
+  };
+  if (status === 429) headers['Retry-After'] = t;
+  return { status, headers, body, log: { status, client: outcome.client, call: outcome.call, requestId: outcome.requestId, error, detail } };
 }
 
 function outcomeResponse(outcome: Outcome): HttpResponse {
@@ -88,21 +101,20 @@ function outcomeResponse(outcome: Outcome): HttpResponse {
       return respond(401, UNAUTHORIZED_BODY, { status: 401, client: outcome.client, reason: outcome.reason });
     case 'blocked': {
       const s = seconds(outcome.retryAfterMs);
-      return error(429, 'too_many_failures', `too many failed requests from this address: retry in ${s} s`, { 'Retry-After': String(s) });
+      const r = error(429, 'too_many_failures', `too many failed requests from this address: retry in ${s} s`, { 'Retry-After': String(s) });
+      return { ...r, log: { ...r.log, client: outcome.client, reason: outcome.reason } };
     }
     case 'unavailable': {
       const r = error(503, 'unavailable', 'the server cannot check limits right now', { 'Retry-After': String(UNAVAILABLE_RETRY_S) });
       return { ...r, log: { status: 503, client: outcome.client, error: 'store_unavailable' } };
     }
     case 'limited': {
-      const { headers, log } = served(outcome);
-      const reply = outcome.seal({ request_id: outcome.requestId, error: { code: 'rate_limited', message: `too many requests: retry in ${headers['Retry-After']} s` } });
-      return respond(429, jsonText(reply), { ...log, error: 'rate_limited' }, headers);
+      const message = `too many requests: retry in ${seconds(outcome.resetMs)} s`;
+      const reply = outcome.seal({ request_id: outcome.requestId, error: { code: 'rate_limited', message } });
+      return served(outcome, 429, jsonText(reply), 'rate_limited', undefined);
     }
-    case 'ok': {
-      const { headers, log } = served(outcome);
-      return respond(200, jsonText(outcome.response), { ...log, error: outcome.errorCode, detail: outcome.detail }, headers);
-    }
+    case 'ok':
+      return served(outcome, 200, jsonText(outcome.response), outcome.errorCode, outcome.detail);
   }
 }
 
@@ -113,6 +125,9 @@ export function internalError(e: unknown): HttpResponse {
 }
 
 export function createHandler(o: HandlerOptions): Handler {
+  const trusts = o.trustsProxy;
+  // Without trusted proxies (the default) the peer is the client, and nothing needs parsing.
+  const address = trusts === undefined ? (req: RequestHead): string => req.remoteAddress : (req: RequestHead): string => clientAddress(req.remoteAddress, req, trusts);
   const head = (req: RequestHead): HttpResponse | undefined => {
     if (req.url !== '/' && req.url.split('?')[0] !== '/') return error(404, 'not_found', 'POST requests to /');
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -134,10 +149,10 @@ export function createHandler(o: HandlerOptions): Handler {
       return error(400, 'bad_request', 'the body is not valid JSON');
     }
     try {
-      return outcomeResponse(await o.processor.process(parsed, req.remoteAddress));
+      return outcomeResponse(await o.processor.process(parsed, address(req)));
     } catch (e) {
       return internalError(e);
     }
   };
-  return { bodyLimit: o.bodyLimit, head, post, tooLarge: TOO_LARGE, handle: async (req, body) => head(req) ?? post(req, body) };
+  return { bodyLimit: o.bodyLimit, head, post, tooLarge: TOO_LARGE, handle: async (req, body) => head(req) ?? post(req, body), address };
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../config/server-config.js';
 import type { AdmissionStore } from './admission.js';
 import { assemble } from './assemble.js';
+import { trustedProxies } from './client-address.js';
 import { createHandler } from './handler.js';
 import type { Logger } from './log.js';
 import { nodeListener } from './node-adapter.js';
@@ -82,6 +83,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const handler = createHandler({
     processor,
     bodyLimit: config.limits.bodyBytes,
+    trustsProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : undefined,
     health: () => {
       const h = store.health();
       return `psimbols ok clients=${processor.state.clients.size} store=${h.store}${h.reachable ? '' : ' (unreachable)'}\n`;

@@ -41,6 +41,8 @@ const headOf = (req: IncomingMessage): RequestHead => ({
   contentType: req.headers['content-type'],
   contentLength: req.headers['content-length'],
   remoteAddress: req.socket.remoteAddress ?? '',
+  forwarded: req.headers.forwarded,
+  xForwardedFor: typeof req.headers['x-forwarded-for'] === 'string' ? req.headers['x-forwarded-for'] : undefined,
 });
 
 /** The request listener for node:http. `closing` is true while shutting down: responses ask clients to close. */
@@ -48,7 +50,7 @@ export function nodeListener(handler: Handler, log: Logger, closing: () => boole
   return (req, res) => {
     const start = performance.now();
     const head = headOf(req);
-    const finish = (sent: Sent): void => log.access({ ip: head.remoteAddress, method: head.method, ms: performance.now() - start, ...sent });
+    const finish = (sent: Sent): void => log.access({ ip: handler.address(head), method: head.method, ms: performance.now() - start, ...sent });
     const answer = (r: HttpResponse): void => {
       write(res, r, closing());
       finish(r.log);

@@ -24,7 +24,7 @@ export type Served = {
 export type Outcome =
   | { readonly kind: 'bad_request'; readonly message: string }
   | { readonly kind: 'unauthorized'; readonly reason: RefusalReason; readonly client: string }
-  | { readonly kind: 'blocked'; readonly retryAfterMs: number }
+  | { readonly kind: 'blocked'; readonly retryAfterMs: number; readonly reason: RefusalReason; readonly client: string }
   | { readonly kind: 'unavailable'; readonly client: string }
   /** Over the client's limit: the handler words the error, sealed for this request by `seal`. */
   | ({ readonly kind: 'limited'; readonly seal: (response: RunResponse) => OuterResponse } & Served)
@@ -61,8 +61,9 @@ export class Processor {
     this.#auth = new Authenticator({ failedAuthPerIp: options.failedAuthPerIp ?? 100, failedAuthWindowMs: options.failedAuthWindowMs ?? 300_000 }, this.#now);
   }
 
-  /** Swaps in a new set of clients; requests already running finish with the old one. */
-  update(state: ServerState): void {
+  /** Swaps in a new set of clients once the store is ready for them; requests already running finish with the old one. */
+  async update(state: ServerState): Promise<void> {
+    await this.#store.prepare([...state.clients.keys()], state.window);
     this.#state = state;
   }
 
@@ -79,19 +80,23 @@ export class Processor {
     if (gate.kind !== 'authenticated') return gate;
     const a = gate.request;
     const admission = await this.#admit(a);
-    if (admission === undefined) return { kind: 'unavailable', client: a.client.id };
-    if (admission.kind === 'replayed') return this.#auth.refuse(ip, 'replayed', a.client.id);
-    const served = { client: a.client.id, requestId: a.message.request_id, call: `${a.message.run.module}.${a.message.run.function}`, limit: admission.limit, remaining: admission.remaining, resetMs: admission.resetMs };
-    if (admission.kind === 'limited') return { kind: 'limited', ...served, seal: (m) => outerOf(a, a.seal(m)) };
+    if (admission === undefined || admission.kind === 'forgotten') return { kind: 'unavailable', client: a.client.id };
+    if (admission.kind !== 'allowed' && admission.kind !== 'limited') return this.#auth.refuse(ip, admission.kind, a.client.id);
+    const { limit, remaining, resetMs } = admission;
+    const client = a.client.id;
+    const requestId = a.message.request_id;
+    const call = `${a.message.run.module}.${a.message.run.function}`;
+    if (admission.kind === 'limited') return { kind: 'limited', client, requestId, call, limit, remaining, resetMs, seal: (m) => outerOf(a, a.seal(m)) };
     const outcome = await this.#call(a.client, a.message);
-    return { kind: 'ok', ...served, ...sealOutcome(a, outcome) };
+    const { response, errorCode, detail } = sealOutcome(a, outcome);
+    return { kind: 'ok', client, requestId, call, limit, remaining, resetMs, response, errorCode, detail };
   }
 
   // Undefined when the store cannot decide (a 503); any other failure is a bug, and rises to the
   // handler's 500.
   async #admit(a: Authenticated): Promise<Admission | undefined> {
     try {
-      return await this.#store.admit({ client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts });
+      return await this.#store.admit({ client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, window: this.#state.window });
     } catch (e) {
       if (isPsimbolsError(e, 'store_unavailable')) return undefined;
       throw e;

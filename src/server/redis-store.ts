@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { errorMessage, PsimbolsError } from '../errors.js';
+import { DEFAULT_WINDOW, MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
 import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionStore, type StoreHealth } from './admission.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one
@@ -8,12 +9,37 @@ import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionSt
 // again unless a slot frees before its token goes stale, and, as in the memory store, a client
 // keeps at most min(limit, 1000) refused nonces (a third sorted set, scored by expiry). Scripts
 // run atomically, and each redis.call costs about a microsecond of Redis's time, so the common
-// path makes as few as it can. Time comes from Redis (TIME), so clocks of instances may drift.
+// path makes as few as it can.
+//
+// One clock and one memory for every instance (docs/SECURITY.md, "Replays"):
+// - Time comes from Redis (TIME): it judges a ps2 token stale or future, and a nonce is kept
+//   until its token is stale under the widest window any instance may use (MAX_WINDOW_SECONDS),
+//   so neither skewed instance clocks nor a window widened on one instance readmit a token.
+// - Each client has an epoch key, beside its other keys under the same hash tag, holding the
+//   time from which this store remembers it. A Redis that lost its data (a restart without
+//   persistence, a failover to an empty replica, one Cluster shard) has no epoch: the next
+//   admission, or the instance on reconnecting, writes the current time, and tokens stamped
+//   before it are answered 'forgotten' (503), since they cannot be checked. A retry
+//   sealed afresh passes. At start, and for clients added by a reload, an instance writes the
+//   start of the current second instead, so that a new client's first request is not refused.
 
 const ADMIT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = tonumber(redis.call('GET', KEYS[4]))
+if not epoch then
+  epoch = now
+  redis.call('SET', KEYS[4], now)
+end
 local ttl = tonumber(ARGV[1])
+local ts = tonumber(ARGV[6])
+if ts then
+  if ts * 1000 < epoch then return {-2, 0, 0} end
+  local seconds = math.floor(now / 1000)
+  if ts < seconds - tonumber(ARGV[7]) then return {-3, 0, 0} end
+  if ts > seconds + tonumber(ARGV[8]) then return {-4, 0, 0} end
+  ttl = math.max(1000, (ts + tonumber(ARGV[9]) + 1) * 1000 - now)
+end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then
   return {-1, 0, 0}
 end
@@ -48,6 +74,15 @@ end
 return {allowed, math.max(0, limit - count), reset}
 `;
 
+// ARGV[1]: 'second' (start, reload) or 'now' (after a reconnect, which may follow a loss).
+const EPOCH = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] == 'second' then now = math.floor(now / 1000) * 1000 end
+redis.call('SET', KEYS[1], now, 'NX')
+return 0
+`;
+
 type RedisStoreOptions = {
   readonly url: string;
   /** A command that takes longer fails (default 200 ms). */
@@ -61,12 +96,15 @@ type RedisStoreOptions = {
 
 type AdmitReply = [number, number, number];
 type WithAdmit = Redis & {
-  psimbolsAdmit(nonce: string, accepted: string, refused: string, ttl: number, limit: number, window: number, member: string, refusedCap: number): Promise<AdmitReply>;
+  psimbolsAdmit(...args: [nonce: string, accepted: string, refused: string, epoch: string, ttl: number, limit: number, window: number, member: string, refusedCap: number, ts: string, past: number, future: number, keepFor: number]): Promise<AdmitReply>;
+  psimbolsEpoch(epoch: string, mode: 'second' | 'now'): Promise<number>;
 };
+const REPLY: Record<number, Admission> = { [-1]: { kind: 'replayed' }, [-2]: { kind: 'forgotten' }, [-3]: { kind: 'stale' }, [-4]: { kind: 'future' } };
 
 const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
 const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
 const refusedKey = (client: string): string => `psimbols:rn:{${client}}`;
+const epochKey = (client: string): string => `psimbols:epoch:{${client}}`;
 
 export class RedisAdmissionStore implements AdmissionStore {
   readonly acceptsFrom = undefined;
@@ -76,6 +114,9 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly #now: () => number;
   #failures = 0;
   #openUntil = 0;
+  readonly #clients = new Set<string>();
+  // After the first connection, a new one may be to a Redis that lost its data.
+  #connected = false;
 
   constructor(o: RedisStoreOptions) {
     this.#threshold = o.failureThreshold ?? 3;
@@ -96,8 +137,24 @@ export class RedisAdmissionStore implements AdmissionStore {
     });
     redis.on('error', () => undefined);
     // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
-    redis.defineCommand('psimbolsAdmit', { numberOfKeys: 3, lua: ADMIT });
+    redis.defineCommand('psimbolsAdmit', { numberOfKeys: 4, lua: ADMIT });
+    redis.defineCommand('psimbolsEpoch', { numberOfKeys: 1, lua: EPOCH });
     this.#redis = redis as WithAdmit;
+    redis.on('ready', () => {
+      if (this.#connected) this.#writeEpochs([...this.#clients], 'now').catch(() => undefined);
+      this.#connected = true;
+    });
+  }
+
+  #writeEpochs(clients: readonly string[], mode: 'second' | 'now'): Promise<unknown> {
+    return Promise.all(clients.map((c) => this.#redis.psimbolsEpoch(epochKey(c), mode)));
+  }
+
+  /** Writes the epoch of each client new to this instance (see the comment at the top). */
+  async prepare(clients: readonly string[]): Promise<void> {
+    const added = clients.filter((c) => !this.#clients.has(c));
+    for (const c of added) this.#clients.add(c);
+    await this.#writeEpochs(added, 'second');
   }
 
   /** Resolves once connected (or rejects after the timeout); serving does not need to wait. */
@@ -118,7 +175,9 @@ export class RedisAdmissionStore implements AdmissionStore {
     let reply: AdmitReply;
     try {
       const ttl = Math.max(1, Math.ceil(r.nonceTtlMs));
-      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES));
+      const w = r.window ?? DEFAULT_WINDOW;
+      const ts = r.ts === undefined ? '' : String(r.ts);
+      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS);
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
@@ -126,7 +185,8 @@ export class RedisAdmissionStore implements AdmissionStore {
     }
     this.#failures = 0;
     const [allowed, remaining, resetMs] = reply;
-    if (allowed === -1) return { kind: 'replayed' };
+    const refused = REPLY[allowed];
+    if (refused !== undefined) return refused;
     return { kind: allowed === 1 ? 'allowed' : 'limited', limit: r.limit, remaining, resetMs };
   }
 

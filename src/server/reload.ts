@@ -17,6 +17,7 @@ function restartOnlyChanges(running: ServerConfig, next: ServerConfig): string[]
       listen: c.listen,
       store: c.store,
       onStoreError: c.onStoreError,
+      trustProxy: c.trustProxy,
       modules: c.modules,
       ...Object.fromEntries(Object.entries(limits).map(([k, v]) => [`limits.${k}`, v])),
     };
@@ -38,7 +39,7 @@ export function createReloader(o: { config: ServerConfig; path: string; processo
   const once = async (): Promise<boolean> => {
     try {
       const next = await loadServerConfig(path);
-      o.processor.update(buildState(next));
+      await o.processor.update(buildState(next));
       const pending = restartOnlyChanges(o.config, next);
       if (pending.length > 0) log.log('warn', `changes to ${pending.join(', ')} take effect on restart`, { file: path });
       log.log('info', 'config reloaded', { file: path, clients: Object.keys(next.clients).length });

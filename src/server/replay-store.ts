@@ -6,12 +6,15 @@
 export class MemoryReplayStore {
   readonly #clients = new Map<string, Map<string, number>>();
   readonly #now: () => number;
-  // Unix seconds: a memory store forgets on restart, so tokens stamped before its start are refused.
-  readonly acceptsFrom: number;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
-    this.acceptsFrom = Math.floor(now() / 1000);
+  }
+
+  /** Keeps every nonce held now `ms` longer (the timestamp window grew). */
+  extend(ms: number): void {
+    const seconds = Math.ceil(ms / 1000);
+    for (const nonces of this.#clients.values()) for (const [nonce, expiry] of nonces) nonces.set(nonce, expiry + seconds);
   }
 
   /** Records the pair; true when it was already recorded (a replay). */
