@@ -5,7 +5,7 @@ import { parseJson, parseRunRequest, parseRunResponse, type RunRequest, type Run
 import { ok, refuse, type Result } from './result.js';
 
 // Constants of docs/PROTOCOL.md, "The ps2 envelope".
-const TOKEN_PREFIX = 'ps2.';
+export const TOKEN_PREFIX = 'ps2.';
 const VERSION = 0x02;
 const KIND_REQUEST = 0x01;
 const KIND_RESPONSE = 0x02;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { decodeBase64Strict } from './base64.js';
 import type { LegacyKey } from './keys.js';
@@ -5,10 +6,12 @@ import { parseJson, parseRunRequest, parseRunResponse, type RunRequest, type Run
 import { ok, refuse, type Result } from './result.js';
 
 // The seed's format (docs/PROTOCOL.md, "Legacy mode"): base64(iv16 ‖ AES-CBC-PKCS7(key, JSON)).
-// Unauthenticated: every failure below must look the same from outside, or padding becomes an oracle.
+// Unauthenticated: every failure below must look the same from outside, or padding becomes an
+// oracle. So the padding is checked by hand rather than by an exception from final(), and a
+// token with bad padding goes through the same steps as one with good padding and bad contents
+// (decode, UTF-8 check, JSON parse) before it is refused.
 
 const BLOCK = 16;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const algorithm = (secret: Buffer): string => `aes-${secret.length * 8}-cbc`;
 
@@ -18,18 +21,25 @@ function sealLegacy(plaintext: unknown, key: LegacyKey, iv: Buffer = randomBytes
   return Buffer.concat([iv, body]).toString('base64');
 }
 
+/** The PKCS#7 padding length, or 0 when the padding is invalid; the same steps either way. */
+function paddingOf(plain: Buffer): number {
+  const pad = plain[plain.length - 1] ?? 0;
+  let bad = pad === 0 || pad > BLOCK ? 1 : 0;
+  for (let i = 1; i <= BLOCK; i++) bad |= i <= pad && plain[plain.length - i] !== pad ? 1 : 0;
+  return bad === 1 ? 0 : pad;
+}
+
 function openLegacy(token: string, key: LegacyKey): Result<unknown> {
   const raw = decodeBase64Strict(token);
   if (raw === undefined) return refuse('malformed_token');
   if (raw.length < 2 * BLOCK || raw.length % BLOCK !== 0) return refuse('bad_length');
-  let text: string;
-  try {
-    const decipher = createDecipheriv(algorithm(key.secret), key.secret, raw.subarray(0, BLOCK));
-    text = utf8.decode(Buffer.concat([decipher.update(raw.subarray(BLOCK)), decipher.final()]));
-  } catch {
-    return refuse('legacy_refused');
-  }
-  const value = parseJson(text);
+  const decipher = createDecipheriv(algorithm(key.secret), key.secret, raw.subarray(0, BLOCK)).setAutoPadding(false);
+  const plain = Buffer.concat([decipher.update(raw.subarray(BLOCK)), decipher.final()]);
+  const pad = paddingOf(plain);
+  const body = plain.subarray(0, plain.length - pad);
+  const utf8 = isUtf8(body);
+  const value = parseJson(body.toString('utf8'));
+  if (pad === 0 || !utf8) return refuse('legacy_refused');
   return value === undefined ? refuse('bad_plaintext') : ok(value);
 }
 

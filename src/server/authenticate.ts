@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { openRequest, sealResponse } from '../protocol/envelope.js';
+import { openRequest, sealResponse, TOKEN_PREFIX } from '../protocol/envelope.js';
 import type { LegacyKey } from '../protocol/keys.js';
 import { openLegacyRequest, sealLegacyResponse } from '../protocol/legacy-cbc.js';
 import type { RunRequest, RunResponse } from '../protocol/messages.js';
@@ -37,10 +37,19 @@ type AuthContext = {
   readonly acceptsFrom: number | undefined;
 };
 
-const legacyNonce = (token: string): string => `L${createHash('sha256').update(token).digest('base64url')}`;
+// Keyed on the ciphertext without its IV: flipping IV bits alters only the first plaintext block
+// (the known '{"request_id": "'), so a token altered that way is still the same request.
+const legacyNonce = (token: string): string => `L${createHash('sha256').update(Buffer.from(token, 'base64').subarray(16)).digest('base64url')}`;
 
-function openLegacy(outer: OuterRequest, client: ClientState, key: LegacyKey): Result<Authenticated> {
+// For a legacy-format token sent to an id that has no legacy key: the decryption is still done,
+// with this key, so that the format of the token, not the kind of client, decides the work.
+const DECOY_LEGACY: LegacyKey = { kind: 'legacy', secret: Buffer.alloc(32, 0x5a) };
+
+function openLegacy(outer: OuterRequest, client: ClientState, known: boolean): Result<Authenticated> {
+  const key = client.legacy ?? DECOY_LEGACY;
   const r = openLegacyRequest(outer.request, key);
+  if (!known) return refuse('unknown_client');
+  if (client.legacy === undefined) return refuse('malformed_token');
   if (!r.ok) return r;
   const seal = (m: RunResponse): string => sealLegacyResponse(m, key);
   return ok({ client, outer, message: r.value, ts: undefined, nonceKey: legacyNonce(outer.request), nonceTtlMs: LEGACY_REPLAY_MS, seal });
@@ -49,8 +58,10 @@ function openLegacy(outer: OuterRequest, client: ClientState, key: LegacyKey): R
 function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: AuthContext): Result<Authenticated> {
   const server = outer.server ?? '';
   const window = c.state.window;
+  // A legacy client has no ps2 keys: openRequest then decrypts with its decoy key.
   const r = openRequest(outer.request, { client: outer.client, server, keys: client.keys, now: Math.floor(c.nowMs / 1000), window, acceptsFrom: c.acceptsFrom });
   if (!known) return refuse('unknown_client');
+  if (client.legacy !== undefined) return refuse('unknown_key');
   if (!r.ok) return r;
   // Checked after decryption so a mismatch costs the same work as any other refusal.
   if (server !== client.server) return refuse('server_mismatch');
@@ -67,11 +78,15 @@ function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: Au
   });
 }
 
-/** Opens a request for the client it names, or says why not. Pure but for the decryption's cost. */
+/**
+ * Opens a request for the client it names, or says why not. The token's format alone picks the
+ * work, a ps2 or a CBC decryption, whoever the id names (a known ps2 or legacy client, or no
+ * one), so that the time a refusal takes tells nothing about the id. Pure but for that cost.
+ */
 export function authenticate(outer: OuterRequest, c: AuthContext): Result<Authenticated> {
   const known = c.state.clients.get(outer.client);
   const client = known ?? UNKNOWN_CLIENT;
-  return client.legacy !== undefined ? openLegacy(outer, client, client.legacy) : openPs2(outer, client, known !== undefined, c);
+  return outer.request.startsWith(TOKEN_PREFIX) ? openPs2(outer, client, known !== undefined, c) : openLegacy(outer, client, known !== undefined);
 }
 
 type Refused =
