@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -145,6 +145,60 @@ describe('client management against a running server', () => {
   });
 });
 
+describe('client ids that are also names every JavaScript object has', () => {
+  test('add-client, list-clients, rotate-key and remove-client work for each, and remove-client refuses one never added', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const ids = ['constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+      assert.equal((await runCli(['add-client', 'plain'], { env })).code, 0);
+      for (const id of ids) {
+        const never = await runCli(['remove-client', id], { env });
+        assert.deepEqual([never.code, never.stderr], [2, `psimbols: no client "${id}" in the server config\n`], `${id} was never there`);
+        const added = await runCli(['add-client', id], { env });
+        assert.equal(added.code, 0, added.stderr);
+        assert.equal((JSON.parse(added.stdout) as { client: string }).client, id);
+      }
+      const listed = await runCli(['list-clients', '--json'], { env });
+      assert.deepEqual((JSON.parse(listed.stdout) as { client: string }[]).map((r) => r.client), ['plain', ...ids]);
+      for (const id of ids) {
+        const rotated = await runCli(['rotate-key', id, '-o', join(dir.path, `${id}.json`)], { env });
+        assert.equal(rotated.code, 0, rotated.stderr);
+        assert.equal((await runCli(['rotate-key', id, '--finish'], { env })).code, 0);
+        assert.equal((await runCli(['add-client', id], { env })).code, 2, 'already exists');
+        assert.equal((await runCli(['remove-client', id], { env })).code, 0);
+      }
+      assert.deepEqual(Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients), ['plain']);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('key files others can read', () => {
+  test('a 0644 server.json or client.json is used, with one warning naming the file and the chmod that fixes it', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const client = join(dir.path, 'open.json');
+      assert.equal((await runCli(['add-client', 'open', '-o', client], { env })).code, 0);
+      const server = join(dir.path, 'server.json');
+      await chmod(server, 0o644);
+      await chmod(client, 0o644);
+      const listed = await runCli(['list-clients'], { env });
+      assert.equal(listed.code, 0);
+      assert.equal(listed.stderr, `psimbols: warning: ${server} holds keys and can be read by other users (mode 0644): run "chmod 600 ${server}"\n`);
+      const sealed = await runCli(['call', 'supermath', 'factorial', 'n=3', '--offline', '--client-config', client], { env });
+      assert.equal(sealed.code, 0);
+      assert.match(sealed.stderr, new RegExp(`^psimbols: warning: ${client} holds keys .* run "chmod 600 ${client}"\n$`));
+      await chmod(client, 0o600);
+      assert.equal((await runCli(['call', 'supermath', 'factorial', 'n=3', '--offline', '--client-config', client], { env })).stderr, '');
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
 describe('prompts', () => {
   const fakeTty = (): PassThrough & { isTTY: boolean; setRawMode: () => void; columns: number; rows: number } =>
     Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => undefined, columns: 80, rows: 24 });
@@ -162,8 +216,11 @@ describe('prompts', () => {
         shown += d.toString();
         if (answered || !shown.includes('Client id')) return;
         answered = true;
-        // Answer once the prompt has finished drawing and listens.
-        setTimeout(() => stdin.write('carol\r'), 50);
+        // Answer once the prompt has added its key listener, which it does just after drawing:
+        // an event to wait for, not a time.
+        const drawn = stdin.listenerCount('keypress');
+        const answer = (): void => void (stdin.listenerCount('keypress') > drawn ? stdin.write('carol\r') : setImmediate(answer));
+        answer();
       });
       stdout.on('data', (d) => (printed += d.toString()));
       const io: Io = { env: { PSIMBOLS_CONFIG_DIR: dir.path }, stdin, stdout, stderr };

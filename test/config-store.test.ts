@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseClientConfig } from '../src/config/client-config.js';
@@ -8,6 +9,7 @@ import { clientConfigPath, configDir } from '../src/config/paths.js';
 import { emptyServerConfig, parseServerConfig } from '../src/config/server-config.js';
 import { loadServerConfig, updateServerConfig, writeFileAtomic } from '../src/config/store.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
+import { acquireLock } from '../src/config/lock.js';
 import { tempDir } from './helpers/server.js';
 
 describe('config paths', () => {
@@ -106,7 +108,6 @@ describe('config store', () => {
     try {
       const path = join(dir.path, 'server.json');
       await writeFile(`${path}.lock`, '');
-      const { utimes } = await import('node:fs/promises');
       const old = new Date(Date.now() - 60_000);
       await utimes(`${path}.lock`, old, old);
       await updateServerConfig(path, (c) => addClient(c, 'a', { key: generateKeySpec() }), emptyServerConfig);
@@ -115,4 +116,77 @@ describe('config store', () => {
       await dir.remove();
     }
   });
+
+  test('a waiter that judged a finished holder stale never removes the lock the next holder took meanwhile', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      const lock = `${path}.lock`;
+      await writeFile(lock, `${await exitedPid()} finished-holder`);
+      let next: (() => Promise<void>) | undefined;
+      let waiterHolds = false;
+      let tried!: () => void;
+      const triedOnce = new Promise<void>((r) => (tried = r));
+      const waiter = acquireLock(path, {
+        // The interleaving that once gave two holders: after the waiter read a pid and found it
+        // dead, that holder's lock went away normally and another process took the lock.
+        judgedStale: async () => {
+          if (next) return;
+          await unlink(lock);
+          next = await acquireLock(path);
+        },
+        triedTakeOver: async () => tried(),
+      }).then((release) => {
+        waiterHolds = true;
+        return release;
+      });
+      await triedOnce;
+      const held = await readFile(lock, 'utf8');
+      assert.match(held, new RegExp(`^${process.pid} `), 'the next holder\'s lock is still there');
+      assert.equal(waiterHolds, false, 'the waiter does not hold it too');
+      await next!();
+      const release = await waiter;
+      assert.equal(waiterHolds, true);
+      await release();
+      assert.deepEqual(await readdir(dir.path), [], 'no lock, marker or candidate is left');
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('two waiters taking over the same stale lock at once: one holds it, then the other', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      await writeFile(`${path}.lock`, `${await exitedPid()} dead-holder`);
+      let arrive!: () => void;
+      let count = 0;
+      const both = new Promise<void>((r) => (arrive = r));
+      // Both judge the lock stale before either takes it over.
+      const judgedStale = async () => {
+        if (++count === 2) arrive();
+        await both;
+      };
+      const holders: string[] = [];
+      const take = (name: string) =>
+        acquireLock(path, { judgedStale }).then(async (release) => {
+          holders.push(`${name}+`);
+          await new Promise((r) => setImmediate(r));
+          holders.push(`${name}-`);
+          await release();
+        });
+      await Promise.all([take('a'), take('b')]);
+      assert.ok(['a+,a-,b+,b-', 'b+,b-,a+,a-'].includes(holders.join(',')), holders.join(','));
+    } finally {
+      await dir.remove();
+    }
+  });
 });
+
+/** The pid of a process that has exited. */
+function exitedPid(): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    child.once('exit', () => resolve(child.pid!));
+  });
+}

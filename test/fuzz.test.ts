@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { request, sealCall } from '../src/client/client.js';
 import { parseClientConfig } from '../src/config/client-config.js';
-import { addClient } from '../src/config/edits.js';
+import { addClient, finishRotation, removeClient, rotateKey } from '../src/config/edits.js';
 import { emptyServerConfig, parseServerConfig } from '../src/config/server-config.js';
 import { updateServerConfig } from '../src/config/store.js';
 import { PsimbolsError } from '../src/errors.js';
@@ -111,12 +111,48 @@ describe('fuzzing the request path', () => {
       }),
       params(300),
     );
-  });
-
-  test('after all the fuzzing, a valid request still works', async () => {
+    // After all of it, a valid request still works.
     const r = await request(t.client('alice'), 'supermath', 'factorial', { n: 5 }, { endpoint: t.url });
     assert.deepEqual('return' in r && r.return, { value: 120, comment: '5! = 120' });
     assert.equal(t.access.filter((a) => a.status >= 500).length, 0);
+  });
+});
+
+describe('fuzzing the config edits', () => {
+  // Ids that are also names every JavaScript object inherits, among ordinary ones.
+  const ids = fc.constantFrom('constructor', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'a', 'b-1', '0');
+  const step = fc.oneof(
+    fc.record({ op: fc.constant('add' as const), id: ids, force: fc.boolean() }),
+    fc.record({ op: fc.constantFrom('remove' as const, 'rotate' as const, 'finish' as const), id: ids }),
+  );
+
+  test('add, remove, rotate and finish agree with a Map model for every valid id, and the result survives a parse', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
+        let config = emptyServerConfig();
+        const model = new Map<string, number>();
+        for (const s of steps) {
+          const has = model.has(s.id);
+          try {
+            if (s.op === 'add') config = addClient(config, s.id, { key: generateKeySpec() }, s.force);
+            else if (s.op === 'remove') config = removeClient(config, s.id);
+            else if (s.op === 'rotate') config = rotateKey(config, s.id, generateKeySpec());
+            else config = finishRotation(config, s.id);
+          } catch (e) {
+            const expected = s.op === 'add' ? 'client_exists' : 'client_not_found';
+            assert.ok(e instanceof PsimbolsError && e.code === expected && (s.op === 'add' ? has && !s.force : !has), `${s.op} ${s.id}: ${String(e)}`);
+            continue;
+          }
+          if (s.op === 'add') model.set(s.id, 1);
+          else if (s.op === 'remove') model.delete(s.id);
+          else if (s.op === 'rotate') model.set(s.id, (model.get(s.id) ?? 0) + 1);
+          else model.set(s.id, 1);
+        }
+        const reparsed = parseServerConfig(JSON.parse(JSON.stringify(config)), 'fuzz.json');
+        assert.deepEqual(new Map(Object.entries(reparsed.clients).map(([id, c]) => [id, c.keys.length])), model);
+      }),
+      params(500),
+    );
   });
 });
 

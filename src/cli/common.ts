@@ -6,7 +6,13 @@ import { errnoCode, PsimbolsError } from '../errors.js';
 import { decodeBase64urlStrict } from '../protocol/base64.js';
 import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
 import { isName } from '../protocol/messages.js';
-import { canPrompt, type GlobalOptions, type Io } from './io.js';
+import { canPrompt, err, type GlobalOptions, type Io } from './io.js';
+
+/** Warnings about files go to stderr as one line each. */
+export const warnOn =
+  (io: Io) =>
+  (message: string): void =>
+    err(io, `psimbols: warning: ${message}`);
 
 export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.configDir);
 const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);
@@ -16,7 +22,7 @@ export const serverPath = (io: Io, g: GlobalOptions, flag?: string): string => s
 export async function clientConfig(io: Io, g: GlobalOptions, flag?: string): Promise<ClientConfig> {
   const path = clientPath(io, g, flag);
   try {
-    return await loadClientConfig(path);
+    return await loadClientConfig(path, warnOn(io));
   } catch (e) {
     if (e instanceof PsimbolsError && e.code === 'config_missing') {
       throw new PsimbolsError('config_missing', `${e.message}: pass --client-config FILE, set PSIMBOLS_CLIENT_CONFIG, or run "psimbols serve" once to create a local client`);

@@ -15,40 +15,48 @@ type NewClient = {
 
 export function addClient(config: ServerConfig, id: string, client: NewClient, force = false): ServerConfig {
   if (!isClientId(id)) throw new PsimbolsError('usage', `invalid client id ${JSON.stringify(id)}: use letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)`);
-  if (config.clients[id] && !force) throw new PsimbolsError('client_exists', `client "${id}" already exists (use --force to replace it)`);
+  if (clientEntry(config, id) && !force) throw new PsimbolsError('client_exists', `client "${id}" already exists (use --force to replace it)`);
   const entry: ClientEntry = {
     server: client.server ?? defaultServerUrl(config),
     keys: [client.key],
     requestsPerHour: client.requestsPerHour,
     allow: client.allow === undefined || client.allow.length === 0 ? undefined : [...client.allow],
   };
-  return { ...config, clients: { ...config.clients, [id]: entry } };
+  return withClients(config, (clients) => clients.set(id, entry));
 }
 
+/** The client's entry, if the config has one: never a property every object inherits (`constructor`). */
+export const clientEntry = (config: ServerConfig, id: string): ClientEntry | undefined => (Object.hasOwn(config.clients, id) ? config.clients[id] : undefined);
+
 function entryOf(config: ServerConfig, id: string): ClientEntry {
-  const entry = config.clients[id];
+  const entry = clientEntry(config, id);
   if (!entry) throw new PsimbolsError('client_not_found', `no client "${id}" in the server config`);
   return entry;
 }
 
+// Edits go through a Map, and the result has no prototype, so that any valid id is only data.
+function withClients(config: ServerConfig, change: (clients: Map<string, ClientEntry>) => void): ServerConfig {
+  const clients = new Map(Object.entries(config.clients));
+  change(clients);
+  return { ...config, clients: Object.setPrototypeOf(Object.fromEntries(clients), null) as ServerConfig['clients'] };
+}
+
 export function removeClient(config: ServerConfig, id: string): ServerConfig {
   entryOf(config, id);
-  const clients = { ...config.clients };
-  delete clients[id];
-  return { ...config, clients };
+  return withClients(config, (clients) => clients.delete(id));
 }
 
 /** Puts a new current key first; older ps2 keys stay accepted until the rotation is finished. */
 export function rotateKey(config: ServerConfig, id: string, key: KeySpec, retireOld = false): ServerConfig {
   const entry = entryOf(config, id);
   const keep = retireOld || key.mode === 'CBC' || entry.keys[0]?.mode === 'CBC' ? [] : entry.keys;
-  return { ...config, clients: { ...config.clients, [id]: { ...entry, keys: [key, ...keep] } } };
+  return withClients(config, (clients) => clients.set(id, { ...entry, keys: [key, ...keep] }));
 }
 
 /** Drops every key but the current one. */
 export function finishRotation(config: ServerConfig, id: string): ServerConfig {
   const entry = entryOf(config, id);
-  return { ...config, clients: { ...config.clients, [id]: { ...entry, keys: entry.keys.slice(0, 1) } } };
+  return withClients(config, (clients) => clients.set(id, { ...entry, keys: entry.keys.slice(0, 1) }));
 }
 
 /** The seed-format config to hand to a client: its id, its endpoint and its current key. */

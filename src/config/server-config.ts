@@ -4,6 +4,7 @@ import { MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
 import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
 import { isHttpUrl, isStoreUrl, STORE_URL_RULE } from './urls.js';
 import { isClientId } from './ids.js';
+import { isObject } from '../protocol/messages.js';
 import { isAddressOrCidr } from './addresses.js';
 import { describeIssue } from './zod-issue.js';
 
@@ -81,11 +82,8 @@ const serverConfigSchema = z.strictObject({
   store: storeUrl.default('memory'),
   onStoreError: z.enum(ON_STORE_ERROR).default('closed'),
   modules: z.array(moduleEntry).default([]),
-  clients: z.record(z.string(), clientEntry).default({}),
-}).superRefine((c, ctx) => {
-  for (const id of Object.keys(c.clients)) {
-    if (!isClientId(id)) ctx.addIssue({ code: 'custom', path: ['clients', id], message: 'is not a valid client id (letters, digits, ".", "_", "-"; at most 64)' });
-  }
+  // Without a prototype, so that an id such as `constructor` is only ever data.
+  clients: z.record(z.string(), clientEntry).default({}).transform((c) => Object.setPrototypeOf(c, null) as typeof c),
 });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
@@ -93,6 +91,10 @@ export type ClientEntry = ServerConfig['clients'][string];
 
 /** Validates a parsed server config; the error names the file, the field and the rule. */
 export function parseServerConfig(value: unknown, file: string): ServerConfig {
+  // zod drops a "__proto__" key without a word: name any invalid id before it can.
+  const raw = isObject(value) && isObject(value.clients) ? Object.keys(value.clients) : [];
+  const bad = raw.find((id) => !isClientId(id));
+  if (bad !== undefined) throw new PsimbolsError('config_invalid', `${file}: clients.${bad}: is not a valid client id (letters, digits, ".", "_", "-"; at most 64)`);
   const result = serverConfigSchema.safeParse(value);
   if (result.success) return result.data;
   const { where, problem } = describeIssue(result.error.issues[0], 'field');

@@ -38,7 +38,7 @@ export function createReloader(o: { config: ServerConfig; path: string; processo
   const { path, log } = o;
   const once = async (): Promise<boolean> => {
     try {
-      const next = await loadServerConfig(path);
+      const next = await loadServerConfig(path, (m) => log.log('warn', m));
       await o.processor.update(buildState(next));
       const pending = restartOnlyChanges(o.config, next);
       if (pending.length > 0) log.log('warn', `changes to ${pending.join(', ')} take effect on restart`, { file: path });

@@ -1,14 +1,14 @@
 import { defaultServerUrl } from '../../config/server-config.js';
 import { loadServerConfig } from '../../config/store.js';
 import { prepareKey } from '../../protocol/keys.js';
-import { serverPath } from '../common.js';
+import { serverPath, warnOn } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
 
 type Options = { readonly config?: string; readonly json?: boolean };
 
 export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
-  const config = await loadServerConfig(serverPath(io, g, o.config));
+  const config = await loadServerConfig(serverPath(io, g, o.config), warnOn(io));
   // Key ids only: they identify a key without revealing it.
   const rows = Object.entries(config.clients).map(([id, c]) => ({
     client: id,

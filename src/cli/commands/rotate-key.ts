@@ -1,4 +1,4 @@
-import { clientConfigFor, finishRotation, rotateKey } from '../../config/edits.js';
+import { clientConfigFor, clientEntry, finishRotation, rotateKey } from '../../config/edits.js';
 import { updateServerConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
 import { generateKeySpec, kidHexOf } from '../../protocol/keys.js';
@@ -15,12 +15,12 @@ export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o
   const path = serverPath(io, g, o.config);
   if (o.finish) {
     const config = await updateServerConfig(path, (c) => finishRotation(c, id));
-    err(io, `client "${id}" now accepts only its newest key (${config.clients[id]?.keys.length ?? 0} key)`);
+    err(io, `client "${id}" now accepts only its newest key (${clientEntry(config, id)?.keys.length ?? 0} key)`);
     return EXIT.ok;
   }
   const key = o.keyFile ? await readKeyFile(o.keyFile) : generateKeySpec();
   const config = await updateServerConfig(path, (c) => rotateKey(c, id, key, o.retireOld === true));
-  const accepted = config.clients[id]?.keys.length ?? 1;
+  const accepted = clientEntry(config, id)?.keys.length ?? 1;
   err(io, `client "${id}" has a new key ${kidHexOf(key)}; ${accepted > 1 ? `the old one stays accepted until "psimbols rotate-key ${id} --finish"` : 'no other key is accepted'}`);
   await emitClientConfig(io, clientConfigFor(config, id), o.output, o.force === true);
   return EXIT.ok;

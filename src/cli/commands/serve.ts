@@ -74,7 +74,7 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
   const log = createLogger(out.write, format);
 
   try {
-    const loaded = (await fileExists(path)) ? await loadServerConfig(path) : await firstRun(path, dirOf(io, g), log, { host: o.host, port: o.port });
+    const loaded = (await fileExists(path)) ? await loadServerConfig(path, (m) => log.log('warn', m)) : await firstRun(path, dirOf(io, g), log, { host: o.host, port: o.port });
     const config = o.store ? { ...loaded, store: o.store } : loaded;
     const server = await startServer({ config, configPath: path, log, host: o.host, port: o.port, watch: o.watch });
     log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size, store: redactUrl(config.store) });
