@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from './helpers/wait.js';
 import { request, sealCall } from '../src/client/client.js';
 import { decodeBase64urlStrict } from '../src/protocol/base64.js';
 import { prepareKey, type LegacyKey } from '../src/protocol/keys.js';
@@ -177,7 +177,7 @@ describe('HTTP abuse', () => {
   test('a client that hangs up mid-body is logged as aborted once, and the server serves on', async () => {
     const before = t.access.length;
     await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"client":"al', 100);
-    await sleep(100);
+    await eventually(async () => t.access.length > before);
     const logged = t.access.slice(before);
     assert.deepEqual(logged.map((a) => [a.status, a.error]), [[499, 'client_aborted']]);
     const ok = await request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url });
@@ -196,13 +196,17 @@ describe('HTTP abuse', () => {
   test('a flood of bad tokens does not grow the replay store or the limiter', async () => {
     const before = { replay: t.store!.replay.size, limiter: t.store!.limiter.size };
     const config = t.client('alice');
-    await Promise.all(
-      Array.from({ length: 2000 }, (_, i) => {
+    // 2000 bad tokens, 32 in flight at a time: a flood, but within this server's 1 s request
+    // timeout on a loaded machine (2000 at once once timed out with 408s).
+    let next = 0;
+    const sender = async (): Promise<void> => {
+      for (let i = next++; i < 2000; i = next++) {
         const outer = sealCall(config, 'supermath', 'factorial', { n: 3 }).outer;
         const body = i % 2 ? { ...outer, client: `ghost-${i}` } : { ...outer, request: flipBit(outer.request, 60, 1) };
-        return post(t.url, body).then((r) => assert.equal(r.status, 401));
-      }),
-    );
+        assert.equal((await post(t.url, body)).status, 401);
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, sender));
     assert.deepEqual({ replay: t.store!.replay.size, limiter: t.store!.limiter.size }, before);
   });
 

@@ -7,6 +7,7 @@ import { generateKeySpec } from '../src/protocol/keys.js';
 import { freePort, spawnServe, type Served } from './helpers/cli.js';
 import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
 import { post, tempDir } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 // Two `psimbols serve` processes behind an imaginary load balancer, sharing one Redis.
 
@@ -53,7 +54,7 @@ describe('several instances on one Redis', { skip: redisMissing() }, () => {
     assert.equal((await post(a.url, outer)).status, 200);
     assert.equal((await post(b.url, outer)).status, 401);
     // Log lines are written in batches: give the batch a moment.
-    for (let i = 0; i < 20 && !b.stderr().includes('"reason":"replayed"'); i++) await new Promise((r) => setTimeout(r, 50));
+    await eventually(async () => b.stderr().includes('"reason":"replayed"'));
     assert.match(b.stderr(), /"reason":"replayed"/);
   });
 

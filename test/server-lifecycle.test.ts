@@ -3,7 +3,6 @@ import { writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request, sealCall } from '../src/client/client.js';
 import { addClient } from '../src/config/edits.js';
 import { loadServerConfig, toJsonText, updateServerConfig } from '../src/config/store.js';
@@ -130,8 +129,10 @@ describe('slow headers', () => {
 describe('graceful shutdown', () => {
   test('in-flight requests finish, then the server stops accepting', async () => {
     const t = await startTestServer({ config: { modules: [{ path: fixture('inline-hang.ts') }] } });
+    const g = globalThis as { inlineSlowStarted?: number };
+    const before = g.inlineSlowStarted ?? 0;
     const inflight = request(t.client('alice'), 'inline', 'slow', { ms: 400 }, { endpoint: t.url });
-    await sleep(100);
+    assert.equal(await eventually(async () => (g.inlineSlowStarted ?? 0) > before), true, 'the call is under way');
     const closing = t.close();
     const r = await inflight;
     assert.deepEqual('return' in r && r.return, { value: 400 });

@@ -24,8 +24,11 @@ import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionSt
 //   start of the current second instead, so that a new client's first request is not refused.
 
 const ADMIT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[10])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local epoch = tonumber(redis.call('GET', KEYS[4]))
 if not epoch then
   epoch = now
@@ -92,11 +95,13 @@ type RedisStoreOptions = {
   /** How long an open circuit fails fast before one trial command (default 1000 ms). */
   readonly cooldownMs?: number;
   readonly now?: () => number;
+  /** Tests only: the time (ms) the admission script uses instead of Redis's TIME. */
+  readonly clock?: () => number;
 };
 
 type AdmitReply = [number, number, number];
 type WithAdmit = Redis & {
-  psimbolsAdmit(...args: [nonce: string, accepted: string, refused: string, epoch: string, ttl: number, limit: number, window: number, member: string, refusedCap: number, ts: string, past: number, future: number, keepFor: number]): Promise<AdmitReply>;
+  psimbolsAdmit(...args: [nonce: string, accepted: string, refused: string, epoch: string, ttl: number, limit: number, window: number, member: string, refusedCap: number, ts: string, past: number, future: number, keepFor: number, now: string]): Promise<AdmitReply>;
   psimbolsEpoch(epoch: string, mode: 'second' | 'now'): Promise<number>;
 };
 const REPLY: Record<number, Admission> = { [-1]: { kind: 'replayed' }, [-2]: { kind: 'forgotten' }, [-3]: { kind: 'stale' }, [-4]: { kind: 'future' } };
@@ -112,6 +117,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly #threshold: number;
   readonly #cooldownMs: number;
   readonly #now: () => number;
+  readonly #clock: (() => number) | undefined;
   #failures = 0;
   #openUntil = 0;
   readonly #clients = new Set<string>();
@@ -122,6 +128,7 @@ export class RedisAdmissionStore implements AdmissionStore {
     this.#threshold = o.failureThreshold ?? 3;
     this.#cooldownMs = o.cooldownMs ?? 1000;
     this.#now = o.now ?? Date.now;
+    this.#clock = o.clock;
     // Fail fast: no offline queue, no retries of a command, a short command timeout. Reconnects
     // go on in the background. Auto-pipelining sends the scripts of all requests that arrived in
     // one turn of the event loop in one write, which cut Redis's CPU per request under load by a
@@ -177,7 +184,8 @@ export class RedisAdmissionStore implements AdmissionStore {
       const ttl = Math.max(1, Math.ceil(r.nonceTtlMs));
       const w = r.window ?? DEFAULT_WINDOW;
       const ts = r.ts === undefined ? '' : String(r.ts);
-      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS);
+      const now = this.#clock ? String(this.#clock()) : '';
+      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS, now);
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
