@@ -96,7 +96,7 @@ describe('psimbols call against a real psimbols serve', () => {
     assert.equal(missing.code, 2);
     assert.equal(missing.stderr.startsWith(`psimbols: ${join(dir.path, 'nope.json')}: no such file: pass --client-config FILE`), true, missing.stderr);
     const broken = join(dir.path, 'broken.json');
-    await writeFile(broken, '{"client":"x"}');
+    await writeFile(broken, '{"client":"x"}', { mode: 0o600 });
     const b = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', broken], { env });
     assert.deepEqual([b.code, b.stderr], [2, `psimbols: ${broken}: server: must be an http:// or https:// URL\n`]);
   });
@@ -123,7 +123,7 @@ describe('psimbols call against a real psimbols serve', () => {
   test('exit 4 when the server refuses authentication', async () => {
     const local = JSON.parse(await readFile(join(dir.path, 'client.json'), 'utf8')) as Record<string, unknown>;
     const wrong = join(dir.path, 'wrong.json');
-    await writeFile(wrong, JSON.stringify({ ...local, key: generateKeySpec() }));
+    await writeFile(wrong, JSON.stringify({ ...local, key: generateKeySpec() }), { mode: 0o600 });
     const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', wrong], { env });
     assert.equal(r.code, 4);
     assert.match(r.stderr, /refused the request \(401\): check the client id, the key and the clock/);

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { decodeBase64urlStrict } from '../src/protocol/base64.js';
 import { openRequest, openResponse, requestBinding, sealRequest, sealResponse } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
-import type { RunRequest, RunResponse } from '../src/protocol/messages.js';
+import { parseJson, parseRunRequest, type RunRequest, type RunResponse } from '../src/protocol/messages.js';
 import { vectors } from './helpers/vectors.js';
 
 const v = vectors.ps2;
@@ -121,5 +121,29 @@ describe('ps2 acceptance rules', () => {
     const r = openRequest(token, { client: 'c', server: 's', keys: [key], now: Math.floor(Date.now() / 1000) });
     assert.ok(r.ok);
     assert.deepEqual(r.value.message, request);
+  });
+});
+
+describe('plaintext rules an independent implementation must match (docs/PROTOCOL.md, "Plaintexts")', () => {
+  const plain = (value: unknown) => parseRunRequest(value);
+  const run = { module: 'supermath', function: 'factorial', params: { n: 3 } };
+
+  test('request_id is counted in code points, as Python\'s len() counts: 128 emoji pass, 129 do not', () => {
+    assert.ok(plain({ request_id: '😀'.repeat(128), run }));
+    assert.equal(plain({ request_id: '😀'.repeat(129), run }), undefined);
+    assert.ok(plain({ request_id: 'x'.repeat(128), run }));
+    assert.equal(plain({ request_id: 'x'.repeat(129), run }), undefined);
+    assert.equal(plain({ request_id: '', run }), undefined);
+  });
+
+  test('params may be missing (taken as {}), but not null or an array', () => {
+    assert.deepEqual(plain({ request_id: '1', run: { module: 'm', function: 'f' } })?.run.params, {});
+    assert.equal(plain({ request_id: '1', run: { ...run, params: null } }), undefined);
+    assert.equal(plain({ request_id: '1', run: { ...run, params: [] } }), undefined);
+  });
+
+  test('a UTF-8 byte order mark before the JSON is refused; of duplicate keys the last wins', () => {
+    assert.equal(parseJson('\uFEFF{"request_id":"1"}'), undefined);
+    assert.deepEqual(plain(parseJson('{"request_id":"1","request_id":"2","run":{"module":"m","function":"f"}}'))?.request_id, '2');
   });
 });

@@ -35,8 +35,9 @@ describe('examples/', () => {
       // The example as shipped, moved to a free port, its module path made absolute (it imports
       // 'psimbols', which resolves from inside this package).
       const text = (await readFile(join(examples, 'server.json'), 'utf8')).replaceAll('http://127.0.0.1:9393/', url).replace('"port": 9393', `"port": ${port}`);
-      await writeFile(join(dir.path, 'server.json'), text.replace('"modules/textutil.ts"', JSON.stringify(join(examples, 'modules', 'textutil.ts'))));
-      await writeFile(join(dir.path, 'client.json'), (await readFile(join(examples, 'client.json'), 'utf8')).replace('http://127.0.0.1:9393/', url));
+      // Keys are written 0600, as psimbols itself writes them (a 0644 file draws a warning).
+      await writeFile(join(dir.path, 'server.json'), text.replace('"modules/textutil.ts"', JSON.stringify(join(examples, 'modules', 'textutil.ts'))), { mode: 0o600 });
+      await writeFile(join(dir.path, 'client.json'), (await readFile(join(examples, 'client.json'), 'utf8')).replace('http://127.0.0.1:9393/', url), { mode: 0o600 });
       env = { PSIMBOLS_CONFIG_DIR: dir.path };
       served = await spawnServe([], env);
     });
@@ -55,7 +56,7 @@ describe('examples/', () => {
       assert.match(bad.stderr, /the server refused the input/);
       const downConfig = join(dir.path, 'down.json');
       const shipped = await readFile(join(examples, 'client.json'), 'utf8');
-      await writeFile(downConfig, shipped.replace('http://127.0.0.1:9393/', `http://127.0.0.1:${await freePort()}/`));
+      await writeFile(downConfig, shipped.replace('http://127.0.0.1:9393/', `http://127.0.0.1:${await freePort()}/`), { mode: 0o600 });
       const down = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper, PSIMBOLS_CLIENT_CONFIG: downConfig });
       assert.deepEqual([down.code, down.stderr.trim().split('\n').at(-1)], [0, 'server unreachable: skipping this step']);
     });
@@ -70,7 +71,7 @@ describe('examples/', () => {
     test('the legacy client of the example works and is limited to factorial', async () => {
       const legacy = join(dir.path, 'legacy.json');
       const url = served.url;
-      await writeFile(legacy, JSON.stringify({ client: '123', server: url, key: { type: 'AES', mode: 'CBC', data: '12345678901234567890123456789012' } }));
+      await writeFile(legacy, JSON.stringify({ client: '123', server: url, key: { type: 'AES', mode: 'CBC', data: '12345678901234567890123456789012' } }), { mode: 0o600 });
       assert.equal((await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', legacy], { env })).stdout, '6\n');
       assert.equal((await runCli(['call', 'supermath', 'gcd', 'a=1', 'b=2', '--client-config', legacy], { env })).code, 1);
       assert.match(served.stderr(), /legacy client: AES-CBC without authentication/);

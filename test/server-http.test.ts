@@ -124,6 +124,7 @@ describe('every authentication failure is the same 401', () => {
     };
     const first = await post(t.url, bodies['unknown client']);
     assert.equal(first.status, 401);
+    assert.equal(first.text, '{"error":"unauthorized","message":"request refused"}\n', 'the bytes docs/PROTOCOL.md gives, newline included');
     for (const [name, body] of Object.entries(bodies)) {
       const r = await post(t.url, body);
       assert.equal(r.status, 401, name);

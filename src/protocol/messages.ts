@@ -24,7 +24,21 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 
 export const isName = (s: string): boolean => NAME.test(s);
 
-const isRequestId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_REQUEST_ID;
+/** Unicode code points, as Python's len() counts a str (PROTOCOL.md, "Plaintexts"). */
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++, n++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+  }
+  return n;
+}
+
+// A request id of 1 to 128 code points; at most 256 UTF-16 units, so the count stays cheap.
+const isRequestId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 2 * MAX_REQUEST_ID && codePoints(v) <= MAX_REQUEST_ID;
 
 export function parseRunRequest(value: unknown): RunRequest | undefined {
   if (!isObject(value) || !isRequestId(value.request_id)) return undefined;
