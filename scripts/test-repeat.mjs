@@ -20,6 +20,7 @@ if (build.status !== 0) process.exit(1);
 const busy = idle ? [] : [0, 1].map(() => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
 const stop = () => busy.forEach((b) => b.kill('SIGKILL'));
 process.on('exit', stop);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 let failed = 0;
 for (let i = 1; i <= runs; i++) {

@@ -18,7 +18,7 @@ import { errnoCode, PsimbolsError } from '../errors.js';
 // marker behind; the lock then waits for WAIT_MS and says which file to remove.
 //
 // The owner is a process: this, with the orphan cleanup below, is the one place outside the CLI
-// that reads process.pid and asks whether a pid is alive.
+// that reads its own pid and asks whether another pid is alive.
 
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;

@@ -13,7 +13,7 @@ import type { ServerConfig } from './server-config.js';
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
-/** Receives a warning about a file, once per file and process. */
+/** Receives a warning about a file, once per file for as long as this program runs. */
 export type Warn = (message: string) => void;
 const warned = new Set<string>();
 

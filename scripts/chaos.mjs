@@ -1,0 +1,241 @@
+// npm run chaos [-- --seconds N]: the replay and limit guarantees together, under faults.
+//
+// Three `psimbols serve` processes (the real binary) share one private redis-server. Clients with
+// small hourly limits send fresh requests to random instances and replay every token they were
+// ever answered, while the run kills Redis and restarts it empty, pauses it (SIGSTOP/SIGCONT),
+// kills an instance with SIGKILL and restarts it, and reloads the config. At the end it reports,
+// per client:
+//   - accepted requests against the limit, per era of the store (an empty restart starts a new
+//     hour: docs/SECURITY.md): never over it;
+//   - replays accepted: must be 0;
+//   - honest requests refused for a reason other than their own limit or the store or an
+//     instance being down: must be 0.
+// It exits 1 if any of these fails. Everything it starts listens on 127.0.0.1 and is stopped.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateKeySpec, sealCall } from '../dist/index.js';
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const SECONDS = Number(arg('seconds', 60));
+const LIMIT = 25;
+const CLIENTS = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
+const LB = 'http://lb.chaos.test/';
+
+if (spawnSync('redis-server', ['--version']).status !== 0) {
+  console.error('chaos: redis-server not found: apt-get install -y redis-server');
+  process.exit(process.env.CI ? 1 : 0);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+const dir = mkdtempSync(join(tmpdir(), 'psimbols-chaos-'));
+const keys = Object.fromEntries(CLIENTS.map((id) => [id, generateKeySpec()]));
+const configPath = join(dir, 'server.json');
+const writeConfig = (extra = {}) => {
+  const clients = Object.fromEntries(CLIENTS.map((id) => [id, { server: LB, keys: [keys[id]], requestsPerHour: LIMIT }]));
+  writeFileSync(configPath, JSON.stringify({ store: redis.url, clients: { ...clients, ...extra } }), { mode: 0o600 });
+};
+
+// --- Redis, started and stopped by hand so that a restart is empty (no persistence).
+const redis = { port: await freePort(), child: undefined, url: '' };
+redis.url = `redis://127.0.0.1:${redis.port}/0`;
+async function startRedis() {
+  redis.child = spawn('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = spawnSync('redis-cli', ['-p', String(redis.port), 'PING'], { encoding: 'utf8' }).stdout?.trim() === 'PONG';
+    if (up) return;
+    await sleep(50);
+  }
+  throw new Error('redis-server did not start');
+}
+const stopRedis = () =>
+  new Promise((r) => {
+    const c = redis.child;
+    if (!c || c.exitCode !== null) return r();
+    c.once('exit', r);
+    c.kill('SIGCONT');
+    c.kill('SIGKILL');
+  });
+
+// --- Instances of the real binary.
+const instances = [];
+function startInstance(slot) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json', '--port', String(slot.port), '-c', configPath], {
+      env: { PATH: process.env.PATH, HOME: dir, PSIMBOLS_CONFIG_DIR: dir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let text = '';
+    const onData = (d) => {
+      text += d;
+      if (text.includes('listening on')) {
+        child.stderr.off('data', onData);
+        child.stderr.resume();
+        slot.child = child;
+        resolve();
+      }
+    };
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      if (slot.child !== child) reject(new Error(`serve exited with ${code}: ${text}`));
+    });
+  });
+}
+
+// --- The clients.
+const stats = Object.fromEntries(CLIENTS.map((id) => [id, { sent: 0, eras: [0], limited: 0, unavailable: 0, unreachable: 0, honestRefused: [], replays: 0, replaysAccepted: 0 }]));
+const answered = Object.fromEntries(CLIENTS.map((id) => [id, []]));
+let era = 0;
+let running = true;
+
+async function post(url, body) {
+  try {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+const anyInstance = () => instances[Math.floor(Math.random() * instances.length)];
+
+async function fresh(id) {
+  const s = stats[id];
+  const outer = sealCall({ client: id, server: LB, key: keys[id] }, 'supermath', 'factorial', { n: 5 }).outer;
+  const startEra = era;
+  const status = await post(anyInstance().url, outer);
+  s.sent++;
+  if (status === 200 || status === 429) answered[id].push(outer);
+  // Counted in the era it was sealed in: a token sealed before a restart cannot be accepted by the
+  // empty Redis after it (it is stamped before the new epoch), so it belongs to the old era.
+  if (status === 200) s.eras[startEra] = (s.eras[startEra] ?? 0) + 1;
+  else if (status === 429) s.limited++;
+  else if (status === 503) s.unavailable++;
+  else if (status === 0) s.unreachable++;
+  else s.honestRefused.push(status);
+}
+
+async function replay(id, outer) {
+  const s = stats[id];
+  const status = await post(anyInstance().url, outer);
+  s.replays++;
+  if (status === 200) s.replaysAccepted++;
+}
+
+async function clientLoop(id) {
+  while (running) {
+    await fresh(id);
+    const seen = answered[id];
+    if (seen.length > 0) await replay(id, seen[Math.floor(Math.random() * seen.length)]);
+    await sleep(40 + Math.random() * 80);
+  }
+}
+
+// --- The faults, spread over the run.
+const events = [];
+const log = (what) => {
+  events.push(`${((Date.now() - t0) / 1000).toFixed(1)} s ${what}`);
+};
+async function faults() {
+  const step = (SECONDS * 1000) / 6;
+  const at = async (n) => {
+    const wait = t0 + n * step - Date.now();
+    if (wait > 0) await sleep(wait);
+  };
+  await at(1);
+  log('redis killed');
+  await stopRedis();
+  era++;
+  await startRedis();
+  log('redis restarted empty');
+  await at(2);
+  log('redis paused');
+  redis.child.kill('SIGSTOP');
+  await sleep(2000);
+  redis.child.kill('SIGCONT');
+  log('redis resumed');
+  await at(3);
+  const victim = instances[1];
+  log('instance 2 killed (SIGKILL)');
+  victim.child.kill('SIGKILL');
+  await sleep(1000);
+  await startInstance(victim);
+  log('instance 2 restarted');
+  await at(4);
+  writeConfig({ late: { server: LB, keys: [generateKeySpec()], requestsPerHour: LIMIT } });
+  for (const i of instances) i.child.kill('SIGHUP');
+  log('config rewritten with a new client and every instance sent SIGHUP');
+  await at(5);
+  log('redis killed again');
+  await stopRedis();
+  era++;
+  await startRedis();
+  log('redis restarted empty');
+}
+
+let t0 = Date.now();
+let failed = false;
+try {
+  await startRedis();
+  writeConfig();
+  for (let i = 0; i < 3; i++) instances.push({ port: await freePort(), child: undefined, get url() { return `http://127.0.0.1:${this.port}/`; } });
+  await Promise.all(instances.map(startInstance));
+  t0 = Date.now();
+  const loops = CLIENTS.map(clientLoop);
+  await faults();
+  const left = t0 + SECONDS * 1000 - Date.now();
+  if (left > 0) await sleep(left);
+  running = false;
+  await Promise.all(loops);
+  // Last, every token ever answered is replayed once more, to every instance.
+  for (const id of CLIENTS) for (const outer of answered[id]) for (const i of instances) {
+    const status = await post(i.url, outer);
+    stats[id].replays++;
+    if (status === 200) stats[id].replaysAccepted++;
+  }
+  failed = report();
+} catch (e) {
+  console.error(`chaos: ${e instanceof Error ? e.stack : e}`);
+  failed = true;
+} finally {
+  running = false;
+  for (const i of instances) i.child?.kill('SIGKILL');
+  await stopRedis();
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
+
+function report() {
+  console.log(`chaos: ${SECONDS} s, 3 instances on one Redis, ${CLIENTS.length} clients of ${LIMIT} requests an hour`);
+  for (const e of events) console.log(`  ${e}`);
+  console.log('client  sent  accepted per store era  limited  503  unreachable  replays  replays accepted  honest refused');
+  let bad = 0;
+  for (const id of CLIENTS) {
+    const s = stats[id];
+    const eras = s.eras.map((n) => n ?? 0);
+    const over = eras.some((n) => n > LIMIT);
+    const wrong = over || s.replaysAccepted > 0 || s.honestRefused.length > 0;
+    if (wrong) bad++;
+    console.log(
+      `${id.padEnd(6)}  ${String(s.sent).padStart(4)}  ${eras.join(' / ').padEnd(22)}  ${String(s.limited).padStart(7)}  ${String(s.unavailable).padStart(3)}  ${String(s.unreachable).padStart(11)}  ${String(s.replays).padStart(7)}  ${String(s.replaysAccepted).padStart(16)}  ${s.honestRefused.length ? s.honestRefused.join(',') : '0'}${wrong ? '  <- FAILED' : ''}`,
+    );
+  }
+  console.log(`chaos: ${CLIENTS.length - bad} clients held every guarantee, ${bad} did not`);
+  return bad > 0;
+}
