@@ -4,11 +4,11 @@
 // Options: --rounds N (5), --requests N (20000), --connections N (16), --store URL (instead of memory).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
+import { freePort } from '../scripts/free-port.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,14 +21,6 @@ const STORE = arg('store', undefined);
 const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
 const BASELINE = fileURLToPath(new URL('./baseline.js', import.meta.url));
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 function start(cmd, args, ready) {
   return new Promise((resolve, reject) => {

@@ -13,11 +13,11 @@
 // It exits 1 if any of these fails. Everything it starts listens on 127.0.0.1 and is stopped.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeySpec, sealCall } from '../dist/index.js';
+import { freePort } from './free-port.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,14 +35,6 @@ if (spawnSync('redis-server', ['--version']).status !== 0) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 const dir = mkdtempSync(join(tmpdir(), 'psimbols-chaos-'));
 const keys = Object.fromEntries(CLIENTS.map((id) => [id, generateKeySpec()]));
@@ -131,9 +123,9 @@ async function fresh(id) {
   else s.honestRefused.push(status);
 }
 
-async function replay(id, outer) {
+async function replay(id, outer, instance = anyInstance()) {
   const s = stats[id];
-  const status = await post(anyInstance().url, outer);
+  const status = await post(instance.url, outer);
   s.replays++;
   if (status === 200) s.replaysAccepted++;
 }
@@ -158,12 +150,15 @@ async function faults() {
     const wait = t0 + n * step - Date.now();
     if (wait > 0) await sleep(wait);
   };
+  const emptyRestart = async (what) => {
+    log(what);
+    await stopRedis();
+    era++;
+    await startRedis();
+    log('redis restarted empty');
+  };
   await at(1);
-  log('redis killed');
-  await stopRedis();
-  era++;
-  await startRedis();
-  log('redis restarted empty');
+  await emptyRestart('redis killed');
   await at(2);
   log('redis paused');
   redis.child.kill('SIGSTOP');
@@ -182,11 +177,7 @@ async function faults() {
   for (const i of instances) i.child.kill('SIGHUP');
   log('config rewritten with a new client and every instance sent SIGHUP');
   await at(5);
-  log('redis killed again');
-  await stopRedis();
-  era++;
-  await startRedis();
-  log('redis restarted empty');
+  await emptyRestart('redis killed again');
 }
 
 let t0 = Date.now();
@@ -204,11 +195,7 @@ try {
   running = false;
   await Promise.all(loops);
   // Last, every token ever answered is replayed once more, to every instance.
-  for (const id of CLIENTS) for (const outer of answered[id]) for (const i of instances) {
-    const status = await post(i.url, outer);
-    stats[id].replays++;
-    if (status === 200) stats[id].replaysAccepted++;
-  }
+  for (const id of CLIENTS) for (const outer of answered[id]) for (const i of instances) await replay(id, outer, i);
   failed = report();
 } catch (e) {
   console.error(`chaos: ${e instanceof Error ? e.stack : e}`);
