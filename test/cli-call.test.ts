@@ -120,6 +120,36 @@ describe('psimbols call against a real psimbols serve', () => {
     }
   });
 
+  test('--timeout 0 waits as long as the answer takes', async () => {
+    const slow = createServer((_q, res) => void setTimeout(() => res.writeHead(500).end('{"message":"late"}'), 400));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(slow.address() as { port: number }).port}/`;
+      assert.equal((await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', url, '--timeout', '0.1'], { env })).code, 3);
+      const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', url, '--timeout', '0'], { env });
+      assert.deepEqual([r.code, r.stderr], [6, `psimbols: ${url} answered 500: late\n`], 'the answer came, however late');
+    } finally {
+      slow.close();
+    }
+  });
+
+  test('a 503 is exit 3, and --retry waits what Retry-After says, within --timeout, saying so with --verbose', async () => {
+    const down = createServer((_q, res) => res.writeHead(503, { 'Retry-After': '1', 'Content-Type': 'application/json' }).end('{"error":"unavailable","message":"the server cannot check limits right now"}\n'));
+    await new Promise<void>((r) => down.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(down.address() as { port: number }).port}/`;
+      const start = performance.now();
+      const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', url, '--retry', '1', '--verbose'], { env });
+      assert.equal(r.code, 3);
+      assert.ok(performance.now() - start >= 1000, 'waited the second the server asked for');
+      assert.match(r.stderr, /attempt 1 failed \(.*unavailable \(503\): retry in 1 s\); retrying in 1\.0 s\n/);
+      const bounded = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', url, '--retry', '1', '--verbose', '--timeout', '0.2'], { env });
+      assert.match(bounded.stderr, /retrying in 0\.2 s/);
+    } finally {
+      down.close();
+    }
+  });
+
   test('exit 4 when the server refuses authentication', async () => {
     const local = JSON.parse(await readFile(join(dir.path, 'client.json'), 'utf8')) as Record<string, unknown>;
     const wrong = join(dir.path, 'wrong.json');
@@ -181,15 +211,15 @@ describe('psimbols bench', () => {
     await runCli(['add-client', 'bench', '--requests-per-hour', '100000000', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'bench.json')], { env: benchEnv });
     const served = await spawnServe(['--port', String(port)], benchEnv);
     try {
-      const r = await runCli(['bench', 'supermath', 'gcd', 'a=12', 'b=18', '-n', '300', '-c', '4', '--json'], { env: benchEnv });
+      const r = await runCli(['bench', 'supermath', 'gcd', 'a=12', 'b=18', '-n', '300', '--connections', '4', '--json'], { env: benchEnv });
       assert.equal(r.code, 0, r.stderr);
       const report = JSON.parse(r.stdout) as { requests: number; rps: number; latencyMs: { p50: number; p99: number }; statuses: Record<string, number> };
       assert.equal(report.requests, 300);
       assert.deepEqual(report.statuses, { 200: 300 }, 'every request fresh: no replays refused');
       assert.ok(report.rps > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
-      const text = await runCli(['bench', '-d', '1', '-c', '2'], { env: benchEnv });
+      const text = await runCli(['bench', '-d', '0.5', '--connections', '2'], { env: benchEnv });
       assert.equal(text.code, 0, text.stderr);
-      assert.match(text.stdout, /^supermath\.factorial at http:\/\/127\.0\.0\.1:\d+\/: \d+ requests over 2 connections in (0\.9\d|1\.\d\d) s\nrequests\/s +\d+\nlatency ms +p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+\nstatuses +200: \d+\n$/);
+      assert.match(text.stdout, /^supermath\.factorial at http:\/\/127\.0\.0\.1:\d+\/: \d+ requests over 2 connections in (0\.4\d|0\.5\d) s\nrequests\/s +\d+\nlatency ms +p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+\nstatuses +200: \d+\n$/);
     } finally {
       await served.stop();
       await dir.remove();

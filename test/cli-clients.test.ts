@@ -160,7 +160,7 @@ describe('client ids that are also names every JavaScript object has', () => {
         assert.equal((JSON.parse(added.stdout) as { client: string }).client, id);
       }
       const listed = await runCli(['list-clients', '--json'], { env });
-      assert.deepEqual((JSON.parse(listed.stdout) as { client: string }[]).map((r) => r.client), ['plain', ...ids]);
+      assert.deepEqual((JSON.parse(listed.stdout) as { client: string }[]).map((r) => r.client), ['local', 'plain', ...ids]);
       for (const id of ids) {
         const rotated = await runCli(['rotate-key', id, '-o', join(dir.path, `${id}.json`)], { env });
         assert.equal(rotated.code, 0, rotated.stderr);
@@ -168,7 +168,7 @@ describe('client ids that are also names every JavaScript object has', () => {
         assert.equal((await runCli(['add-client', id], { env })).code, 2, 'already exists');
         assert.equal((await runCli(['remove-client', id], { env })).code, 0);
       }
-      assert.deepEqual(Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients), ['plain']);
+      assert.deepEqual(Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients), ['local', 'plain']);
     } finally {
       await dir.remove();
     }
@@ -227,7 +227,7 @@ describe('prompts', () => {
       const code = await main(['add-client'], io);
       assert.equal(code, 0);
       assert.equal((JSON.parse(printed) as { client: string }).client, 'carol');
-      assert.deepEqual(Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients), ['carol']);
+      assert.deepEqual(Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients), ['local', 'carol'], 'the first run made local too');
     } finally {
       await dir.remove();
     }

@@ -74,7 +74,9 @@ describe('config store', () => {
   test('writes atomically with mode 0600 and refuses to overwrite unless told to', async () => {
     const dir = await tempDir();
     try {
-      const path = join(dir.path, 'sub', 'f.json');
+      await assert.rejects(writeFileAtomic(join(dir.path, 'sub', 'f.json'), 'one', false), { code: 'io', message: /the directory .*sub does not exist/ });
+      assert.deepEqual(await readdir(dir.path), [], 'no directory is made for a file');
+      const path = join(dir.path, 'f.json');
       await writeFileAtomic(path, 'one', false);
       assert.equal((await stat(path)).mode & 0o777, 0o600);
       await assert.rejects(writeFileAtomic(path, 'two', false), { code: 'file_exists' });

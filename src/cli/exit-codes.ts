@@ -9,6 +9,8 @@ export const EXIT = {
   unauthorized: 4,
   rateLimited: 5,
   other: 6,
+  /** 128 + SIGPIPE: stdout's reader went away. */
+  brokenPipe: 141,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -1,5 +1,5 @@
 import { CommanderError } from '@commander-js/extra-typings';
-import { errorMessage, PsimbolsError } from '../errors.js';
+import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { err, printError, type Io } from './io.js';
 import { buildProgram } from './program.js';
@@ -28,6 +28,16 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
+/**
+ * A reader that went away (`| head -1`) ends the program quietly, with the status of a process
+ * killed by SIGPIPE, as other tools do; any other failure to write stdout is an error.
+ */
+function outputFailed(code: string): number {
+  if (code === 'EPIPE') return EXIT.brokenPipe;
+  process.stderr.write(`psimbols: cannot write the output (${code}): the output is incomplete; check where stdout goes\n`);
+  return EXIT.usage;
+}
+
 /** The launcher's entry: real streams in, exit code out. */
 export function run(): void {
   // process.stdin builds a stream on first use (about a millisecond); most commands never read it.
@@ -39,12 +49,20 @@ export function run(): void {
       return process.stdin;
     },
   };
+  // Output that cannot be written is an error: a key printed to a full disk is a key lost.
+  let failed: string | undefined;
+  const fail = (e: unknown): void => void (failed ??= errnoCode(e) ?? 'error');
+  process.stdout.on('error', fail);
   main(process.argv.slice(2), io).then(
     (code) => {
       // Exit as soon as the output is flushed rather than when idle keep-alive sockets and
       // timers wind down: a few milliseconds of every call in a CI script.
       process.exitCode = code;
-      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+      process.stdout.write('', (e) => {
+        if (e) fail(e);
+        const final = failed === undefined ? code : outputFailed(failed);
+        process.stderr.write('', () => process.exit(final));
+      });
     },
     (e: unknown) => {
       process.stderr.write(`psimbols: internal error: ${errorMessage(e)}\n`);

@@ -22,6 +22,12 @@ export function seconds(value: string): number {
   return n;
 }
 
+export function positiveSeconds(value: string): number {
+  const n = seconds(value);
+  if (n === 0) throw new InvalidArgumentError('expected a number of seconds above 0.');
+  return n;
+}
+
 export function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
@@ -44,7 +50,7 @@ const CLIENT_DEFAULT = 'default: $PSIMBOLS_CLIENT_CONFIG or client.json in the c
 export const serverConfigOption = () => new Option('-c, --config <file>', `server config file (${CONFIG_DEFAULT})`);
 export const clientConfigOption = () => new Option('--client-config <file>', `client config (${CLIENT_DEFAULT})`);
 export const endpointOption = () => new Option('--server <url>', "send to this URL instead of the config's server").argParser(httpUrl);
-export const timeoutOption = () => new Option('--timeout <seconds>', 'give up after this many seconds').argParser(seconds).default(10);
+export const timeoutOption = () => new Option('--timeout <seconds>', 'give up on an attempt after this many seconds; 0 waits as long as it takes').argParser(seconds).default(10);
 export const jsonOption = () => new Option('--json', 'print JSON');
 export const outputOption = () => new Option('-o, --output <file>', 'write the client config to this file (mode 0600) instead of stdout');
 export const keyFileOption = () => new Option('--key-file <file>', 'use the key in this file (as written by keygen) instead of a fresh one');

@@ -10,6 +10,7 @@ import {
   outputOption,
   port,
   positiveInt,
+  positiveSeconds,
   serverConfigOption,
   storeUrl,
   timeoutOption,
@@ -62,7 +63,7 @@ function call(program: Program, lazy: Lazy): void {
     .option('--offline', 'print the sealed request without sending it')
     .option('-v, --verbose', 'print the comment to stderr')
     .addOption(timeoutOption())
-    .addOption(new Option('--retry <n>', 'retry a failed network attempt up to n times, each freshly sealed').argParser(wholeNumber).default(0))
+    .addOption(new Option('--retry <n>', 'retry up to n times after a network failure, a timeout or a 503, each freshly sealed, honouring Retry-After').argParser(wholeNumber).default(0))
     .addHelpText('after', example('psimbols call supermath factorial n=3'))
     .action(lazy(() => import('./commands/call.js')));
 }
@@ -150,11 +151,11 @@ function bench(program: Program, lazy: Lazy): void {
     .argument('[items...]', 'params, as for call')
     .addOption(clientConfigOption())
     .addOption(endpointOption())
-    .addOption(new Option('-c, --connections <n>', 'keep-alive connections').argParser(positiveInt).default(16))
+    .addOption(new Option('--connections <n>', 'keep-alive connections').argParser(positiveInt).default(16))
     .addOption(new Option('-n, --requests <n>', 'send this many requests').argParser(positiveInt).conflicts('duration'))
-    .addOption(new Option('-d, --duration <seconds>', 'send for this long (default 10 s unless --requests)').argParser(positiveInt))
+    .addOption(new Option('-d, --duration <seconds>', 'send for this long, fractions too (default 10 s unless --requests)').argParser(positiveSeconds))
     .addOption(jsonOption())
-    .addHelpText('after', example('psimbols bench supermath factorial n=20 -c 32 -d 10'))
+    .addHelpText('after', example('psimbols bench supermath factorial n=20 --connections 32 -d 10'))
     .action(lazy(() => import('./commands/bench.js')));
 }
 

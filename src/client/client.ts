@@ -20,9 +20,12 @@ export type SealedCall = {
 export type CallOptions = {
   /** POST here instead of the config's `server` (the identity bound into the envelope stays the config's). */
   readonly endpoint?: string;
+  /** Per attempt; 0 waits as long as it takes. Default 10 000. */
   readonly timeoutMs?: number;
   /** Extra attempts after a network failure, timeout or 503; each one is sealed afresh. */
   readonly retry?: number;
+  /** Told before each retry how long it waits and why. */
+  readonly onRetry?: (attempt: number, delayMs: number, reason: PsimbolsError) => void;
   readonly requestId?: string;
   readonly fetch?: typeof fetch;
 };
@@ -80,7 +83,7 @@ async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promi
   try {
     return await ky.post(endpoint, {
       json: sealed.outer,
-      timeout: o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      timeout: o.timeoutMs === 0 ? false : (o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       retry: 0,
       throwHttpErrors: false,
       fetch: o.fetch ?? nodeFetch,
@@ -127,8 +130,17 @@ async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions
   return interpret(endpoint, sealed, res, await res.text().catch(() => ''));
 }
 
-const retriable = (e: unknown): boolean =>
+const retriable = (e: unknown): e is PsimbolsError =>
   e instanceof PsimbolsError && (e.code === 'network' || e.code === 'request_timeout' || e.code === 'unavailable');
+
+// A server's Retry-After is honoured, but never beyond the timeout of one attempt (unless that is
+// 0, unbounded); without one, backoff from 200 ms.
+function retryDelay(e: PsimbolsError, attempt: number, timeoutMs: number): number {
+  const backoff = Math.min(200 * 2 ** (attempt - 1), 5000);
+  if (e.retryAfter === undefined) return backoff;
+  const asked = e.retryAfter * 1000;
+  return timeoutMs === 0 ? asked : Math.min(asked, timeoutMs);
+}
 
 /**
  * Sends one call and returns the whole decrypted response, function errors included.
@@ -145,7 +157,9 @@ export async function request(config: ClientConfig, module: string, fn: string, 
       return await sendOnce(config, sealed, o);
     } catch (e) {
       if (attempt >= attempts || !retriable(e)) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** (attempt - 1), 5000)));
+      const delay = retryDelay(e, attempt, o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      o.onRetry?.(attempt, delay, e);
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 }

@@ -41,6 +41,11 @@ function withClients(config: ServerConfig, change: (clients: Map<string, ClientE
   return { ...config, clients: Object.setPrototypeOf(Object.fromEntries(clients), null) as ServerConfig['clients'] };
 }
 
+/** Puts back what `id` was before an edit: its entry, or no client at all. For undoing a command. */
+export function restoreClient(config: ServerConfig, id: string, entry: ClientEntry | undefined): ServerConfig {
+  return withClients(config, (clients) => (entry === undefined ? clients.delete(id) : clients.set(id, entry)));
+}
+
 export function removeClient(config: ServerConfig, id: string): ServerConfig {
   entryOf(config, id);
   return withClients(config, (clients) => clients.delete(id));

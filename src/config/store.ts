@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, PsimbolsError } from '../errors.js';
 import { acquireLock } from './lock.js';
@@ -11,7 +11,6 @@ import type { ServerConfig } from './server-config.js';
 // lock (lock.ts) so that two processes adding clients at once both land.
 
 const FILE_MODE = 0o600;
-const DIR_MODE = 0o700;
 
 /** Receives a warning about a file, once per file for as long as this program runs. */
 export type Warn = (message: string) => void;
@@ -79,46 +78,57 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-async function writeTemp(path: string, text: string): Promise<string> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: DIR_MODE });
-  // Named with the writer's pid, so that the lock's orphan cleanup can tell a live writer's file.
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', FILE_MODE);
-  try {
-    await fh.writeFile(text);
-    await fh.chmod(FILE_MODE);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return tmp;
-}
+const cannotWrite = (path: string, e: unknown): PsimbolsError => {
+  const code = errnoCode(e);
+  const why = code === 'ENOENT' || code === 'ENOTDIR' ? `the directory ${dirname(path)} does not exist` : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission denied' : (code ?? 'error');
+  return new PsimbolsError('io', `cannot write ${path}: ${why}`, { cause: e });
+};
+
+/** An output file claimed before anything else changes; `write` puts it in place, `release` gives it up. */
+export type Reserved = { readonly path: string; write(text: string): Promise<void>; release(): Promise<void> };
 
 /**
- * Writes a file atomically with mode 0600. Without `overwrite`, an existing file is refused
- * atomically (link fails if the target exists), so two writers cannot both win.
+ * Claims a file for an atomic write (mode 0600): fails at once, before any other change, when the
+ * file exists and `overwrite` is false, or its directory is missing or not writable. Directories
+ * are never created here: only the config directory is, by the lock. Without `overwrite`, the
+ * final link also refuses a file that appeared meanwhile, so two writers cannot both win.
  */
-export async function writeFileAtomic(path: string, text: string, overwrite: boolean): Promise<void> {
-  const tmp = await writeTemp(path, text);
-  try {
-    if (overwrite) {
-      await rename(tmp, path);
-    } else {
-      try {
-        await link(tmp, path);
-      } catch (e) {
-        if (errnoCode(e) === 'EEXIST') throw new PsimbolsError('file_exists', `${path}: already exists (use --force to overwrite)`, { cause: e });
-        throw e;
-      }
-      await unlink(tmp);
-    }
-    await syncDir(dirname(path));
-  } catch (e) {
+export async function reserveFile(path: string, overwrite: boolean): Promise<Reserved> {
+  const exists = (): PsimbolsError => new PsimbolsError('file_exists', `${path}: already exists (use --force to overwrite)`);
+  if (!overwrite && (await fileExists(path))) throw exists();
+  // Named with the writer's pid, so that the lock's orphan cleanup can tell a live writer's file.
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', FILE_MODE).catch((e: unknown) => Promise.reject(cannotWrite(path, e)));
+  let handleOpen = true;
+  const release = async (): Promise<void> => {
+    if (handleOpen) await fh.close().catch(() => undefined);
+    handleOpen = false;
     await unlink(tmp).catch(() => undefined);
-    if (e instanceof PsimbolsError) throw e;
-    throw new PsimbolsError('io', `${path}: cannot write (${errnoCode(e) ?? 'error'})`, { cause: e });
-  }
+  };
+  const write = async (text: string): Promise<void> => {
+    try {
+      await fh.writeFile(text);
+      await fh.chmod(FILE_MODE);
+      await fh.sync();
+      await fh.close();
+      handleOpen = false;
+      if (overwrite) await rename(tmp, path);
+      else {
+        await link(tmp, path).catch((e: unknown) => Promise.reject(errnoCode(e) === 'EEXIST' ? exists() : e));
+        await unlink(tmp);
+      }
+      await syncDir(dirname(path));
+    } catch (e) {
+      await release();
+      throw e instanceof PsimbolsError ? e : cannotWrite(path, e);
+    }
+  };
+  return { path, write, release };
+}
+
+/** Writes a file atomically with mode 0600 (see reserveFile). */
+export async function writeFileAtomic(path: string, text: string, overwrite: boolean): Promise<void> {
+  await (await reserveFile(path, overwrite)).write(text);
 }
 
 export const toJsonText = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;

@@ -86,7 +86,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     trustsProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : undefined,
     health: () => {
       const h = store.health();
-      return `psimbols ok clients=${processor.state.clients.size} store=${h.store}${h.reachable ? '' : ' (unreachable)'}\n`;
+      // Anyone can ask: no counts, only whether serving is possible.
+      return `psimbols ok store=${h.store}${h.reachable ? '' : ' (unreachable)'}\n`;
     },
   });
   let closing = false;

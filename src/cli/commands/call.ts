@@ -51,6 +51,7 @@ export async function run(io: Io, g: GlobalOptions, module: string, fn: string, 
   const response = await request(config, module, fn, params, {
     timeoutMs: Math.round(o.timeout * 1000),
     retry: o.retry,
+    onRetry: o.verbose ? (attempt, delayMs, reason) => err(io, `psimbols: attempt ${attempt} failed (${reason.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`) : undefined,
     endpoint: o.server,
   });
   if (o.json) out(io, JSON.stringify(response));

@@ -1,11 +1,11 @@
-import { clientConfigFor, clientEntry, finishRotation, rotateKey } from '../../config/edits.js';
+import { clientEntry, finishRotation, rotateKey } from '../../config/edits.js';
 import { updateServerConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
 import { generateKeySpec, kidHexOf } from '../../protocol/keys.js';
+import { editAndHandOver } from '../client-output.js';
 import { readKeyFile, requireArg, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, type GlobalOptions, type Io } from '../io.js';
-import { emitClientConfig } from './add-client.js';
 
 type Options = { readonly config?: string; readonly keyFile?: string; readonly retireOld?: boolean; readonly finish?: boolean; readonly output?: string; readonly force?: boolean };
 
@@ -19,9 +19,8 @@ export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o
     return EXIT.ok;
   }
   const key = o.keyFile ? await readKeyFile(o.keyFile) : generateKeySpec();
-  const config = await updateServerConfig(path, (c) => rotateKey(c, id, key, o.retireOld === true));
+  const { config } = await editAndHandOver(io, { path, id, edit: (c) => rotateKey(c, id, key, o.retireOld === true), output: o.output, force: o.force === true });
   const accepted = clientEntry(config, id)?.keys.length ?? 1;
   err(io, `client "${id}" has a new key ${kidHexOf(key)}; ${accepted > 1 ? `the old one stays accepted until "psimbols rotate-key ${id} --finish"` : 'no other key is accepted'}`);
-  await emitClientConfig(io, clientConfigFor(config, id), o.output, o.force === true);
   return EXIT.ok;
 }

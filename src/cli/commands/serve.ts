@@ -1,43 +1,52 @@
-import { join } from 'node:path';
-import { clientConfigFor, addClient } from '../../config/edits.js';
-import { CLIENT_CONFIG_FILE } from '../../config/paths.js';
-import { emptyServerConfig, type ServerConfig } from '../../config/server-config.js';
-import { fileExists, loadServerConfig, toJsonText, updateServerConfig, writeFileAtomic } from '../../config/store.js';
-import { PsimbolsError } from '../../errors.js';
-import { generateKeySpec } from '../../protocol/keys.js';
+import { serverConfigPath } from '../../config/paths.js';
+import type { ServerConfig } from '../../config/server-config.js';
+import { fileExists, loadServerConfig, updateServerConfig } from '../../config/store.js';
+import { errnoCode, PsimbolsError } from '../../errors.js';
 import { createLogger, type LogFormat, type Logger } from '../../server/log.js';
 import { startServer } from '../../server/listen.js';
 import { redactUrl } from '../../server/stores.js';
-import { dirOf, serverPath } from '../common.js';
+import { dirOf, isDefaultServerPath, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
+import { firstRunConfig, writeLocalClient } from '../first-run.js';
 import type { GlobalOptions, Io } from '../io.js';
 
 type Options = { readonly host?: string; readonly port?: number; readonly config?: string; readonly store?: string; readonly logFormat?: LogFormat; readonly watch: boolean };
 
-/** First run: a config with one client, `local`, whose config lands beside it as client.json. */
-async function firstRun(path: string, dir: string, log: Logger, listen: { host?: string; port?: number }): Promise<ServerConfig> {
-  let created = false;
-  const config = await updateServerConfig(
-    path,
-    (c) => (created ? addClient(c, 'local', { key: generateKeySpec() }) : c),
-    () => {
-      created = true;
-      // The local client's endpoint must be where this server really listens.
-      const initial = emptyServerConfig();
-      return { ...initial, listen: { host: listen.host ?? initial.listen.host, port: listen.port || initial.listen.port } };
-    },
-  );
-  if (!created) return config;
-  log.log('info', 'first run: created a server config with one client, "local"', { file: path });
-  const clientFile = join(dir, CLIENT_CONFIG_FILE);
-  try {
-    await writeFileAtomic(clientFile, toJsonText(clientConfigFor(config, 'local')), false);
-    log.log('info', 'wrote the "local" client config: psimbols call supermath factorial n=3 uses it', { file: clientFile });
-  } catch (e) {
-    if (!(e instanceof PsimbolsError && e.code === 'file_exists')) throw e;
-    log.log('warn', 'a client config already exists and was kept; run "psimbols rotate-key local -o FILE" for the local client\'s config', { file: clientFile });
+/** The config to serve: the file that exists, or on a first run at the default location a new one. */
+async function configToServe(io: Io, g: GlobalOptions, o: Options, log: Logger): Promise<{ path: string; config: ServerConfig }> {
+  const path = serverPath(io, g, o.config);
+  const warn = (m: string): void => log.log('warn', m);
+  if (await fileExists(path)) return { path, config: await loadServerConfig(path, warn) };
+  if (!isDefaultServerPath(io, g, o.config)) {
+    const named = o.config === undefined ? 'PSIMBOLS_SERVER_CONFIG' : '-c';
+    throw new PsimbolsError('config_missing', `${path}: no such file (named by ${named}); serve creates a config on a first run only at the default location, ${serverConfigPath({}, dirOf(io, g))}: check the name`);
   }
-  return config;
+  let created = false;
+  const config = await updateServerConfig(path, (c) => c, () => {
+    created = true;
+    return firstRunConfig({ host: o.host, port: o.port });
+  });
+  if (created) {
+    log.log('info', 'first run: created a server config with one client, "local"', { file: path });
+    await writeLocalClient(dirOf(io, g), config, (level, message, file) => log.log(level, message, { file }));
+  }
+  return { path, config };
+}
+
+/** A port or host that cannot be used is the user's to fix: a usage error saying how. */
+function listenError(e: unknown, host: string, port: number): unknown {
+  switch (errnoCode(e)) {
+    case 'EADDRINUSE':
+      return new PsimbolsError('usage', `port ${port} is in use on ${host}: pick another with --port (or listen.port in the config)`, { cause: e });
+    case 'EACCES':
+      return new PsimbolsError('usage', `no permission to listen on port ${port}: pick one above 1023 with --port`, { cause: e });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new PsimbolsError('usage', `cannot listen on ${host}: not an address of this machine; pick another with --host (or listen.host in the config)`, { cause: e });
+    default:
+      return e;
+  }
 }
 
 /**
@@ -68,15 +77,16 @@ function batchedWriter(stream: NodeJS.WritableStream): { write: (line: string) =
 }
 
 export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
-  const path = serverPath(io, g, o.config);
   const format: LogFormat = o.logFormat ?? (io.stderr.isTTY ? 'text' : 'json');
   const out = batchedWriter(io.stderr);
   const log = createLogger(out.write, format);
 
   try {
-    const loaded = (await fileExists(path)) ? await loadServerConfig(path, (m) => log.log('warn', m)) : await firstRun(path, dirOf(io, g), log, { host: o.host, port: o.port });
+    const { path, config: loaded } = await configToServe(io, g, o, log);
     const config = o.store ? { ...loaded, store: o.store } : loaded;
-    const server = await startServer({ config, configPath: path, log, host: o.host, port: o.port, watch: o.watch });
+    const server = await startServer({ config, configPath: path, log, host: o.host, port: o.port, watch: o.watch }).catch((e: unknown) =>
+      Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)),
+    );
     log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size, store: redactUrl(config.store) });
     out.flush();
 

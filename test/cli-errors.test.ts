@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { BIN, freePort, runCli, spawnServe } from './helpers/cli.js';
+import { tempDir } from './helpers/server.js';
+
+// A command that fails changes nothing and says what to do next; output that cannot be written
+// is an error. Through the real binary.
+
+const withDir = async (body: (dir: string, env: Record<string, string>) => Promise<void>): Promise<void> => {
+  const dir = await tempDir();
+  try {
+    await body(dir.path, { PSIMBOLS_CONFIG_DIR: dir.path });
+  } finally {
+    await dir.remove();
+  }
+};
+
+describe('a command that fails changes nothing', () => {
+  test('add-client -o onto an existing file, or into a directory that cannot be written, registers nothing', async () => {
+    await withDir(async (dir, env) => {
+      assert.equal((await runCli(['add-client', 'first'], { env })).code, 0);
+      const before = await readFile(join(dir, 'server.json'), 'utf8');
+      const existing = join(dir, 'existing.json');
+      await writeFile(existing, 'keep me', { mode: 0o600 });
+      const r = await runCli(['add-client', 'newone', '-o', existing], { env });
+      assert.deepEqual([r.code, r.stderr], [2, `psimbols: ${existing}: already exists (use --force to overwrite)\n`]);
+      for (const target of ['/proc/x.json', join(dir, 'missing', 'x.json')]) {
+        const bad = await runCli(['add-client', 'newone', '-o', target], { env });
+        assert.equal(bad.code, 2, bad.stderr);
+        assert.match(bad.stderr, /^psimbols: cannot write /);
+      }
+      assert.equal(await readFile(join(dir, 'server.json'), 'utf8'), before, 'the server config is untouched');
+      assert.equal(await readFile(existing, 'utf8'), 'keep me');
+      assert.equal((await runCli(['add-client', 'newone'], { env })).code, 0, 'the id is still free');
+    });
+  });
+
+  test('rotate-key -o onto an existing file without --force keeps the old key', async () => {
+    await withDir(async (dir, env) => {
+      assert.equal((await runCli(['add-client', 'ci2'], { env })).code, 0);
+      const before = await readFile(join(dir, 'server.json'), 'utf8');
+      const out = join(dir, 'ci2.json');
+      await writeFile(out, '{}', { mode: 0o600 });
+      const r = await runCli(['rotate-key', 'ci2', '-o', out], { env });
+      assert.equal(r.code, 2);
+      assert.equal(await readFile(join(dir, 'server.json'), 'utf8'), before);
+    });
+  });
+
+  test('serve -c naming a file that does not exist is an error and creates nothing', async () => {
+    await withDir(async (dir, env) => {
+      const typo = join(dir, 'typo.json');
+      const r = await runCli(['serve', '-c', typo], { env });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /typo\.json: no such file \(named by -c\); serve creates a config on a first run only at the default location/);
+      const viaEnv = await runCli(['serve'], { env: { ...env, PSIMBOLS_SERVER_CONFIG: typo } });
+      assert.equal(viaEnv.code, 2);
+      assert.match(viaEnv.stderr, /named by PSIMBOLS_SERVER_CONFIG/);
+      assert.deepEqual(await readdir(dir), []);
+    });
+  });
+
+  test('keygen -o into a directory that does not exist does not create it', async () => {
+    await withDir(async (dir) => {
+      const r = await runCli(['keygen', '-o', join(dir, 'no', 'such', 'k.key')]);
+      assert.deepEqual([r.code, r.stdout], [2, '']);
+      assert.match(r.stderr, /cannot write .*k\.key: the directory .*such does not exist/);
+      assert.deepEqual(await readdir(dir), []);
+    });
+  });
+});
+
+describe('the first run, whichever command makes it', () => {
+  test('add-client before the first serve creates the local client and client.json, and call then works', async () => {
+    await withDir(async (dir, env) => {
+      const port = await freePort();
+      const added = await runCli(['add-client', 'ci'], { env });
+      assert.equal(added.code, 0, added.stderr);
+      assert.match(added.stderr, /wrote the "local" client config/);
+      assert.deepEqual((await readdir(dir)).sort(), ['client.json', 'server.json']);
+      const served = await spawnServe(['--port', String(port)], env);
+      try {
+        // The local client names the default port, where a first `psimbols serve` would listen;
+        // this one listens on a free port, so the call is sent there.
+        const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', served.url], { env });
+        assert.deepEqual([r.code, r.stdout], [0, '6\n'], r.stderr);
+      } finally {
+        await served.stop();
+      }
+    });
+  });
+});
+
+describe('errors that say what to do', () => {
+  test('a port in use is a usage error with a hint, not an internal error', async () => {
+    await withDir(async (_dir, env) => {
+      const busy: Server = createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+      const port = (busy.address() as { port: number }).port;
+      try {
+        const r = await runCli(['serve', '--port', String(port)], { env });
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1: pick another with --port`));
+      } finally {
+        busy.close();
+      }
+    });
+  });
+
+  test('a flag value is blamed on the flag: --server notaurl for add-client and call, bench -c is no more', async () => {
+    await withDir(async (_dir, env) => {
+      for (const args of [['add-client', 'y1', '--server', 'notaurl'], ['call', 'm', 'f', '--server', 'notaurl']]) {
+        const r = await runCli(args, { env });
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, /option '--server <url>' argument 'notaurl' is invalid\. expected an http:\/\/ or https:\/\/ URL\./);
+      }
+      assert.equal((await runCli(['bench', '-c', '4'], { env })).code, 2, '-c means --config only');
+    });
+  });
+});
+
+describe('output that cannot be written', () => {
+  test('keygen > /dev/full exits 2 and says so', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(`"${process.execPath}" "${BIN}" keygen > /dev/full`, { shell: true, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /psimbols: cannot write the output \(ENOSPC\)/);
+  });
+
+  test('a reader that goes away (| head -c 1) ends it quietly, with the status of SIGPIPE', async () => {
+    await withDir(async (_dir, env) => {
+      for (let i = 0; i < 3; i++) assert.equal((await runCli(['add-client', `c${i}`], { env })).code, 0);
+      const r = await new Promise<{ status: string; stderr: string }>((resolve) => {
+        const child = spawn('bash', ['--norc', '--noprofile', '-c', `set -o pipefail; "${process.execPath}" "${BIN}" list-clients --json | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`], { env: { ...env, PATH: process.env.PATH ?? '' } });
+        let out = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', () => resolve({ status: out.trim(), stderr }));
+      });
+      assert.equal(r.stderr, '');
+      assert.ok(['0', '141'].includes(r.status), r.status);
+    });
+  });
+});
