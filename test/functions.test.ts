@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../src/client/client.js';
 import { compileAllow } from '../src/server/registry.js';
-import { fixture, startTestServer, type TestServer } from './helpers/server.js';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, runCli, spawnServe } from './helpers/cli.js';
+import { fixture, startTestServer, tempDir, type TestServer } from './helpers/server.js';
 
 
 describe('user modules', () => {
@@ -117,5 +120,52 @@ describe('supermath', () => {
     assert.equal(await value('factorial', { n: 2.5 }), 'invalid_params');
     assert.equal(await value('factorial', { n: 3, extra: 1 }), 'invalid_params');
     assert.equal(typeof (await value('factorial', { n: 5000 })), 'string');
+  });
+});
+
+describe('modules written anywhere', () => {
+  test('a module outside any package imports psimbols and zod, inline and isolated, through the real binary', async () => {
+    const dir = await tempDir();
+    try {
+      const source = (name: string) => `import { defineModule, FunctionError } from 'psimbols';
+import { z } from 'zod';
+export default defineModule({
+  name: '${name}',
+  functions: {
+    up: {
+      params: z.strictObject({ s: z.string().max(100) }),
+      run: ({ s }) => {
+        if (s === '') throw new FunctionError('empty', 'nothing to shout');
+        return { value: s.toUpperCase() };
+      },
+    },
+  },
+});
+`;
+      // No package.json, no node_modules: the files alone, in a directory of their own.
+      await mkdir(join(dir.path, 'mods'));
+      await writeFile(join(dir.path, 'mods', 'inline.ts'), source('inline_up'));
+      await writeFile(join(dir.path, 'mods', 'isolated.mjs'), source('isolated_up'));
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      assert.equal((await runCli(['add-client', 'user'], { env })).code, 0);
+      const path = join(dir.path, 'server.json');
+      const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+      await writeFile(path, JSON.stringify({ ...config, modules: [{ path: 'mods/inline.ts', isolate: false }, { path: 'mods/isolated.mjs' }] }), { mode: 0o600 });
+      const served = await spawnServe(['--port', String(await freePort())], env);
+      try {
+        const call = (...args: string[]) => runCli(['call', ...args, '--server', served.url], { env });
+        assert.deepEqual([(await call('inline_up', 'up', 's=hi')).stdout], ['HI\n']);
+        assert.deepEqual([(await call('isolated_up', 'up', 's=hey')).stdout], ['HEY\n']);
+        const typed = await call('isolated_up', 'up', 's=');
+        assert.deepEqual([typed.code, typed.stderr], [1, 'psimbols: isolated_up.up: empty: nothing to shout\n']);
+        const listed = await runCli(['functions', '--json', '--server', served.url], { env });
+        const schema = (JSON.parse(listed.stdout) as { module: string; params: { properties?: Record<string, unknown> } }[]).find((f) => f.module === 'inline_up');
+        assert.ok(schema?.params.properties?.s, 'its zod schema is the server\'s zod: it becomes JSON Schema');
+      } finally {
+        await served.stop();
+      }
+    } finally {
+      await dir.remove();
+    }
   });
 });
