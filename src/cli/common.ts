@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import type { ClientConfig } from '../config/client-config.js';
 import { clientConfigPath, configDir, serverConfigPath } from '../config/paths.js';
 import { loadClientConfig } from '../config/store.js';
-import { errnoCode, PsimbolsError } from '../errors.js';
+import { PsimbolsError } from '../errors.js';
 import { decodeBase64urlStrict } from '../protocol/base64.js';
 import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
 import { isName } from '../protocol/messages.js';
+import type { ReadInput } from './inputs.js';
 import { canPrompt, err, type GlobalOptions, type Io } from './io.js';
 
 /** Warnings about files go to stderr as one line each. */
@@ -42,15 +42,9 @@ export function checkCallNames(module: string, fn: string): void {
 
 
 
-/** A key file holds one base64url key, as `psimbols keygen` writes it. */
-export async function readKeyFile(path: string): Promise<V2KeySpec> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new PsimbolsError('usage', `cannot read key file ${path} (${errnoCode(e) ?? 'error'})`);
-  }
-  const data = text.trim();
+/** A key file (or `-`) holds one base64url key, as `psimbols keygen` writes it. */
+export async function readKeyFile(read: ReadInput, path: string): Promise<V2KeySpec> {
+  const data = (await read(path, '--key-file')).trim();
   const bytes = decodeBase64urlStrict(data);
   if (bytes === undefined || bytes.length !== KEY_BYTES) throw new PsimbolsError('usage', `${path}: not a key: expected ${KEY_BYTES} bytes in base64url, as "psimbols keygen" writes`);
   return { type: 'AES', mode: 'GCM', encoding: 'base64url', data };

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { errnoCode, PsimbolsError } from '../errors.js';
+import { PsimbolsError } from '../errors.js';
+import type { ReadInput } from './inputs.js';
 
 // Request items in httpie's grammar, adapted so that `n=3` sends a number:
 //   key=value   a JSON number, true, false or null when the value is exactly that literal, else a string
@@ -43,20 +43,19 @@ function itemValue(item: Item, raw: string, original: string): unknown {
   }
 }
 
-/** Builds the params object; `@file` paths are read here, relative to the working directory. */
-export async function paramsFromItems(items: readonly string[], base: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+/**
+ * Builds the params object; `@file` paths are read here, relative to the working directory, and
+ * `@-` is standard input. A key given twice is refused: the last one silently winning hides typos.
+ */
+export async function paramsFromItems(items: readonly string[], read: ReadInput, base: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const params: Record<string, unknown> = { ...base };
+  const given = new Set<string>();
   for (const original of items) {
     const item = parseItem(original);
-    let raw = item.text;
-    if (item.file) {
-      if (!item.text) throw usage(original, 'a file name must follow "@"');
-      try {
-        raw = await readFile(item.text, 'utf8');
-      } catch (e) {
-        throw usage(original, `cannot read ${item.text} (${errnoCode(e) ?? 'error'})`);
-      }
-    }
+    if (given.has(item.key)) throw usage(original, `${item.key} is given twice`);
+    given.add(item.key);
+    if (item.file && !item.text) throw usage(original, 'a file name (or - for standard input) must follow "@"');
+    const raw = item.file ? await read(item.text, `item ${JSON.stringify(original)}`) : item.text;
     params[item.key] = itemValue(item, raw, original);
   }
   return params;

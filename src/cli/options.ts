@@ -52,5 +52,5 @@ export const clientConfigOption = () => new Option('--client-config <file>', `cl
 export const endpointOption = () => new Option('--server <url>', "send to this URL instead of the config's server").argParser(httpUrl);
 export const timeoutOption = () => new Option('--timeout <seconds>', 'give up on an attempt after this many seconds; 0 waits as long as it takes').argParser(seconds).default(10);
 export const jsonOption = () => new Option('--json', 'print JSON');
-export const outputOption = () => new Option('-o, --output <file>', 'write the client config to this file (mode 0600) instead of stdout');
-export const keyFileOption = () => new Option('--key-file <file>', 'use the key in this file (as written by keygen) instead of a fresh one');
+export const outputOption = () => new Option('-o, --output <file>', 'write the client config to this file (mode 0600) instead of stdout (- is stdout)');
+export const keyFileOption = () => new Option('--key-file <file>', 'use the key in this file (as written by keygen; - for stdin) instead of a fresh one');

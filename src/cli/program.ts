@@ -58,7 +58,7 @@ function call(program: Program, lazy: Lazy): void {
     .argument('[items...]', 'params: key=value (number, true, false, null or string), key:=json, key=@file, key:=@file')
     .addOption(clientConfigOption())
     .addOption(endpointOption())
-    .option('--params <json>', 'the whole params object as JSON, or - to read it from stdin')
+    .option('--params <json>', 'the whole params object as JSON, @FILE to read it from a file, or - from stdin')
     .option('--json', 'print the whole decrypted response object')
     .option('--offline', 'print the sealed request without sending it')
     .option('-v, --verbose', 'print the comment to stderr')
@@ -72,7 +72,7 @@ function keygen(program: Program, lazy: Lazy): void {
   program
     .command('keygen')
     .description('print a fresh 32-byte key (base64url); its key id goes to stderr')
-    .option('-o, --output <file>', 'write the key to this file (mode 0600) instead of stdout')
+    .option('-o, --output <file>', 'write the key to this file (mode 0600) instead of stdout (- is stdout)')
     .option('--force', 'overwrite an existing file')
     .addHelpText('after', example('psimbols keygen -o client.key'))
     .action(lazy(() => import('./commands/keygen.js')));
@@ -88,7 +88,8 @@ function addClient(program: Program, lazy: Lazy): void {
     .addOption(new Option('--server <url>', 'the endpoint the client will use (default from the server config)').argParser(httpUrl))
     .addOption(new Option('--requests-per-hour <n>', "this client's hourly limit (default from the server config)").argParser(positiveInt))
     .option('--allow <pattern>', 'allow only module.function (repeatable; "supermath.*" allows a module)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--legacy-key <string>', 'register a seed-format AES-CBC client with this key (unauthenticated: avoid)')
+    .option('--legacy-key <string>', 'register a seed-format AES-CBC client with this key (unauthenticated: avoid; ps shows it: prefer --legacy-key-file)')
+    .option('--legacy-key-file <file>', 'the same, with the key read from a file, or - for standard input')
     .addOption(outputOption())
     .option('--force', 'replace an existing client, or overwrite the output file')
     .addHelpText('after', example('psimbols add-client ci-runner --requests-per-hour 600 -o ci-runner.json'))
@@ -108,9 +109,10 @@ function listClients(program: Program, lazy: Lazy): void {
 function removeClient(program: Program, lazy: Lazy): void {
   program
     .command('remove-client')
-    .description('remove a client')
+    .description('remove a client (asks first at a terminal)')
     .argument('[id]', 'client id')
     .addOption(serverConfigOption())
+    .option('-y, --yes', 'do not ask for confirmation')
     .addHelpText('after', example('psimbols remove-client ci-runner'))
     .action(lazy(() => import('./commands/remove-client.js')));
 }
@@ -170,7 +172,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Program {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+      // One style for every error line: commander's own start "psimbols:" too.
+      outputError: (s, write) => write(s.replace(/^error: /, 'psimbols: ')),
+    });
   const lazy: Lazy = (load) => async (...args) => {
     const { run } = await load();
     setExit(await run(io, program.opts(), ...args));

@@ -18,8 +18,10 @@ export function parseClientConfig(value: unknown, file: string): ClientConfig {
   if (typeof c.server !== 'string' || !isHttpUrl(c.server)) throw invalid(file, 'server', 'must be an http:// or https:// URL');
   const problem = keySpecProblem(c.key);
   if (problem) throw invalid(file, problem.field ? `key.${problem.field}` : 'key', problem.problem);
+  // The seed's own config files carry a free-text "comment".
+  if (c.comment !== undefined && typeof c.comment !== 'string') throw invalid(file, 'comment', 'must be a string');
   for (const field of Object.keys(c)) {
-    if (field !== 'client' && field !== 'server' && field !== 'key') throw invalid(file, field, 'is not a known field');
+    if (field !== 'client' && field !== 'server' && field !== 'key' && field !== 'comment') throw invalid(file, field, 'is not a known field');
   }
   return { client: c.client, server: c.server, key: c.key as KeySpec };
 }

@@ -106,6 +106,11 @@ export function emptyServerConfig(): ServerConfig {
   return serverConfigSchema.parse({});
 }
 
+/** True when the server listens on every address but names no `server` URL for its clients. */
+export function advertisesLoopbackOnly(config: ServerConfig, host = config.listen.host): boolean {
+  return config.server === undefined && (host === '0.0.0.0' || host === '::' || host === '[::]');
+}
+
 /** The endpoint a client should use when its entry names none. */
 export function defaultServerUrl(config: ServerConfig): string {
   if (config.server) return config.server;

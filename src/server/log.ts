@@ -45,7 +45,8 @@ export function createLogger(write: (line: string) => void, format: LogFormat, n
     log: (level, message, fields = {}) => emit(level, message, fields),
     access: (f) => {
       if (format === 'json') {
-        emit(f.status >= 500 ? 'error' : 'info', 'request', f);
+        // Latency to the hundredth of a millisecond: the digits beyond are noise.
+        emit(f.status >= 500 ? 'error' : 'info', 'request', { ...f, ms: Math.round(f.ms * 100) / 100 });
         return;
       }
       const { status, method, ms, client, call, requestId, ...rest } = f;

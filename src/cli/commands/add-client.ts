@@ -1,9 +1,10 @@
-import { addClient } from '../../config/edits.js';
-import { emptyServerConfig } from '../../config/server-config.js';
+import { addClient, clientConfigFor } from '../../config/edits.js';
+import { advertisesLoopbackOnly, emptyServerConfig } from '../../config/server-config.js';
 import { PsimbolsError } from '../../errors.js';
 import { generateKeySpec, keySpecProblem, type KeySpec } from '../../protocol/keys.js';
 import { editAndHandOver } from '../client-output.js';
 import { dirOf, isDefaultServerPath, readKeyFile, requireArg, serverPath } from '../common.js';
+import { inputReader } from '../inputs.js';
 import { EXIT } from '../exit-codes.js';
 import { firstRunConfig, writeLocalClient } from '../first-run.js';
 import { err, type GlobalOptions, type Io } from '../io.js';
@@ -15,14 +16,20 @@ type Options = {
   readonly requestsPerHour?: number;
   readonly allow?: string[];
   readonly legacyKey?: string;
+  readonly legacyKeyFile?: string;
   readonly output?: string;
   readonly force?: boolean;
 };
 
 async function keyOf(io: Io, o: Options): Promise<KeySpec> {
-  if (o.keyFile && o.legacyKey) throw new PsimbolsError('usage', '--key-file and --legacy-key cannot be combined');
-  if (o.legacyKey === undefined) return o.keyFile ? readKeyFile(o.keyFile) : generateKeySpec();
-  const key: KeySpec = { type: 'AES', mode: 'CBC', data: o.legacyKey };
+  const given = [o.keyFile && '--key-file', o.legacyKey !== undefined && '--legacy-key', o.legacyKeyFile && '--legacy-key-file'].filter(Boolean);
+  if (given.length > 1) throw new PsimbolsError('usage', `${given.join(' and ')} cannot be combined`);
+  const read = inputReader(io);
+  if (o.keyFile) return readKeyFile(read, o.keyFile);
+  // From a file or stdin, the key stays out of the process list, where --legacy-key is seen.
+  const legacy = o.legacyKeyFile ? (await read(o.legacyKeyFile, '--legacy-key-file')).replace(/\r?\n$/, '') : o.legacyKey;
+  if (legacy === undefined) return generateKeySpec();
+  const key: KeySpec = { type: 'AES', mode: 'CBC', data: legacy };
   const problem = keySpecProblem(key);
   if (problem) throw new PsimbolsError('usage', `--legacy-key ${problem.problem}`);
   err(io, 'warning: a legacy client uses AES-CBC without authentication; its traffic can be altered. Prefer a ps2 key.');
@@ -40,10 +47,13 @@ export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o
     id,
     edit: (c) => addClient(c, id, { key, server: o.server, requestsPerHour: o.requestsPerHour, allow: o.allow }, o.force === true),
     initial: firstRun ? () => firstRunConfig() : emptyServerConfig,
-    output: o.output,
+    output: o.output === '-' ? undefined : o.output,
     force: o.force === true,
   });
   err(io, `added client "${id}" to ${path}`);
+  if (o.server === undefined && advertisesLoopbackOnly(config)) {
+    err(io, `psimbols: warning: the server listens on every address, but this client was told ${clientConfigFor(config, id).server}, which only the server's machine reaches: pass --server URL, or set "server" in ${path}`);
+  }
   if (created && firstRun) await writeLocalClient(dirOf(io, g), config, (_level, message, file) => err(io, `${message} (${file})`));
   return EXIT.ok;
 }

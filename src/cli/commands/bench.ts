@@ -3,6 +3,7 @@ import { PsimbolsError } from '../../errors.js';
 import { checkCallNames, clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
+import { inputReader } from '../inputs.js';
 import { paramsFromItems } from '../items.js';
 
 // A load generator for psimbols servers, as redis-benchmark is for Redis. Every request must be
@@ -72,7 +73,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
   const fn = fnArg ?? (moduleArg === undefined ? 'factorial' : undefined);
   if (fn === undefined) throw new PsimbolsError('usage', 'name the function too: psimbols bench MODULE FUNCTION [ITEM...]');
   checkCallNames(module, fn);
-  const params = await paramsFromItems(moduleArg === undefined && items.length === 0 ? ['n=10'] : items);
+  const params = await paramsFromItems(moduleArg === undefined && items.length === 0 ? ['n=10'] : items, inputReader(io));
   const { connections, requests } = o;
   const duration = o.duration ?? (requests === undefined ? 10 : undefined);
   const config = await clientConfig(io, g, o.clientConfig);

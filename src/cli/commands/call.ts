@@ -4,7 +4,8 @@ import { isObject } from '../../protocol/messages.js';
 import { checkCallNames, clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, printError, type GlobalOptions, type Io } from '../io.js';
-import { paramsFromItems } from '../items.js';
+import { inputReader, type ReadInput } from '../inputs.js';
+import { literal, paramsFromItems, parseItem } from '../items.js';
 
 type Options = {
   readonly clientConfig?: string;
@@ -17,15 +18,10 @@ type Options = {
   readonly retry: number;
 };
 
-async function readStdin(io: Io): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of io.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function baseParams(io: Io, value: string | undefined): Promise<Record<string, unknown>> {
+/** --params JSON, --params @FILE, or --params - for standard input. */
+async function baseParams(read: ReadInput, value: string | undefined): Promise<Record<string, unknown>> {
   if (value === undefined) return {};
-  const text = value === '-' ? await readStdin(io) : value;
+  const text = value === '-' ? await read('-', '--params') : value.startsWith('@') ? await read(value.slice(1), '--params') : value;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -36,12 +32,22 @@ async function baseParams(io: Io, value: string | undefined): Promise<Record<str
   return parsed;
 }
 
+/** `s=123` sends a number; when the function wanted a string, say how to send one. */
+function stringHint(items: readonly string[], error: { code: string; message: string }): string {
+  const key = /^([A-Za-z_][A-Za-z0-9_]*): .*expected string/.exec(error.message)?.[1];
+  if (error.code !== 'invalid_params' || key === undefined) return '';
+  const item = items.map(parseItem).find((i) => i.key === key && !i.json && !i.file);
+  if (item === undefined || typeof literal(item.text) === 'string') return '';
+  return ` (to send ${item.text} as a string, write ${key}:='${JSON.stringify(item.text)}')`;
+}
+
 /** Strings print raw; everything else as JSON, so `x=$(psimbols call ...)` gets just the value. */
 const formatValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value) ?? 'null');
 
 export async function run(io: Io, g: GlobalOptions, module: string, fn: string, items: string[], o: Options): Promise<number> {
   checkCallNames(module, fn);
-  const params = await paramsFromItems(items, await baseParams(io, o.params));
+  const read = inputReader(io);
+  const params = await paramsFromItems(items, read, await baseParams(read, o.params));
   const config = await clientConfig(io, g, o.clientConfig);
 
   if (o.offline) {
@@ -56,7 +62,7 @@ export async function run(io: Io, g: GlobalOptions, module: string, fn: string, 
   });
   if (o.json) out(io, JSON.stringify(response));
   if ('error' in response) {
-    await printError(io, g, `${module}.${fn}: ${response.error.code}: ${response.error.message}`);
+    await printError(io, g, `${module}.${fn}: ${response.error.code}: ${response.error.message}${stringHint(items, response.error)}`);
     return EXIT.functionError;
   }
   if (!o.json) out(io, formatValue(response.return.value));

@@ -8,7 +8,7 @@ type Options = { readonly output?: string; readonly force?: boolean };
 
 export async function run(io: Io, _g: GlobalOptions, o: Options): Promise<number> {
   const key = generateKeySpec();
-  if (o.output) await writeFileAtomic(resolve(o.output), `${key.data}\n`, o.force === true);
+  if (o.output && o.output !== '-') await writeFileAtomic(resolve(o.output), `${key.data}\n`, o.force === true);
   else out(io, key.data);
   // The key id lets both ends compare keys without showing them.
   err(io, `kid ${kidHexOf(key)}`);

@@ -4,6 +4,7 @@ import { PsimbolsError } from '../../errors.js';
 import { generateKeySpec, kidHexOf } from '../../protocol/keys.js';
 import { editAndHandOver } from '../client-output.js';
 import { readKeyFile, requireArg, serverPath } from '../common.js';
+import { inputReader } from '../inputs.js';
 import { EXIT } from '../exit-codes.js';
 import { err, type GlobalOptions, type Io } from '../io.js';
 
@@ -18,8 +19,8 @@ export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o
     err(io, `client "${id}" now accepts only its newest key (${clientEntry(config, id)?.keys.length ?? 0} key)`);
     return EXIT.ok;
   }
-  const key = o.keyFile ? await readKeyFile(o.keyFile) : generateKeySpec();
-  const { config } = await editAndHandOver(io, { path, id, edit: (c) => rotateKey(c, id, key, o.retireOld === true), output: o.output, force: o.force === true });
+  const key = o.keyFile ? await readKeyFile(inputReader(io), o.keyFile) : generateKeySpec();
+  const { config } = await editAndHandOver(io, { path, id, edit: (c) => rotateKey(c, id, key, o.retireOld === true), output: o.output === '-' ? undefined : o.output, force: o.force === true });
   const accepted = clientEntry(config, id)?.keys.length ?? 1;
   err(io, `client "${id}" has a new key ${kidHexOf(key)}; ${accepted > 1 ? `the old one stays accepted until "psimbols rotate-key ${id} --finish"` : 'no other key is accepted'}`);
   return EXIT.ok;

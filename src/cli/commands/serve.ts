@@ -1,5 +1,5 @@
 import { serverConfigPath } from '../../config/paths.js';
-import type { ServerConfig } from '../../config/server-config.js';
+import { advertisesLoopbackOnly, defaultServerUrl, type ServerConfig } from '../../config/server-config.js';
 import { fileExists, loadServerConfig, updateServerConfig } from '../../config/store.js';
 import { errnoCode, PsimbolsError } from '../../errors.js';
 import { createLogger, type LogFormat, type Logger } from '../../server/log.js';
@@ -88,6 +88,9 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
       Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)),
     );
     log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size, store: redactUrl(config.store) });
+    if (advertisesLoopbackOnly(config, o.host)) {
+      log.log('warn', `listening on every address, but add-client tells new clients ${defaultServerUrl(config)}, which only this machine reaches: set "server" in the config to the URL clients should use`, { file: path });
+    }
     out.flush();
 
     await new Promise<void>((resolve) => {

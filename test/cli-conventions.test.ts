@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import type { Io } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
+import { loadServerConfig } from '../src/config/store.js';
+import { freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { fixture, LEGACY_KEY, tempDir } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
+
+// What people used to httpie, gh and age expect of a command line, through the real binary.
+
+describe('- means standard input or output', () => {
+  test('keygen -o - and add-client -o - print; --key-file - and --legacy-key-file - read stdin', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const key = await runCli(['keygen', '-o', '-'], { cwd: dir.path });
+      assert.match(key.stdout, /^[A-Za-z0-9_-]{43}\n$/);
+      const added = await runCli(['add-client', 'k', '--key-file', '-', '-o', '-'], { env, input: key.stdout, cwd: dir.path });
+      assert.equal(added.code, 0, added.stderr);
+      assert.equal((JSON.parse(added.stdout) as { key: { data: string } }).key.data, key.stdout.trim());
+      const seed = await runCli(['add-client', 'seed', '--legacy-key-file', '-'], { env, input: `${LEGACY_KEY}\n` });
+      assert.equal(seed.code, 0, seed.stderr);
+      assert.deepEqual((JSON.parse(seed.stdout) as { key: unknown }).key, { type: 'AES', mode: 'CBC', data: LEGACY_KEY });
+      assert.ok(!(await readdir(dir.path)).includes('-'), 'no file named -');
+      const twice = await runCli(['add-client', 'x', '--key-file', '-', '--legacy-key-file', '-'], { env });
+      assert.equal(twice.code, 2);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('call items and configs', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let env: Record<string, string>;
+  let served: Served;
+  before(async () => {
+    dir = await tempDir();
+    env = { PSIMBOLS_CONFIG_DIR: dir.path };
+    const port = await freePort();
+    served = await spawnServe(['--port', String(port)], env);
+    const path = join(dir.path, 'server.json');
+    const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...config, modules: [{ path: fixture('misbehaving.ts') }] }), { mode: 0o600 });
+    await served.stop();
+    served = await spawnServe(['--port', String(port)], env);
+  });
+  after(async () => {
+    await served.stop();
+    await dir.remove();
+  });
+
+  test('n=@- reads the value from stdin; --params @FILE reads the object from a file', async () => {
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=@-'], { env, input: '5\n' });
+    assert.deepEqual([r.code, r.stdout], [0, '120\n'], r.stderr);
+    const file = join(dir.path, 'p.json');
+    await writeFile(file, '{"n": 4}');
+    const p = await runCli(['call', 'supermath', 'factorial', '--params', `@${file}`], { env });
+    assert.deepEqual([p.code, p.stdout], [0, '24\n'], p.stderr);
+  });
+
+  test('a key given twice is refused; a number sent where a string is wanted gets a hint', async () => {
+    const twice = await runCli(['call', 'supermath', 'factorial', 'n=3', 'n=4'], { env });
+    assert.deepEqual([twice.code, twice.stderr], [2, 'psimbols: bad item "n=4": n is given twice\n']);
+    const hint = await runCli(['call', 'bad', 'echo', 's=123'], { env });
+    assert.equal(hint.code, 1);
+    assert.match(hint.stderr, /invalid_params: s: .*expected string.* \(to send 123 as a string, write s:='"123"'\)\n$/);
+    assert.deepEqual((await runCli(['call', 'bad', 'echo', `s:="123"`], { env })).stdout, '123\n');
+  });
+
+  test('a seed client config with its "comment" field works unchanged', async () => {
+    const local = JSON.parse(await readFile(join(dir.path, 'client.json'), 'utf8')) as Record<string, unknown>;
+    const seed = join(dir.path, 'seed.json');
+    await writeFile(seed, JSON.stringify({ comment: 'handed over by the ops team', ...local }), { mode: 0o600 });
+    const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', seed], { env });
+    assert.deepEqual([r.code, r.stdout], [0, '6\n'], r.stderr);
+  });
+
+  test('the JSON access log gives latencies to the hundredth of a millisecond', async () => {
+    assert.equal((await runCli(['call', 'supermath', 'factorial', 'n=3'], { env })).code, 0);
+    assert.equal(await eventually(async () => /"status":200/.test(served.stderr())), true);
+    const ms = [...served.stderr().matchAll(/"ms":([\d.]+)/g)].map((m) => m[1] ?? '');
+    assert.ok(ms.length > 0 && ms.every((v) => /^\d+(\.\d{1,2})?$/.test(v)), ms.join(' '));
+  });
+});
+
+describe('serving on every address', () => {
+  test('serve --host 0.0.0.0 warns that clients are told a loopback URL; so does add-client', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const served = await spawnServe(['--host', '0.0.0.0', '--port', String(await freePort())], env);
+      try {
+        assert.match(served.stderr(), /listening on every address, but add-client tells new clients http:\/\/127\.0\.0\.1:\d+\/, which only this machine reaches: set \\"server\\" in the config/);
+      } finally {
+        await served.stop();
+      }
+      const path = join(dir.path, 'server.json');
+      const config = JSON.parse(await readFile(path, 'utf8')) as { listen: Record<string, unknown> };
+      await writeFile(path, JSON.stringify({ ...config, listen: { ...config.listen, host: '0.0.0.0' } }), { mode: 0o600 });
+      const added = await runCli(['add-client', 'remote'], { env });
+      assert.equal(added.code, 0);
+      assert.match(added.stderr, /warning: the server listens on every address, but this client was told http:\/\/127\.0\.0\.1:\d+\/.*pass --server URL/);
+      assert.doesNotMatch((await runCli(['add-client', 'remote2', '--server', 'https://psimbols.example.com/'], { env })).stderr, /warning/);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('remove-client asks first at a terminal', () => {
+  const fakeTty = (): PassThrough & { isTTY: boolean; setRawMode: () => void; columns: number; rows: number } =>
+    Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => undefined, columns: 80, rows: 24 });
+
+  const removeAt = async (dir: string, answer: string, args: string[] = []): Promise<number> => {
+    const stdin = fakeTty();
+    const stderr = fakeTty();
+    let answered = false;
+    stderr.on('data', (d) => {
+      if (answered || !String(d).includes('Remove client')) return;
+      answered = true;
+      // Answer once the prompt has added its key listener, which it does just after drawing.
+      const drawn = stdin.listenerCount('keypress');
+      const reply = (): void => void (stdin.listenerCount('keypress') > drawn ? stdin.write(`${answer}\r`) : setImmediate(reply));
+      reply();
+    });
+    const io: Io = { env: { PSIMBOLS_CONFIG_DIR: dir }, stdin, stdout: new PassThrough(), stderr };
+    return main(['remove-client', 'gone', ...args], io);
+  };
+
+  test('no keeps the client; yes removes it; --yes does not ask', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      assert.equal((await runCli(['add-client', 'gone'], { env })).code, 0);
+      const clients = async () => Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients);
+      assert.equal(await removeAt(dir.path, 'n'), 2);
+      assert.ok((await clients()).includes('gone'), 'kept');
+      assert.equal(await removeAt(dir.path, 'y'), 0);
+      assert.ok(!(await clients()).includes('gone'));
+      assert.equal((await runCli(['add-client', 'gone'], { env })).code, 0);
+      assert.equal(await removeAt(dir.path, 'unused', ['--yes']), 0);
+      assert.ok(!(await clients()).includes('gone'));
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('one style of error', () => {
+  test('commander\'s errors start with "psimbols:" as psimbols\' own do', async () => {
+    const r = await runCli(['bench', '--connections', 'many']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^psimbols: option '--connections <n>' argument 'many' is invalid/);
+  });
+});
