@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
 import { loadServerConfig } from '../src/config/store.js';
-import { freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { answerPrompt, fakeTty, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -200,28 +200,14 @@ describe('key files others can read', () => {
 });
 
 describe('prompts', () => {
-  const fakeTty = (): PassThrough & { isTTY: boolean; setRawMode: () => void; columns: number; rows: number } =>
-    Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => undefined, columns: 80, rows: 24 });
-
   test('a person at a terminal is asked for a missing client id; stdout keeps only the config', async () => {
     const dir = await tempDir();
     try {
       const stdin = fakeTty();
       const stderr = fakeTty();
       const stdout = new PassThrough();
-      let shown = '';
       let printed = '';
-      let answered = false;
-      stderr.on('data', (d) => {
-        shown += d.toString();
-        if (answered || !shown.includes('Client id')) return;
-        answered = true;
-        // Answer once the prompt has added its key listener, which it does just after drawing:
-        // an event to wait for, not a time.
-        const drawn = stdin.listenerCount('keypress');
-        const answer = (): void => void (stdin.listenerCount('keypress') > drawn ? stdin.write('carol\r') : setImmediate(answer));
-        answer();
-      });
+      answerPrompt(stdin, stderr, 'Client id', 'carol');
       stdout.on('data', (d) => (printed += d.toString()));
       const io: Io = { env: { PSIMBOLS_CONFIG_DIR: dir.path }, stdin, stdout, stderr };
       const code = await main(['add-client'], io);

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { loadServerConfig } from '../src/config/store.js';
-import { freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { answerPrompt, fakeTty, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
 import { fixture, LEGACY_KEY, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -113,21 +113,10 @@ describe('serving on every address', () => {
 });
 
 describe('remove-client asks first at a terminal', () => {
-  const fakeTty = (): PassThrough & { isTTY: boolean; setRawMode: () => void; columns: number; rows: number } =>
-    Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => undefined, columns: 80, rows: 24 });
-
   const removeAt = async (dir: string, answer: string, args: string[] = []): Promise<number> => {
     const stdin = fakeTty();
     const stderr = fakeTty();
-    let answered = false;
-    stderr.on('data', (d) => {
-      if (answered || !String(d).includes('Remove client')) return;
-      answered = true;
-      // Answer once the prompt has added its key listener, which it does just after drawing.
-      const drawn = stdin.listenerCount('keypress');
-      const reply = (): void => void (stdin.listenerCount('keypress') > drawn ? stdin.write(`${answer}\r`) : setImmediate(reply));
-      reply();
-    });
+    answerPrompt(stdin, stderr, 'Remove client', answer);
     const io: Io = { env: { PSIMBOLS_CONFIG_DIR: dir }, stdin, stdout: new PassThrough(), stderr };
     return main(['remove-client', 'gone', ...args], io);
   };

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/psimbols.js', import.meta.url));
@@ -73,5 +74,27 @@ export function spawnServe(args: readonly string[], env: Record<string, string>)
       clearTimeout(timer);
       reject(new Error(`serve exited with ${code}:\n${stderr}`));
     });
+  });
+}
+
+export type FakeTty = PassThrough & { isTTY: boolean; setRawMode: () => void; columns: number; rows: number };
+
+/** A stream that says it is a terminal, for prompts driven in-process through main(). */
+export const fakeTty = (): FakeTty => Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => undefined, columns: 80, rows: 24 });
+
+/**
+ * Types `answer` and Enter once a prompt whose text includes `marker` is drawn and listens for
+ * keys, which it starts doing just after drawing: an event to wait for, not a time.
+ */
+export function answerPrompt(stdin: FakeTty, stderr: FakeTty, marker: string, answer: string): void {
+  let shown = '';
+  let answered = false;
+  stderr.on('data', (d) => {
+    shown += String(d);
+    if (answered || !shown.includes(marker)) return;
+    answered = true;
+    const drawn = stdin.listenerCount('keypress');
+    const type = (): void => void (stdin.listenerCount('keypress') > drawn ? stdin.write(`${answer}\r`) : setImmediate(type));
+    type();
   });
 }
