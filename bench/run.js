@@ -162,6 +162,16 @@ try {
   console.log(`node -e 0             ms ${fmt(e, 1)}`);
   console.log(`psimbols call n=3     ms ${fmt(c, 1)}`);
   console.log(`call / node -e 0      ${(c.median / e.median).toFixed(2)} (target <= 1.8)`);
+
+  // 1,000 calls in one `call --batch` process, against 1,000 `psimbols call` processes (the
+  // median process above, times 1,000: running them all would take minutes for the same figure).
+  const batchFile = join(dir, 'batch.jsonl');
+  writeFileSync(batchFile, Array.from({ length: 1000 }, (_, i) => JSON.stringify({ module: 'supermath', function: 'factorial', params: { n: 20 }, id: i })).join('\n'));
+  const batches = [];
+  for (let i = 0; i < 5; i++) batches.push(time([BIN, 'call', '--batch', batchFile]));
+  const b = stats(batches);
+  console.log(`call --batch, 1000 calls  ms ${fmt(b, 0)}  (${(b.median / 1000).toFixed(2)} ms a call)`);
+  console.log(`1000 processes / batch    ${((c.median * 1000) / b.median).toFixed(1)}x (target >= 20)`);
 } finally {
   await Promise.all(children.map(stop));
   rmSync(dir, { recursive: true, force: true });

@@ -15,3 +15,16 @@ case $status in
   5) echo "rate limited: try this job again later" >&2; exit 75 ;;
   *) echo "psimbols call failed with exit code $status" >&2; exit 1 ;;
 esac
+
+# Many calls: one process for all of them, one JSON line in and one out per call, in order.
+i=1
+while [ "$i" -le "$n" ]; do
+  printf '{"module":"supermath","function":"is_prime","params":{"n":%s},"id":%s}\n' "$i" "$i"
+  i=$((i + 1))
+done > calls.jsonl
+$psimbols call --batch calls.jsonl --timeout 5 > answers.jsonl
+status=$?
+primes=$(grep -c '"value":true' answers.jsonl)
+echo "primes up to $n: $primes (exit $status)"
+rm -f calls.jsonl answers.jsonl
+exit $status

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseItem, literal } from '../src/cli/items.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
-import { freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { fakeTty, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { PassThrough } from 'node:stream';
+import type { Io } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
 import { post, tempDir } from './helpers/server.js';
 
 describe('the item grammar', () => {
@@ -182,6 +185,38 @@ describe('psimbols call against a real psimbols serve', () => {
   });
 });
 
+describe('psimbols call --batch', () => {
+  test('one JSON line out per line in, in order, with ids, errors and the exit code of the first failure', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const served = await spawnServe(['--port', String(await freePort())], env);
+      try {
+        const lines = [
+          { module: 'supermath', function: 'factorial', params: { n: 3 }, id: 'a' },
+          'not json',
+          { module: 'supermath', function: 'factorial', params: { n: 9999 } },
+          ...Array.from({ length: 30 }, (_, i) => ({ module: 'supermath', function: 'gcd', params: { a: i + 1, b: 6 }, id: i })),
+        ].map((l) => (typeof l === 'string' ? l : JSON.stringify(l)));
+        const r = await runCli(['call', '--batch', '-', '--concurrency', '4'], { env, input: `${lines.join('\n')}\n\n` });
+        assert.equal(r.code, 2, 'the first failure is the line that is not JSON: a usage error');
+        const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+        assert.equal(out.length, 33, 'one line out per line in; blank lines are not calls');
+        assert.deepEqual(out[0], { id: 'a', ok: true, value: 6, comment: '3! = 6' });
+        assert.deepEqual(out[1], { ok: false, error: { code: 'usage', message: 'line 2: not JSON' } });
+        assert.equal((out[2]?.error as { code: string }).code, 'invalid_params');
+        assert.deepEqual(out.slice(3).map((l) => [l.id, l.value]), Array.from({ length: 30 }, (_, i) => [i, [1, 2, 3, 2, 1, 6][i % 6]]));
+        const fine = await runCli(['call', '--batch', '-'], { env, input: `${JSON.stringify({ module: 'supermath', function: 'factorial', params: { n: 4 } })}\n` });
+        assert.deepEqual([fine.code, fine.stdout], [0, '{"ok":true,"value":24,"comment":"4! = 24"}\n']);
+      } finally {
+        await served.stop();
+      }
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
 describe('psimbols call when rate limited', () => {
   test('exit 5 with the wait in seconds', async () => {
     const dir = await tempDir();
@@ -204,25 +239,76 @@ describe('psimbols call when rate limited', () => {
 });
 
 describe('psimbols bench', () => {
-  test('sends fresh requests and reports rate, latency and statuses', async () => {
-    const dir = await tempDir();
-    const benchEnv = { PSIMBOLS_CONFIG_DIR: dir.path, PSIMBOLS_CLIENT_CONFIG: join(dir.path, 'bench.json') };
+  let dir: { path: string; remove: () => Promise<void> };
+  let benchEnv: Record<string, string>;
+  let served: Served;
+  before(async () => {
+    dir = await tempDir();
+    benchEnv = { PSIMBOLS_CONFIG_DIR: dir.path, PSIMBOLS_CLIENT_CONFIG: join(dir.path, 'bench.json') };
     const port = await freePort();
     await runCli(['add-client', 'bench', '--requests-per-hour', '100000000', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'bench.json')], { env: benchEnv });
-    const served = await spawnServe(['--port', String(port)], benchEnv);
-    try {
-      const r = await runCli(['bench', 'supermath', 'gcd', 'a=12', 'b=18', '-n', '300', '--connections', '4', '--json'], { env: benchEnv });
-      assert.equal(r.code, 0, r.stderr);
-      const report = JSON.parse(r.stdout) as { requests: number; rps: number; latencyMs: { p50: number; p99: number }; statuses: Record<string, number> };
-      assert.equal(report.requests, 300);
-      assert.deepEqual(report.statuses, { 200: 300 }, 'every request fresh: no replays refused');
-      assert.ok(report.rps > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
-      const text = await runCli(['bench', '-d', '0.5', '--connections', '2'], { env: benchEnv });
-      assert.equal(text.code, 0, text.stderr);
-      assert.match(text.stdout, /^supermath\.factorial at http:\/\/127\.0\.0\.1:\d+\/: \d+ requests over 2 connections in (0\.4\d|0\.5\d) s\nrequests\/s +\d+\nlatency ms +p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+\nstatuses +200: \d+\n$/);
-    } finally {
-      await served.stop();
-      await dir.remove();
+    await runCli(['add-client', 'small', '--requests-per-hour', '1000', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'small.json')], { env: benchEnv });
+    served = await spawnServe(['--port', String(port)], benchEnv);
+  });
+  after(async () => {
+    await served.stop();
+    await dir.remove();
+  });
+
+  test('sends fresh requests and reports rate, latency and outcomes, warm-up apart', async () => {
+    const r = await runCli(['bench', 'supermath', 'gcd', 'a=12', 'b=18', '-n', '300', '--connections', '4', '--json'], { env: benchEnv });
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { requests: number; warmup: number; rps: number; latencyMs: { p50: number; p99: number }; statuses: Record<string, number> };
+    assert.equal(report.requests, 300);
+    assert.equal(report.warmup, 4, 'one probe per connection');
+    assert.deepEqual(report.statuses, { ok: 300 }, 'every request fresh and answered');
+    assert.ok(report.rps > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
+    const text = await runCli(['bench', '-d', '0.5', '--connections', '2'], { env: benchEnv });
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^supermath\.factorial at http:\/\/127\.0\.0\.1:\d+\/: \d+ requests over 2 connections in (0\.4\d|0\.5\d) s \(and \d+ before, to check the quota and warm up, not counted\)\nrequests\/s +\d+\nlatency ms +p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+\noutcomes +ok: \d+\n$/);
+  });
+
+  test('on a terminal, the progress bar shows time sent against -d, at the report\'s rate', async () => {
+    const stderr = fakeTty();
+    const stdout = new PassThrough();
+    let bar = '';
+    let printed = '';
+    stderr.on('data', (d) => (bar += String(d)));
+    stdout.on('data', (d) => (printed += String(d)));
+    const io: Io = { env: benchEnv, stdin: fakeTty(), stdout, stderr };
+    assert.equal(await main(['bench', '-d', '1.5', '--connections', '2'], io), 0);
+    const frames = [...bar.matchAll(/\] +(\d+)% (\d+) req\/s/g)].map((m) => ({ share: Number(m[1]), rate: Number(m[2]) }));
+    assert.ok(frames.length >= 5, `${frames.length} frames`);
+    assert.ok(frames[0]!.share <= 30, `starts at ${frames[0]!.share}%`);
+    assert.ok(frames.every((f, i) => i === 0 || f.share >= frames[i - 1]!.share), 'never goes back');
+    assert.ok(frames.filter((f) => f.share === 100).length <= 1, 'does not sit at 100%');
+    const reported = Number(/requests\/s +(\d+)/.exec(printed)?.[1]);
+    const last = frames.at(-1)!.rate;
+    assert.ok(Math.abs(last / reported - 1) < 0.35, `bar ${last} req/s, report ${reported}`);
+  });
+
+  test('function errors are counted apart from successes, and any failure is a non-zero exit', async () => {
+    const r = await runCli(['bench', 'supermath', 'nope', '-n', '20', '--connections', '2', '--json'], { env: benchEnv });
+    assert.equal(r.code, 1);
+    assert.deepEqual((JSON.parse(r.stdout) as { statuses: unknown }).statuses, { 'function error unknown_function': 20 });
+    const local = JSON.parse(await readFile(join(dir.path, 'bench.json'), 'utf8')) as Record<string, unknown>;
+    const wrong = join(dir.path, 'wrong.json');
+    await writeFile(wrong, JSON.stringify({ ...local, key: generateKeySpec() }), { mode: 0o600 });
+    const refused = await runCli(['bench', '-n', '10', '--client-config', wrong, '--json'], { env: benchEnv });
+    assert.equal(refused.code, 4);
+  });
+
+  test('a run larger than the client\'s remaining quota is refused before it starts, naming --requests-per-hour, unless --force', async () => {
+    const small = join(dir.path, 'small.json');
+    for (const args of [['-d', '10', '--connections', '16'], ['-n', '5000']]) {
+      const r = await runCli(['bench', ...args, '--client-config', small], { env: benchEnv });
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stderr, /this run would send about \d+ requests, but client "small" has \d+ left in its hour .*--requests-per-hour/);
     }
+    const call = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', small], { env: benchEnv });
+    assert.deepEqual([call.code, call.stdout], [0, '6\n'], 'the refused runs spent only their probes');
+    const forced = await runCli(['bench', '-n', '1200', '--client-config', small, '--force', '--json'], { env: benchEnv });
+    assert.equal(forced.code, 5, 'sent anyway, and the 429s say so');
+    assert.ok((JSON.parse(forced.stdout) as { statuses: Record<string, number> }).statuses['429']! > 0);
   });
 });

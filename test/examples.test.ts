@@ -10,7 +10,8 @@ import { tempDir } from './helpers/server.js';
 
 const examples = fileURLToPath(new URL('../examples/', import.meta.url));
 
-const sh = (script: string, args: string[], env: Record<string, string>) => runProcess('sh', [script, ...args], { env });
+// Run in a directory of the test's own: the script writes its batch files where it runs.
+const sh = (script: string, args: string[], env: Record<string, string>, cwd: string) => runProcess('sh', [script, ...args], { env, cwd });
 
 describe('examples/', () => {
   test('the example configs are valid as shipped, and the client config is the server\'s ci-runner', async () => {
@@ -49,15 +50,15 @@ describe('examples/', () => {
     test('the CI script prints the value and branches on exit codes', async () => {
       const wrapper = join(dir.path, 'psimbols');
       await writeFile(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
-      const ok = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper });
-      assert.deepEqual([ok.code, ok.stdout], [0, 'factorial(5) = 120\n']);
-      const bad = await sh(join(examples, 'ci-call.sh'), ['-1'], { ...env, PSIMBOLS: wrapper });
+      const ok = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper }, dir.path);
+      assert.deepEqual([ok.code, ok.stdout], [0, 'factorial(5) = 120\nprimes up to 5: 3 (exit 0)\n'], ok.stderr);
+      const bad = await sh(join(examples, 'ci-call.sh'), ['-1'], { ...env, PSIMBOLS: wrapper }, dir.path);
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /the server refused the input/);
       const downConfig = join(dir.path, 'down.json');
       const shipped = await readFile(join(examples, 'client.json'), 'utf8');
       await writeFile(downConfig, shipped.replace('http://127.0.0.1:9393/', `http://127.0.0.1:${await freePort()}/`), { mode: 0o600 });
-      const down = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper, PSIMBOLS_CLIENT_CONFIG: downConfig });
+      const down = await sh(join(examples, 'ci-call.sh'), ['5'], { ...env, PSIMBOLS: wrapper, PSIMBOLS_CLIENT_CONFIG: downConfig }, dir.path);
       assert.deepEqual([down.code, down.stderr.trim().split('\n').at(-1)], [0, 'server unreachable: skipping this step']);
     });
 

@@ -53,10 +53,12 @@ function call(program: Program, lazy: Lazy): void {
   program
     .command('call')
     .description('call a function on the server and print its value')
-    .argument('<module>', 'module name, e.g. supermath')
-    .argument('<function>', 'function name, e.g. factorial')
-    .argument('[items...]', 'params: key=value (number, true, false, null or string), key:=json, key=@file, key:=@file')
+    .argument('[module]', 'module name, e.g. supermath')
+    .argument('[function]', 'function name, e.g. factorial')
+    .argument('[items...]', 'params: key=value (number, true, false, null or string), key:=json, key=@file, key:=@file (@- is stdin)')
     .addOption(clientConfigOption())
+    .option('--batch <file>', 'many calls in one process: one JSON object per line, {"module","function","params","id"}; - for stdin')
+    .addOption(new Option('--concurrency <n>', 'with --batch, calls in flight at once').argParser(positiveInt).default(8))
     .addOption(endpointOption())
     .option('--params <json>', 'the whole params object as JSON, @FILE to read it from a file, or - from stdin')
     .option('--json', 'print the whole decrypted response object')
@@ -64,7 +66,7 @@ function call(program: Program, lazy: Lazy): void {
     .option('-v, --verbose', 'print the comment to stderr')
     .addOption(timeoutOption())
     .addOption(new Option('--retry <n>', 'retry up to n times after a network failure, a timeout or a 503, each freshly sealed, honouring Retry-After').argParser(wholeNumber).default(0))
-    .addHelpText('after', example('psimbols call supermath factorial n=3'))
+    .addHelpText('after', example('psimbols call supermath factorial n=3\n  printf \'%s\\n\' \'{"module":"supermath","function":"factorial","params":{"n":3}}\' | psimbols call --batch -'))
     .action(lazy(() => import('./commands/call.js')));
 }
 
@@ -156,6 +158,7 @@ function bench(program: Program, lazy: Lazy): void {
     .addOption(new Option('--connections <n>', 'keep-alive connections').argParser(positiveInt).default(16))
     .addOption(new Option('-n, --requests <n>', 'send this many requests').argParser(positiveInt).conflicts('duration'))
     .addOption(new Option('-d, --duration <seconds>', 'send for this long, fractions too (default 10 s unless --requests)').argParser(positiveSeconds))
+    .option('--force', "send even when the run would spend more than the client's remaining hourly quota")
     .addOption(jsonOption())
     .addHelpText('after', example('psimbols bench supermath factorial n=20 --connections 32 -d 10'))
     .action(lazy(() => import('./commands/bench.js')));

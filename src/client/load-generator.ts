@@ -16,8 +16,13 @@ export type LoadOptions = {
   readonly requests: number;
   /** Stop sending once this many milliseconds have passed (the pool may not be used up). */
   readonly durationMs?: number;
-  /** Called after each response with the number done so far. */
-  readonly onProgress?: (done: number) => void;
+  /** Called after each response with the number done so far and the milliseconds since sending began. */
+  readonly onProgress?: (done: number, elapsedMs: number) => void;
+  /**
+   * Names the outcome of the i-th request from its status and body (read only when this is given),
+   * for a report that tells successes from function errors; by default the status alone.
+   */
+  readonly classify?: (i: number, status: number, body: string) => string;
 };
 
 export type LoadReport = {
@@ -34,26 +39,38 @@ export function presealBodies(o: Pick<LoadOptions, 'config' | 'module' | 'fn' | 
   return Array.from({ length: count }, () => Buffer.from(JSON.stringify(sealCall(o.config, o.module, o.fn, o.params).outer)));
 }
 
-/** The raw outcome of one run: latencies of the requests sent, statuses, time taken. */
-export type LoadRun = { readonly latencies: Float64Array; readonly statuses: Readonly<Record<string, number>>; readonly seconds: number };
+/**
+ * The raw outcome of one run: latencies of the requests sent, a count per status (or per outcome,
+ * with `classify`), time taken, and what the last RateLimit header said was left.
+ */
+export type LoadRun = { readonly latencies: Float64Array; readonly statuses: Readonly<Record<string, number>>; readonly seconds: number; readonly remaining: number | undefined };
 
-/** POSTs one body and resolves with the status, or 0 when no answer came. */
-function poster(url: URL, agent: Agent): (body: Buffer) => Promise<number> {
+type Answer = { readonly status: number; readonly body: string; readonly remaining: number | undefined };
+const NO_ANSWER: Answer = { status: 0, body: '', remaining: undefined };
+
+/** POSTs one body; the status is 0 when no answer came. The body is kept only when asked for. */
+function poster(url: URL, agent: Agent, keepBody: boolean): (body: Buffer) => Promise<Answer> {
   return (body) =>
     new Promise((resolve) => {
       const headers = { 'content-type': 'application/json', 'content-length': body.length };
       const req = httpRequest({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => void (keepBody && chunks.push(c)));
+        res.on('end', () => {
+          const r = /;r=(\d+)/.exec(String(res.headers.ratelimit ?? ''))?.[1];
+          resolve({ status: res.statusCode ?? 0, body: keepBody ? Buffer.concat(chunks).toString('utf8') : '', remaining: r === undefined ? undefined : Number(r) });
+        });
       });
-      req.on('error', () => resolve(0));
+      req.on('error', () => resolve(NO_ANSWER));
       req.end(body);
     });
 }
 
 export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promise<LoadRun> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
-  const send = poster(new URL(o.endpoint ?? o.config.server), agent);
+  const send = poster(new URL(o.endpoint ?? o.config.server), agent, o.classify !== undefined);
+  const classify = o.classify ?? ((_i: number, status: number): string => (status === 0 ? 'error' : String(status)));
+  let remaining: number | undefined;
   const latencies = new Float64Array(bodies.length);
   const statuses: Record<string, number> = {};
   let next = 0;
@@ -65,18 +82,19 @@ export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promis
   const worker = async (): Promise<void> => {
     for (let i = next++; i < bodies.length && performance.now() < deadline; i = next++) {
       const sent = performance.now();
-      const status = await send(bodies[i]!);
+      const answer = await send(bodies[i]!);
       latencies[i] = performance.now() - sent;
-      const key = status === 0 ? 'error' : String(status);
+      const key = classify(i, answer.status, answer.body);
       statuses[key] = (statuses[key] ?? 0) + 1;
+      remaining = answer.remaining ?? remaining;
       done++;
-      o.onProgress?.(done);
+      o.onProgress?.(done, performance.now() - start);
     }
   };
   await Promise.all(Array.from({ length: o.connections }, worker));
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
-  return { latencies: latencies.subarray(0, done), statuses, seconds };
+  return { latencies: latencies.subarray(0, done), statuses, seconds, remaining };
 }
 
 /** One report from one or more runs (a long run may be sealed and sent in batches). */

@@ -16,6 +16,8 @@ type Options = {
   readonly verbose?: boolean;
   readonly timeout: number;
   readonly retry: number;
+  readonly batch?: string;
+  readonly concurrency: number;
 };
 
 /** --params JSON, --params @FILE, or --params - for standard input. */
@@ -44,9 +46,19 @@ function stringHint(items: readonly string[], error: { code: string; message: st
 /** Strings print raw; everything else as JSON, so `x=$(psimbols call ...)` gets just the value. */
 const formatValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value) ?? 'null');
 
-export async function run(io: Io, g: GlobalOptions, module: string, fn: string, items: string[], o: Options): Promise<number> {
-  checkCallNames(module, fn);
+export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefined, fnArg: string | undefined, items: string[], o: Options): Promise<number> {
   const read = inputReader(io);
+  if (o.batch !== undefined) {
+    if (moduleArg !== undefined || o.params !== undefined || o.offline) throw new PsimbolsError('usage', '--batch takes its calls from its input: no MODULE FUNCTION, --params or --offline');
+    const config = await clientConfig(io, g, o.clientConfig);
+    const { runBatch } = await import('./call-batch.js');
+    const input = await read(o.batch, '--batch');
+    return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency });
+  }
+  if (moduleArg === undefined || fnArg === undefined) throw new PsimbolsError('usage', 'name the module and the function: psimbols call MODULE FUNCTION [ITEM...] (or --batch FILE)');
+  const module = moduleArg;
+  const fn = fnArg;
+  checkCallNames(module, fn);
   const params = await paramsFromItems(items, read, await baseParams(read, o.params));
   const config = await clientConfig(io, g, o.clientConfig);
 
