@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { loadServerConfig } from '../src/config/store.js';
-import { answerPrompt, fakeTty, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { answerPrompt, BIN, fakeTty, freePort, runCli, runProcess, spawnServe, type Served } from './helpers/cli.js';
 import { fixture, LEGACY_KEY, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -145,5 +145,34 @@ describe('one style of error', () => {
     const r = await runCli(['bench', '--connections', 'many']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^psimbols: option '--connections <n>' argument 'many' is invalid/);
+  });
+});
+
+describe('shell completion and help topics', () => {
+  test('the bash script, sourced in a real bash, completes commands, flags and client ids', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      for (const id of ['ci-runner', 'deploy']) assert.equal((await runCli(['add-client', id], { env })).code, 0);
+      // `psimbols` on the PATH, as an installed one would be.
+      const bin = join(dir.path, 'bin');
+      await mkdir(bin);
+      await writeFile(join(bin, 'psimbols'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
+      const complete = (words: string[]) => `COMP_WORDS=(${words.map((w) => `"${w}"`).join(' ')}); COMP_CWORD=${words.length - 1}; _psimbols; echo "\${COMPREPLY[*]}"`;
+      const script = ['eval "$(psimbols completion bash)"', complete(['psimbols', 'rot']), complete(['psimbols', 'remove-client', '']), complete(['psimbols', 'call', '--ret']), complete(['psimbols', 'bench', '--conn'])].join('\n');
+      const r = await runProcess('bash', ['--norc', '--noprofile', '-c', script], { env: { ...env, PATH: `${bin}:${process.env.PATH ?? ''}` } });
+      assert.equal(r.stderr, '');
+      assert.deepEqual(r.stdout.trim().split('\n'), ['rotate-key', 'local ci-runner deploy', '--retry', '--connections']);
+      for (const shell of ['zsh', 'fish']) assert.equal((await runCli(['completion', shell])).code, 0);
+      assert.equal((await runCli(['completion', 'tcsh'])).code, 2);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('psimbols help environment lists every variable it reads', async () => {
+    const r = await runCli(['help', 'environment']);
+    assert.equal(r.code, 0);
+    for (const name of ['PSIMBOLS_CONFIG_DIR', 'XDG_CONFIG_HOME', 'PSIMBOLS_SERVER_CONFIG', 'PSIMBOLS_CLIENT_CONFIG', 'NO_COLOR', 'FORCE_COLOR', 'CI']) assert.match(r.stdout, new RegExp(name));
   });
 });

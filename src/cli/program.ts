@@ -104,6 +104,7 @@ function listClients(program: Program, lazy: Lazy): void {
     .description('list registered clients (never their keys)')
     .addOption(serverConfigOption())
     .addOption(jsonOption())
+    .option('--ids', 'print only the client ids, one a line (for scripts and shell completion)')
     .addHelpText('after', example('psimbols list-clients --json'))
     .action(lazy(() => import('./commands/list-clients.js')));
 }
@@ -164,6 +165,37 @@ function bench(program: Program, lazy: Lazy): void {
     .action(lazy(() => import('./commands/bench.js')));
 }
 
+const ENVIRONMENT = `
+Environment variables psimbols reads:
+  PSIMBOLS_CONFIG_DIR     the config directory (after --config-dir)
+  XDG_CONFIG_HOME, HOME   the config directory otherwise: $XDG_CONFIG_HOME/psimbols, else ~/.config/psimbols
+  PSIMBOLS_SERVER_CONFIG  the server config file (after -c); serve never creates it
+  PSIMBOLS_CLIENT_CONFIG  the client config file (after --client-config)
+  NO_COLOR                no colours, when set and not empty (as --no-color)
+  FORCE_COLOR             colours even when not on a terminal, unless 0
+  CI                      never prompt, when set (as --no-input)
+`;
+
+function environment(program: Program, io: Io): void {
+  program
+    .command('environment')
+    .description('list the environment variables psimbols reads (also: psimbols help environment)')
+    .addHelpText('after', ENVIRONMENT)
+    .action(() => void io.stdout.write(ENVIRONMENT.trimStart()));
+}
+
+function completion(program: Program, io: Io, setExit: (code: number) => void): void {
+  program
+    .command('completion')
+    .description('print a shell completion script: commands, flags, and client ids for remove-client and rotate-key')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText('after', example('eval "$(psimbols completion bash)"'))
+    .action(async (shell) => {
+      const { run } = await import('./commands/completion.js');
+      setExit(run(io, shell, program));
+    });
+}
+
 /** The whole command line; `setExit` receives the exit code of the command that ran. */
 export function buildProgram(io: Io, setExit: (code: number) => void): Program {
   const program: Program = new Command('psimbols')
@@ -186,5 +218,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Program {
     setExit(await run(io, program.opts(), ...args));
   };
   for (const declare of [serve, call, keygen, addClient, listClients, removeClient, rotateKey, functions, bench]) declare(program, lazy);
+  completion(program, io, setExit);
+  environment(program, io);
   return program;
 }

@@ -5,7 +5,7 @@ import { serverPath, warnOn } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, type GlobalOptions, type Io } from '../io.js';
 
-type Options = { readonly config?: string; readonly json?: boolean };
+type Options = { readonly config?: string; readonly json?: boolean; readonly ids?: boolean };
 
 export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
   const config = await loadServerConfig(serverPath(io, g, o.config), warnOn(io));
@@ -21,6 +21,10 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
     requestsPerHour: c.requestsPerHour ?? config.defaults.requestsPerHour,
     allow: c.allow ?? config.defaults.allow,
   }));
+  if (o.ids) {
+    for (const r of rows) out(io, r.client);
+    return EXIT.ok;
+  }
   if (o.json) {
     out(io, JSON.stringify(rows, null, 2));
     return EXIT.ok;
