@@ -4,6 +4,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { sealRequest } from '../src/protocol/envelope.js';
+import { generateKeySpec, prepareKey, type KeySpec, type V2Key } from '../src/protocol/keys.js';
 import { BIN, freePort, runCli, spawnServe } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
 
@@ -148,6 +150,44 @@ describe('output that cannot be written', () => {
       });
       assert.equal(r.stderr, '');
       assert.ok(['0', '141'].includes(r.status), r.status);
+    });
+  });
+});
+
+describe('why did I get 401', () => {
+  test('inspect shows a token without a key, opens it with one, and says exactly why the server would refuse it', async () => {
+    await withDir(async (dir, env) => {
+      const clientFile = join(dir, 'alice.json');
+      assert.equal((await runCli(['add-client', 'alice', '-o', clientFile, '--server', 'http://psimbols.test/'], { env })).code, 0);
+      const body = (await runCli(['call', 'supermath', 'factorial', 'n=3', '--offline', '--client-config', clientFile], { env })).stdout;
+      const bare = await runCli(['inspect', '-'], { env, input: body });
+      assert.equal(bare.code, 0);
+      assert.match(bare.stdout, /^client +alice, server http:\/\/psimbols\.test\/\nformat +ps2, request\nkey id +[0-9a-f]{16}\ntimestamp +\S+ \(\d+ s ago\)\nnonce +\S{43}\nciphertext +\d+ bytes\nverdict +\(give --client-config or -c/);
+      const opened = await runCli(['inspect', '-', '--client-config', clientFile], { env, input: body });
+      assert.match(opened.stdout, /verdict +opens\nplaintext +\{"request_id":"[^"]+","run":\{"module":"supermath","function":"factorial","params":\{"n":3\}\}\}\n$/);
+      const config = JSON.parse(await readFile(clientFile, 'utf8')) as { key: KeySpec };
+      const stale = JSON.stringify({ client: 'alice', server: 'http://psimbols.test/', request: sealRequest({ request_id: 'x', run: { module: 'm', function: 'f', params: {} } }, { client: 'alice', server: 'http://psimbols.test/', key: prepareKey(config.key) as V2Key, now: Math.floor(Date.now() / 1000) - 400 }) });
+      const old = await runCli(['inspect', stale, '-c', join(dir, 'server.json')], { env });
+      assert.match(old.stdout, /verdict +refused: it is stamped too long ago \(\d{3} s off; the window is −300 s … \+60 s\)/);
+      const moved = JSON.stringify({ ...(JSON.parse(body) as object), server: 'http://elsewhere.test/' });
+      assert.match((await runCli(['inspect', moved, '-c', join(dir, 'server.json')], { env })).stdout, /verdict +refused: it does not open with this key for this client id and server URL/);
+    });
+  });
+
+  test('a 401 says what the client can see: another URL than the one bound in, the server log, inspect', async () => {
+    await withDir(async (dir, env) => {
+      const served = await spawnServe(['--port', String(await freePort())], env);
+      try {
+        const local = JSON.parse(await readFile(join(dir, 'client.json'), 'utf8')) as Record<string, unknown>;
+        const wrong = join(dir, 'wrong.json');
+        await writeFile(wrong, JSON.stringify({ ...local, key: generateKeySpec() }), { mode: 0o600 });
+        const endpoint = served.url.replace('127.0.0.1', 'localhost');
+        const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', wrong, '--server', endpoint], { env });
+        assert.equal(r.code, 4);
+        assert.match(r.stderr, /refused the request \(401\): check the client id, the key and the clock\. It was sent to http:\/\/localhost:\d+\/ but is bound to http:\/\/127\.0\.0\.1:\d+\/ .* The server's log names the reason; "psimbols inspect" explains a token/);
+      } finally {
+        await served.stop();
+      }
     });
   });
 });

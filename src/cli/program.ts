@@ -147,6 +147,18 @@ function functions(program: Program, lazy: Lazy): void {
     .action(lazy(() => import('./commands/functions.js')));
 }
 
+function inspect(program: Program, lazy: Lazy): void {
+  program
+    .command('inspect')
+    .description('what a token says, and with a key whether it opens or why it is refused: the tool for "why did I get 401"')
+    .argument('<token>', 'a token or a whole request body (as call --offline prints it), or - for stdin')
+    .addOption(clientConfigOption())
+    .addOption(serverConfigOption())
+    .addOption(jsonOption())
+    .addHelpText('after', example('psimbols call supermath factorial n=3 --offline | psimbols inspect - --client-config client.json'))
+    .action(lazy(() => import('./commands/inspect.js')));
+}
+
 function bench(program: Program, lazy: Lazy): void {
   program
     .command('bench')
@@ -217,7 +229,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Program {
     const { run } = await load();
     setExit(await run(io, program.opts(), ...args));
   };
-  for (const declare of [serve, call, keygen, addClient, listClients, removeClient, rotateKey, functions, bench]) declare(program, lazy);
+  for (const declare of [serve, call, keygen, addClient, listClients, removeClient, rotateKey, functions, bench, inspect]) declare(program, lazy);
   completion(program, io, setExit);
   environment(program, io);
   return program;

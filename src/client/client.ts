@@ -95,13 +95,19 @@ async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promi
   }
 }
 
+// The server says nothing about why it refused; the client says what it can see.
+function unauthorizedHint(endpoint: string, boundTo: string): string {
+  const elsewhere = endpoint === boundTo ? '' : ` It was sent to ${endpoint} but is bound to ${boundTo} (the config's "server"): the server accepts it only if that is the URL it registered for this client.`;
+  return `${endpoint} refused the request (401): check the client id, the key and the clock.${elsewhere} The server's log names the reason; "psimbols inspect" explains a token (call --offline | psimbols inspect - --client-config FILE).`;
+}
+
 /** What an answer means: the opened response of a 200, or the error its status stands for. */
 function interpret(endpoint: string, sealed: SealedCall, res: Response, text: string): RunResponse {
   switch (res.status) {
     case 200:
       return openOuter(sealed, text, 200);
     case 401:
-      throw new PsimbolsError('unauthorized', `${endpoint} refused the request (401): check the client id, the key and the clock`, { status: 401 });
+      throw new PsimbolsError('unauthorized', unauthorizedHint(endpoint, sealed.outer.server ?? ''), { status: 401 });
     case 429: {
       const retryAfter = retryAfterOf(res.headers.get('retry-after'));
       let message = `too many requests: retry in ${retryAfter ?? '?'} s`;

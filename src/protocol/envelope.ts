@@ -125,6 +125,16 @@ export function sealResponse(message: RunResponse, options: SealResponseOptions)
   return seal(KIND_RESPONSE, message, options, requestBinding(options.requestToken));
 }
 
+/** The header of a ps2 token of either kind, read without a key (for `psimbols inspect`). */
+export function readHeader(token: string): Result<Header & { readonly ciphertextBytes: number }> {
+  if (!token.startsWith(TOKEN_PREFIX)) return refuse('malformed_token');
+  const raw = decodeBase64urlStrict(token.slice(TOKEN_PREFIX.length));
+  if (raw === undefined) return refuse('malformed_token');
+  if (raw.length < 1 || raw[0] !== VERSION) return refuse('bad_version');
+  if (raw.length <= HEADER_BYTES + TAG_BYTES) return refuse('bad_length');
+  return ok({ version: VERSION, kind: raw[1] ?? 0, kid: raw.subarray(2, 10), ts: Number(raw.readBigUInt64BE(10)), nonce: raw.subarray(18, HEADER_BYTES), ciphertextBytes: raw.length - HEADER_BYTES - TAG_BYTES });
+}
+
 type Parsed = { readonly header: Header; readonly headerBytes: Buffer; readonly body: Buffer; readonly tag: Buffer };
 
 /** Steps 1-3 of acceptance: encoding, version, kind, length. */
