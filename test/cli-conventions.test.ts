@@ -176,3 +176,27 @@ describe('shell completion and help topics', () => {
     for (const name of ['PSIMBOLS_CONFIG_DIR', 'XDG_CONFIG_HOME', 'PSIMBOLS_SERVER_CONFIG', 'PSIMBOLS_CLIENT_CONFIG', 'NO_COLOR', 'FORCE_COLOR', 'CI']) assert.match(r.stdout, new RegExp(name));
   });
 });
+
+describe('--json for people and for programs', () => {
+  test('indented and coloured on a terminal, one compact line when piped', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      assert.equal((await runCli(['add-client', 'a'], { env })).code, 0);
+      const piped = await runCli(['list-clients', '--json'], { env });
+      assert.equal(piped.stdout.trim().split('\n').length, 1);
+      const stdout = fakeTty();
+      let shown = '';
+      stdout.on('data', (d) => (shown += String(d)));
+      const io: Io = { env, stdin: fakeTty(), stdout, stderr: fakeTty() };
+      assert.equal(await main(['list-clients', '--json'], io), 0);
+      assert.match(shown, /^\[\n  \{\n/);
+      assert.match(shown, /\u001b\[36m"client"\u001b\[39m: \u001b\[32m"a"\u001b\[39m/);
+      shown = '';
+      assert.equal(await main(['--no-color', 'list-clients', '--json'], io), 0);
+      assert.doesNotMatch(shown, /\u001b\[/);
+    } finally {
+      await dir.remove();
+    }
+  });
+});

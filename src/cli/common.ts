@@ -6,13 +6,13 @@ import { decodeBase64urlStrict } from '../protocol/base64.js';
 import { KEY_BYTES, type V2KeySpec } from '../protocol/keys.js';
 import { isName } from '../protocol/messages.js';
 import type { ReadInput } from './inputs.js';
-import { canPrompt, err, type GlobalOptions, type Io } from './io.js';
+import { canPrompt, printWarning, type GlobalOptions, type Io } from './io.js';
 
-/** Warnings about files go to stderr as one line each. */
+/** Warnings about files go to stderr as one line each, yellow on a terminal. */
 export const warnOn =
-  (io: Io) =>
+  (io: Io, g: GlobalOptions = {}) =>
   (message: string): void =>
-    err(io, `psimbols: warning: ${message}`);
+    void printWarning(io, g, message);
 
 export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.configDir);
 const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);

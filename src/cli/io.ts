@@ -26,6 +26,28 @@ export function canPrompt(io: Io, g: GlobalOptions): boolean {
   return g.input !== false && io.stdin.isTTY === true && io.stderr.isTTY === true && !io.env.CI;
 }
 
+/**
+ * JSON for people and for programs, as gh and jq do: indented and coloured on a terminal, one
+ * compact line when piped.
+ */
+export async function printJson(io: Io, g: GlobalOptions, value: unknown): Promise<void> {
+  if (!io.stdout.isTTY) return out(io, JSON.stringify(value));
+  const text = JSON.stringify(value, null, 2);
+  if (!colorEnabled(io, g, 'stdout')) return out(io, text);
+  const { Chalk } = await import('chalk');
+  const c = new Chalk({ level: 1 });
+  const TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+  out(io, text.replace(TOKEN, (m, str: string | undefined, colon: string | undefined, word: string | undefined) => (str ? (colon ? c.cyan(str) + colon : c.green(str)) : word ? c.magenta(m) : c.yellow(m))));
+}
+
+/** A warning line on stderr, yellow when colour is on. */
+export async function printWarning(io: Io, g: GlobalOptions, message: string): Promise<void> {
+  const line = `psimbols: warning: ${message}`;
+  if (!colorEnabled(io, g)) return err(io, line);
+  const { Chalk } = await import('chalk');
+  err(io, new Chalk({ level: 1 }).yellow(line));
+}
+
 /** One line on stderr, red when colour is on; chalk is loaded only then. */
 export async function printError(io: Io, g: GlobalOptions, message: string): Promise<void> {
   const line = `psimbols: ${message}`;

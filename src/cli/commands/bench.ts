@@ -7,7 +7,7 @@ import { parseOuterResponse } from '../../protocol/outer.js';
 import { checkCallNames, clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { inputReader } from '../inputs.js';
-import { out, type GlobalOptions, type Io } from '../io.js';
+import { out, printJson, type GlobalOptions, type Io } from '../io.js';
 import { paramsFromItems } from '../items.js';
 
 // A load generator for psimbols servers, as redis-benchmark is for Redis. Every request must be
@@ -151,6 +151,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
   const report = summarize(await timedRuns(io, plan, o, warm));
   if (report.requests === 0) throw new PsimbolsError('network', `no answer from ${server}`);
   const warmed = probe.latencies.length + (warm?.latencies.length ?? 0);
-  out(io, o.json ? JSON.stringify({ target: { module, function: fn, server }, connections: o.connections, warmup: warmed, ...report }) : formatReport(report, `${module}.${fn} at ${server}`, o.connections, warmed));
+  if (o.json) await printJson(io, g, { target: { module, function: fn, server }, connections: o.connections, warmup: warmed, ...report });
+  else out(io, formatReport(report, `${module}.${fn} at ${server}`, o.connections, warmed));
   return exitFor(report.statuses);
 }

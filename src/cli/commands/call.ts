@@ -3,7 +3,7 @@ import { PsimbolsError } from '../../errors.js';
 import { isObject } from '../../protocol/messages.js';
 import { checkCallNames, clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
-import { err, out, printError, type GlobalOptions, type Io } from '../io.js';
+import { err, out, printError, printJson, type GlobalOptions, type Io } from '../io.js';
 import { inputReader, type ReadInput } from '../inputs.js';
 import { literal, paramsFromItems, parseItem } from '../items.js';
 
@@ -72,7 +72,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     onRetry: o.verbose ? (attempt, delayMs, reason) => err(io, `psimbols: attempt ${attempt} failed (${reason.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`) : undefined,
     endpoint: o.server,
   });
-  if (o.json) out(io, JSON.stringify(response));
+  if (o.json) await printJson(io, g, response);
   if ('error' in response) {
     await printError(io, g, `${module}.${fn}: ${response.error.code}: ${response.error.message}${stringHint(items, response.error)}`);
     return EXIT.functionError;

@@ -3,7 +3,7 @@ import { PsimbolsError } from '../../errors.js';
 import { LIST_FUNCTIONS } from '../../protocol/messages.js';
 import { clientConfig } from '../common.js';
 import { EXIT } from '../exit-codes.js';
-import { out, type GlobalOptions, type Io } from '../io.js';
+import { out, printJson, type GlobalOptions, type Io } from '../io.js';
 
 type Options = { readonly clientConfig?: string; readonly server?: string; readonly json?: boolean; readonly timeout: number };
 type Listing = { module: string; function: string; description?: string; params?: { properties?: Record<string, unknown>; required?: string[] } };
@@ -13,7 +13,7 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
   const { value } = await call(config, LIST_FUNCTIONS.module, LIST_FUNCTIONS.function, {}, { timeoutMs: Math.round(o.timeout * 1000), endpoint: o.server });
   if (!Array.isArray(value)) throw new PsimbolsError('bad_response', 'the server sent a function list that is not a list');
   if (o.json) {
-    out(io, JSON.stringify(value, null, 2));
+    await printJson(io, g, value);
     return EXIT.ok;
   }
   for (const f of value as Listing[]) {

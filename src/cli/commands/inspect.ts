@@ -9,7 +9,7 @@ import { isObject, parseJson } from '../../protocol/messages.js';
 import { clientConfig, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { inputReader } from '../inputs.js';
-import { out, type GlobalOptions, type Io } from '../io.js';
+import { out, printJson, type GlobalOptions, type Io } from '../io.js';
 
 // `psimbols inspect TOKEN|-`: what a token says, for "why did I get 401". Without a key: the
 // header of a ps2 token (kind, key id, timestamp and its age, nonce). With a client config or the
@@ -101,6 +101,7 @@ export async function run(io: Io, g: GlobalOptions, token: string, o: Options): 
   const keys = await keysFrom(io, g, o, r);
   if (keys !== undefined) lines.push(...verdict(r, keys, now));
   else lines.push('verdict     (give --client-config or -c, the server config, to open it)');
-  out(io, o.json ? JSON.stringify(Object.fromEntries(lines.map((l) => [l.slice(0, 12).trim(), l.slice(12)]))) : lines.join('\n'));
+  if (o.json) await printJson(io, g, Object.fromEntries(lines.map((l) => [l.slice(0, 12).trim(), l.slice(12)])));
+  else out(io, lines.join('\n'));
   return EXIT.ok;
 }

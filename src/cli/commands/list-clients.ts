@@ -3,7 +3,7 @@ import { loadServerConfig } from '../../config/store.js';
 import { prepareKey } from '../../protocol/keys.js';
 import { serverPath, warnOn } from '../common.js';
 import { EXIT } from '../exit-codes.js';
-import { out, type GlobalOptions, type Io } from '../io.js';
+import { out, printJson, type GlobalOptions, type Io } from '../io.js';
 
 type Options = { readonly config?: string; readonly json?: boolean; readonly ids?: boolean };
 
@@ -26,7 +26,7 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
     return EXIT.ok;
   }
   if (o.json) {
-    out(io, JSON.stringify(rows, null, 2));
+    await printJson(io, g, rows);
     return EXIT.ok;
   }
   if (rows.length === 0) {
