@@ -100,6 +100,22 @@ describe('client management against a running server', () => {
     assert.equal(await eventually(async () => (await call(out)).stdout === '6\n'), true);
   });
 
+  test('rotate-key on a legacy client keeps its CBC key accepted until --finish', async () => {
+    const oldFile = join(dir.path, 'seed2-old.json');
+    const newFile = join(dir.path, 'seed2-new.json');
+    assert.equal((await runCli(['add-client', 'seed2', '--legacy-key', '12345678901234567890123456789012', '-o', oldFile], { env })).code, 0);
+    assert.equal(await eventually(async () => (await call(oldFile)).code === 0), true);
+    const rotated = await runCli(['rotate-key', 'seed2', '-o', newFile], { env });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stderr, /the old one, its legacy CBC key, stays accepted until "psimbols rotate-key seed2 --finish"/);
+    assert.equal((JSON.parse(await readFile(newFile, 'utf8')) as { key: { mode: string } }).key.mode, 'GCM');
+    assert.equal(await eventually(async () => (await call(newFile)).code === 0), true);
+    assert.equal((await call(oldFile)).code, 0, 'the seed-format client still works');
+    assert.equal((await runCli(['rotate-key', 'seed2', '--finish'], { env })).code, 0);
+    assert.equal(await eventually(async () => (await call(oldFile)).code === 4), true);
+    assert.equal((await call(newFile)).code, 0);
+  });
+
   test('list-clients shows key ids, never keys', async () => {
     const r = await runCli(['list-clients', '--json'], { env });
     const rows = JSON.parse(r.stdout) as { client: string; kids: string[] }[];

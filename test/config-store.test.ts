@@ -48,7 +48,10 @@ describe('config validation', () => {
     assert.throws(() => parseServerConfig({ limits: { headersTimeoutMs: 40_000 } }, 's.json'), { message: /^s\.json: limits\.headersTimeoutMs: must not be more than requestTimeoutMs/ });
     assert.throws(() => parseServerConfig({ lisen: {} }, 's.json'), { message: /^s\.json: \(top level\): unknown field "lisen"/ });
     assert.throws(() => parseServerConfig({ clients: { 'bad id': { keys: [generateKeySpec()] } } }, 's.json'), { message: /clients\.bad id: is not a valid client id/ });
-    assert.throws(() => parseServerConfig({ clients: { a: { keys: [generateKeySpec(), { type: 'AES', mode: 'CBC', data: '1234567890123456' }] } } }, 's.json'), { message: /clients\.a\.keys: a legacy/ });
+    const cbc = { type: 'AES', mode: 'CBC', data: '1234567890123456' };
+    assert.throws(() => parseServerConfig({ clients: { a: { keys: [cbc, generateKeySpec()] } } }, 's.json'), { message: /clients\.a\.keys: a legacy/ });
+    assert.throws(() => parseServerConfig({ clients: { a: { keys: [generateKeySpec(), cbc, cbc] } } }, 's.json'), { message: /clients\.a\.keys: a legacy/ });
+    assert.ok(parseServerConfig({ clients: { a: { keys: [generateKeySpec(), cbc] } } }, 's.json'), 'the old key of a rotation to ps2');
   });
 });
 

@@ -51,10 +51,13 @@ export function removeClient(config: ServerConfig, id: string): ServerConfig {
   return withClients(config, (clients) => clients.delete(id));
 }
 
-/** Puts a new current key first; older ps2 keys stay accepted until the rotation is finished. */
+/**
+ * Puts a new current key first; the older keys stay accepted until the rotation is finished, a
+ * legacy client's CBC key too, so that its clients can move to ps2 one at a time.
+ */
 export function rotateKey(config: ServerConfig, id: string, key: KeySpec, retireOld = false): ServerConfig {
   const entry = entryOf(config, id);
-  const keep = retireOld || key.mode === 'CBC' || entry.keys[0]?.mode === 'CBC' ? [] : entry.keys;
+  const keep = retireOld || key.mode === 'CBC' ? [] : entry.keys;
   return withClients(config, (clients) => clients.set(id, { ...entry, keys: [key, ...keep] }));
 }
 

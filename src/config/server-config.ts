@@ -35,9 +35,11 @@ const clientEntry = z
     allow: allowList.optional(),
   })
   .superRefine((c, ctx) => {
+    // A CBC key stands beside ps2 keys only as the old key of a rotation away from legacy mode:
+    // never first (the current key), and never two.
     const legacy = c.keys.filter((k) => k.mode === 'CBC').length;
-    if (legacy > 0 && c.keys.length > 1) {
-      ctx.addIssue({ code: 'custom', path: ['keys'], message: 'a legacy (CBC) client has exactly one key; ps2 keys and a CBC key cannot be mixed' });
+    if (legacy > 1 || (legacy === 1 && c.keys.length > 1 && c.keys[0]?.mode === 'CBC')) {
+      ctx.addIssue({ code: 'custom', path: ['keys'], message: 'a legacy (CBC) key is either a client\'s only key, or the old key of an unfinished rotation to ps2 (after the ps2 keys); never two' });
     }
   });
 

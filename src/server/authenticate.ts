@@ -58,10 +58,10 @@ function openLegacy(outer: OuterRequest, client: ClientState, known: boolean): R
 function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: AuthContext): Result<Authenticated> {
   const server = outer.server ?? '';
   const window = c.state.window;
-  // A legacy client has no ps2 keys: openRequest then decrypts with its decoy key.
+  // A legacy client has no ps2 keys (unless it is rotating to ps2): openRequest then decrypts
+  // with its decoy key, and refuses with unknown_key.
   const r = openRequest(outer.request, { client: outer.client, server, keys: client.keys, now: Math.floor(c.nowMs / 1000), window, acceptsFrom: c.acceptsFrom });
   if (!known) return refuse('unknown_client');
-  if (client.legacy !== undefined) return refuse('unknown_key');
   if (!r.ok) return r;
   // Checked after decryption so a mismatch costs the same work as any other refusal.
   if (server !== client.server) return refuse('server_mismatch');

@@ -12,7 +12,7 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
   // Key ids only: they identify a key without revealing it.
   const rows = Object.entries(config.clients).map(([id, c]) => ({
     client: id,
-    mode: c.keys[0]?.mode === 'CBC' ? 'legacy' : 'ps2',
+    mode: c.keys.some((k) => k.mode === 'CBC') ? (c.keys.length > 1 ? 'ps2+legacy' : 'legacy') : 'ps2',
     kids: c.keys.map((k) => {
       const p = prepareKey(k);
       return p.kind === 'v2' ? p.kidHex : 'cbc';

@@ -22,6 +22,7 @@ export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o
   const key = o.keyFile ? await readKeyFile(inputReader(io), o.keyFile) : generateKeySpec();
   const { config } = await editAndHandOver(io, { path, id, edit: (c) => rotateKey(c, id, key, o.retireOld === true), output: o.output === '-' ? undefined : o.output, force: o.force === true });
   const accepted = clientEntry(config, id)?.keys.length ?? 1;
-  err(io, `client "${id}" has a new key ${kidHexOf(key)}; ${accepted > 1 ? `the old one stays accepted until "psimbols rotate-key ${id} --finish"` : 'no other key is accepted'}`);
+  const wasLegacy = clientEntry(config, id)?.keys.some((k) => k.mode === 'CBC') === true;
+  err(io, `client "${id}" has a new key ${kidHexOf(key)}; ${accepted > 1 ? `the old one${wasLegacy ? ', its legacy CBC key,' : ''} stays accepted until "psimbols rotate-key ${id} --finish"` : 'no other key is accepted'}`);
   return EXIT.ok;
 }
