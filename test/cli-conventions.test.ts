@@ -72,6 +72,14 @@ describe('call items and configs', () => {
     assert.deepEqual((await runCli(['call', 'bad', 'echo', `s:="123"`], { env })).stdout, '123\n');
   });
 
+  test('integers too large for a double keep every digit; as raw JSON they are refused with the way that keeps them', async () => {
+    // 2^61 - 1, a Mersenne prime, and 2^53 + 1, divisible by 3.
+    assert.deepEqual((await runCli(['call', 'supermath', 'is_prime', 'n=2305843009213693951'], { env })).stdout, 'true\n');
+    assert.deepEqual((await runCli(['call', 'supermath', 'is_prime', 'n=9007199254740993'], { env })).stdout, 'false\n');
+    const raw = await runCli(['call', 'supermath', 'is_prime', 'n:=9007199254740993'], { env });
+    assert.deepEqual([raw.code, raw.stderr], [2, 'psimbols: bad item "n:=9007199254740993": a number this large loses digits as JSON: send it as a string of digits, as key=DIGITS does\n']);
+  });
+
   test('a seed client config with its "comment" field works unchanged', async () => {
     const local = JSON.parse(await readFile(join(dir.path, 'client.json'), 'utf8')) as Record<string, unknown>;
     const seed = join(dir.path, 'seed.json');

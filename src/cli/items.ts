@@ -22,7 +22,10 @@ export function parseItem(item: string): Item {
   return { key, json: op === ':=', file, text: file ? rest.slice(1) : rest };
 }
 
-/** The literal rule: `007` stays a string (it is not how JSON writes a number), `3` does not. */
+/**
+ * The literal rule: `007` stays a string (it is not how JSON writes a number), `3` does not, and an
+ * integer beyond 2^53 stays a string of digits, so that no digit is lost on the way.
+ */
 export function literal(text: string): unknown {
   if (text === 'true') return true;
   if (text === 'false') return false;
@@ -34,11 +37,22 @@ export function literal(text: string): unknown {
   return text;
 }
 
+// A JSON number beyond 2^53 would lose digits on its way: refused, with the way that keeps them.
+const keepDigits =
+  (original: string) =>
+  (_key: string, value: unknown): unknown => {
+    if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      throw usage(original, 'a number this large loses digits as JSON: send it as a string of digits, as key=DIGITS does');
+    }
+    return value;
+  };
+
 function itemValue(item: Item, raw: string, original: string): unknown {
   if (!item.json) return literal(item.file ? raw.replace(/\r?\n$/, '') : raw);
   try {
-    return JSON.parse(raw);
+    return JSON.parse(raw, keepDigits(original));
   } catch (e) {
+    if (e instanceof PsimbolsError) throw e;
     throw usage(original, `not valid JSON (${(e as Error).message})`);
   }
 }

@@ -5,7 +5,8 @@ import { defineModule, type FunctionResult } from '../registry.js';
 
 const MAX_FACTORIAL = 5000;
 const MAX_FIBONACCI = 10000;
-const MAX_PRIME = 2n ** 53n;
+// Miller-Rabin with the first twelve primes as bases is exact below this (Sorenson and Webster).
+const MAX_PRIME = 3_317_044_064_679_887_385_961_981n;
 
 /** A JSON number while it is a safe integer, a decimal string beyond. */
 const exact = (n: bigint): number | string => (n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString());
@@ -70,7 +71,8 @@ function isPrime(n: bigint): boolean {
 }
 
 const int = z.number().int();
-const bigInput = z.union([int, z.string().regex(/^-?\d{1,16}$/, 'must be an integer')]).transform((v) => BigInt(v));
+// Integers beyond a double's 2^53 arrive as decimal strings, every digit kept.
+const bigInput = z.union([int, z.string().regex(/^-?\d{1,25}$/, 'must be an integer')]).transform((v) => BigInt(v));
 
 export const supermath = defineModule({
   name: 'supermath',
@@ -102,7 +104,7 @@ export const supermath = defineModule({
       },
     },
     is_prime: {
-      description: 'whether n is prime, for 0 <= n < 2^53 (a number or a decimal string)',
+      description: `whether n is prime, for 0 <= n < ${MAX_PRIME} (a number, or a decimal string beyond 2^53)`,
       params: z.strictObject({ n: bigInput.refine((v) => v >= 0n && v < MAX_PRIME, `must be between 0 and ${MAX_PRIME - 1n}`) }),
       run: ({ n }): FunctionResult => {
         const v = isPrime(n);
