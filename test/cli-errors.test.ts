@@ -113,6 +113,15 @@ describe('errors that say what to do', () => {
     });
   });
 
+  test('a host that does not resolve is a usage error naming where the URL came from', async () => {
+    await withDir(async (_dir, env) => {
+      assert.equal((await runCli(['add-client', 'h'], { env })).code, 0);
+      const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', 'http://no-such-host.invalid/'], { env });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /no such host no-such-host\.invalid; check --server, or "server" in the client config/);
+    });
+  });
+
   test('a flag value is blamed on the flag: --server notaurl for add-client and call, bench -c is no more', async () => {
     await withDir(async (_dir, env) => {
       for (const args of [['add-client', 'y1', '--server', 'notaurl'], ['call', 'm', 'f', '--server', 'notaurl']]) {

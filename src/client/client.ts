@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import ky, { TimeoutError } from 'ky';
 import type { ClientConfig } from '../config/client-config.js';
-import { errorMessage, PsimbolsError } from '../errors.js';
+import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
 import { openResponse, sealRequest } from '../protocol/envelope.js';
 import { nodeFetch } from './node-fetch.js';
 import { prepareKey } from '../protocol/keys.js';
@@ -90,8 +90,10 @@ async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promi
     });
   } catch (e) {
     if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, { cause: e });
-    const cause = errorMessage(e instanceof Error && e.cause instanceof Error ? e.cause : e);
-    throw new PsimbolsError('network', `cannot reach ${endpoint}: ${cause}`, { cause: e });
+    const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+    // A name that does not resolve at all is a typo to fix, not an outage to retry.
+    if (errnoCode(inner) === 'ENOTFOUND') throw new PsimbolsError('usage', `cannot reach ${endpoint}: no such host ${new URL(endpoint).hostname}; check --server, or "server" in the client config`, { cause: e });
+    throw new PsimbolsError('network', `cannot reach ${endpoint}: ${errorMessage(inner)}`, { cause: e });
   }
 }
 
