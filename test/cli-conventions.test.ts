@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -203,6 +203,13 @@ describe('--json for people and for programs', () => {
       shown = '';
       assert.equal(await main(['--no-color', 'list-clients', '--json'], io), 0);
       assert.doesNotMatch(shown, /\u001b\[/);
+      // Warnings are yellow on a terminal too.
+      await chmod(join(dir.path, 'server.json'), 0o644);
+      const stderr = fakeTty();
+      let warned = '';
+      stderr.on('data', (d) => (warned += String(d)));
+      assert.equal(await main(['list-clients'], { ...io, stderr }), 0);
+      assert.match(warned, /^\u001b\[33mpsimbols: warning: .*server\.json holds keys/);
     } finally {
       await dir.remove();
     }
