@@ -1,0 +1,202 @@
+"""The ps2 envelope and the seed's legacy format (docs/PROTOCOL.md), written from the document."""
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import struct
+import time
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PREFIX = 'ps2.'
+VERSION, REQUEST, RESPONSE = 0x02, 0x01, 0x02
+HEADER, NONCE, TAG = 50, 32, 16
+WINDOW = (300, 60)  # seconds into the past and the future ("Acceptance", rule 6)
+_B64URL = re.compile(r'^[A-Za-z0-9_-]*$')
+_B64 = re.compile(r'^[A-Za-z0-9+/]*={0,2}$')
+_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,63}$')
+
+
+class Refused(Exception):
+    """A token that does not open; `reason` is the server's name for why (PROTOCOL.md)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode('ascii')
+
+
+def b64url_strict(text):
+    """Canonical base64url without padding, or None ("Token encoding")."""
+    if len(text) % 4 == 1 or not _B64URL.match(text):
+        return None
+    data = base64.urlsafe_b64decode(text + '=' * (-len(text) % 4))
+    return data if b64url(data) == text else None
+
+
+def b64_strict(text):
+    if len(text) % 4 != 0 or not _B64.match(text):
+        return None
+    try:
+        data = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return None
+    return data if base64.b64encode(data).decode('ascii') == text else None
+
+
+def kid(key):
+    return hmac.new(key, b'psimbols/v2/kid', hashlib.sha256).digest()[:8]
+
+
+def _lp(data):
+    return struct.pack('>I', len(data)) + data
+
+
+def _message_key(key, kind, nonce):
+    info = (b'psimbols/v2/c2s' if kind == REQUEST else b'psimbols/v2/s2c') + nonce
+    okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=None, info=info).derive(key)
+    return okm[:32], okm[32:44]
+
+
+def _aad(header, client, server, binding):
+    return header + _lp(client.encode('utf-8')) + _lp(server.encode('utf-8')) + _lp(binding)
+
+
+def binding_of(request_token):
+    return hashlib.sha256(request_token.encode('ascii')).digest()
+
+
+def seal(kind, key, client, server, plaintext, binding=b'', ts=None, nonce=None):
+    nonce = os.urandom(NONCE) if nonce is None else nonce
+    ts = int(time.time()) if ts is None else ts
+    header = bytes([VERSION, kind]) + kid(key) + struct.pack('>Q', ts) + nonce
+    mkey, iv = _message_key(key, kind, nonce)
+    text = plaintext if isinstance(plaintext, str) else json.dumps(plaintext, separators=(',', ':'), ensure_ascii=False)
+    body = AESGCM(mkey).encrypt(iv, text.encode('utf-8'), _aad(header, client, server, binding))
+    return PREFIX + b64url(header + body)
+
+
+def _parse(token, kind):
+    if not token.startswith(PREFIX):
+        raise Refused('malformed_token')
+    raw = b64url_strict(token[len(PREFIX):])
+    if raw is None:
+        raise Refused('malformed_token')
+    if len(raw) < 1 or raw[0] != VERSION:
+        raise Refused('bad_version')
+    if len(raw) < 2 or raw[1] != kind:
+        raise Refused('bad_kind')
+    if len(raw) <= HEADER + TAG:
+        raise Refused('bad_length')
+    return raw[:HEADER], raw[2:10], struct.unpack('>Q', raw[10:18])[0], raw[18:HEADER], raw[HEADER:]
+
+
+def _decrypt(key, kind, header, nonce, body, aad):
+    mkey, iv = _message_key(key, kind, nonce)
+    try:
+        text = AESGCM(mkey).decrypt(iv, body, aad)
+        return text.decode('utf-8')
+    except (InvalidTag, ValueError):
+        raise Refused('bad_tag')
+
+
+def _json(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _request_shape(value):
+    if not isinstance(value, dict) or not _request_id(value.get('request_id')):
+        return False
+    run = value.get('run')
+    if not isinstance(run, dict):
+        return False
+    params = run.get('params', {})
+    return all(isinstance(run.get(k), str) and _NAME.match(run[k]) for k in ('module', 'function')) and isinstance(params, dict)
+
+
+def _request_id(value):
+    # 1 to 128 code points: len() counts them.
+    return isinstance(value, str) and 0 < len(value) <= 128
+
+
+def _response_shape(value):
+    if not isinstance(value, dict) or not _request_id(value.get('request_id')):
+        return False
+    ret, err = value.get('return'), value.get('error')
+    if isinstance(ret, dict) and err is None and 'value' in ret:
+        return ret.get('comment') is None or isinstance(ret['comment'], str)
+    return isinstance(err, dict) and ret is None and isinstance(err.get('code'), str) and isinstance(err.get('message'), str)
+
+
+def open_request(token, key, client, server, now=None, window=WINDOW):
+    """The server's acceptance rules 1-8 for one key (the replay check needs a store)."""
+    header, token_kid, ts, nonce, body = _parse(token, REQUEST)
+    if token_kid != kid(key):
+        raise Refused('unknown_key')
+    text = _decrypt(key, REQUEST, header, nonce, body, _aad(header, client, server, b''))
+    now = int(time.time()) if now is None else now
+    if ts < now - window[0]:
+        raise Refused('stale')
+    if ts > now + window[1]:
+        raise Refused('future')
+    message = _json(text)
+    if not _request_shape(message):
+        raise Refused('bad_plaintext')
+    return message
+
+
+def open_response(token, key, client, server, request_token):
+    """A response opens only for the request token it answers."""
+    header, token_kid, _ts, nonce, body = _parse(token, RESPONSE)
+    if token_kid != kid(key):
+        raise Refused('unknown_key')
+    text = _decrypt(key, RESPONSE, header, nonce, body, _aad(header, client, server, binding_of(request_token)))
+    message = _json(text)
+    if not _response_shape(message):
+        raise Refused('bad_plaintext')
+    return message
+
+
+def seal_legacy(key, plaintext, iv=None):
+    iv = os.urandom(16) if iv is None else iv
+    padder = padding.PKCS7(128).padder()
+    text = plaintext if isinstance(plaintext, str) else json.dumps(plaintext, separators=(',', ':'), ensure_ascii=False)
+    data = padder.update(text.encode('utf-8')) + padder.finalize()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return base64.b64encode(iv + enc.update(data) + enc.finalize()).decode('ascii')
+
+
+def open_legacy(token, key, shape=_response_shape):
+    raw = b64_strict(token)
+    if raw is None:
+        raise Refused('malformed_token')
+    if len(raw) < 32 or len(raw) % 16 != 0:
+        raise Refused('bad_length')
+    dec = Cipher(algorithms.AES(key), modes.CBC(raw[:16])).decryptor()
+    plain = dec.update(raw[16:]) + dec.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    try:
+        text = (unpadder.update(plain) + unpadder.finalize()).decode('utf-8')
+    except ValueError:
+        raise Refused('legacy_refused')
+    message = _json(text)
+    if not shape(message):
+        raise Refused('bad_plaintext')
+    return message
+
+
+def open_legacy_request(token, key):
+    return open_legacy(token, key, _request_shape)

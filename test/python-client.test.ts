@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { sealResponse } from '../src/protocol/envelope.js';
+import { generateKeySpec, prepareKey, type KeySpec, type V2Key } from '../src/protocol/keys.js';
+import { freePort, runCli, runProcess, spawnServe } from './helpers/cli.js';
+import { LEGACY_KEY, tempDir } from './helpers/server.js';
+
+// clients/python against a real `psimbols serve`: its own vectors test, then a live script whose
+// every exception class comes from a real refusal. Skipped with a hint where no python3 with
+// `cryptography` is found; in CI (PSIMBOLS_REQUIRE_PYTHON=1) that is a failure.
+
+const PACKAGE = fileURLToPath(new URL('../clients/python/', import.meta.url));
+
+function findPython(): string | undefined {
+  for (const candidate of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(candidate, ['-c', 'import cryptography'], { stdio: 'ignore' }).status === 0) return candidate;
+  }
+  return undefined;
+}
+const python = findPython();
+const hint = 'no python3 with cryptography: apt-get install -y python3-cryptography (or pip install cryptography) to run the Python client tests';
+if (python === undefined && process.env.PSIMBOLS_REQUIRE_PYTHON) throw new Error(hint);
+
+const listen = (server: Server): Promise<string> =>
+  new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as { port: number }).port}/`)));
+
+describe('the Python client', { skip: python === undefined ? hint : undefined }, () => {
+  test('passes every vector in test/vectors/, refusals included', async () => {
+    const r = await runProcess(python!, ['-m', 'unittest', 'discover', '-s', 'tests'], { cwd: PACKAGE, env: { PATH: process.env.PATH ?? '' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Ran 7 tests/);
+  });
+
+  test('calls a real psimbols serve, and each exception class comes from a real refusal', async () => {
+    const dir = await tempDir();
+    const silent = createServer(() => undefined);
+    let key: KeySpec | undefined;
+    let server = '';
+    // Answers with a response sealed with the right key, client and server, but for another
+    // request: only the binding can refuse it.
+    const unbound = createServer((_req, res) => {
+      const token = sealResponse({ request_id: 'x', return: { value: 1 } }, { client: 'py', server, key: prepareKey(key!) as V2Key, requestToken: 'ps2.another' });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ client: 'py', server, response: token }));
+    });
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/`;
+      server = url;
+      const file = (name: string) => join(dir.path, `${name}.json`);
+      assert.equal((await runCli(['add-client', 'py', '--server', url, '-o', file('good')], { env })).code, 0);
+      assert.equal((await runCli(['add-client', 'small', '--server', url, '--requests-per-hour', '10', '-o', file('small')], { env })).code, 0);
+      assert.equal((await runCli(['add-client', 'seed', '--server', url, '--legacy-key', LEGACY_KEY, '-o', file('legacy')], { env })).code, 0);
+      const good = JSON.parse(await readFile(file('good'), 'utf8')) as { key: KeySpec };
+      key = good.key;
+      await writeFile(file('wrong'), JSON.stringify({ ...good, key: generateKeySpec() }), { mode: 0o600 });
+      const served = await spawnServe(['--port', String(port)], env);
+      try {
+        const spec = { good: file('good'), small: file('small'), legacy: file('legacy'), wrong: file('wrong'), missing: file('missing'), down: `http://127.0.0.1:${await freePort()}/`, silent: await listen(silent), unbound: await listen(unbound) };
+        const r = await runProcess(python!, [join(PACKAGE, 'tests', 'live.py'), JSON.stringify(spec)], { env: { PATH: process.env.PATH ?? '' } });
+        assert.equal(r.code, 0, r.stderr);
+        const o = JSON.parse(r.stdout) as Record<string, { value?: unknown; error?: string; code?: string; exit?: number; retry_after?: number; message?: string }> & { limited: { value?: unknown; error?: string; retry_after?: number }[]; legacy_warned: boolean };
+        assert.deepEqual(o.value, { value: 120 });
+        assert.deepEqual([o.function_error?.error, o.function_error?.code, o.function_error?.exit], ['FunctionError', 'invalid_params', 1]);
+        assert.deepEqual([o.wrong_key?.error, o.wrong_key?.exit], ['AuthError', 4]);
+        assert.deepEqual([o.down?.error, o.down?.code, o.down?.exit], ['NetworkError', 'network', 3]);
+        assert.deepEqual([o.timeout?.error, o.timeout?.code, o.timeout?.exit], ['Timeout', 'request_timeout', 3]);
+        assert.deepEqual([o.unbound?.error, o.unbound?.exit], ['ProtocolError', 6]);
+        assert.match(o.unbound?.message ?? '', /does not open with our key for this request \(bad_tag\)/);
+        assert.deepEqual([o.missing?.error, o.missing?.code], ['ConfigError', 'config_missing']);
+        assert.deepEqual(o.limited.slice(0, 10).map((x) => x.value), Array(10).fill(2));
+        assert.equal(o.limited[10]?.error, 'RateLimited');
+        assert.ok((o.limited[10]?.retry_after ?? 0) > 3000, 'retry_after from the server, in seconds');
+        assert.deepEqual([o.legacy, o.legacy_warned], [{ value: 24 }, true]);
+      } finally {
+        await served.stop();
+      }
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+      unbound.close();
+      await dir.remove();
+    }
+  });
+});
