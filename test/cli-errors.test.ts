@@ -159,6 +159,15 @@ describe('output that cannot be written', () => {
       });
       assert.equal(r.stderr, '');
       assert.ok(['0', '141'].includes(r.status), r.status);
+      // A reader gone before anything is written: the write must fail, and does so quietly, 141.
+      const gone = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'list-clients', '--json'], { env: { ...env, PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout.destroy();
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      assert.deepEqual([gone.code, gone.stderr], [141, '']);
     });
   });
 });

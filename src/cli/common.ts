@@ -18,7 +18,7 @@ export const dirOf = (io: Io, g: GlobalOptions): string => configDir(io.env, g.c
 const clientPath = (io: Io, g: GlobalOptions, flag?: string): string => clientConfigPath(io.env, dirOf(io, g), flag);
 export const serverPath = (io: Io, g: GlobalOptions, flag?: string): string => serverConfigPath(io.env, dirOf(io, g), flag);
 /** True when no flag or environment variable names the server config: only this one is created on a first run. */
-export const isDefaultServerPath = (io: Io, _g: GlobalOptions, flag?: string): boolean => flag === undefined && !io.env.PSIMBOLS_SERVER_CONFIG;
+export const isDefaultServerPath = (io: Io, flag?: string): boolean => flag === undefined && !io.env.PSIMBOLS_SERVER_CONFIG;
 
 /** Loads the client config, saying how to get one when it is missing. */
 export async function clientConfig(io: Io, g: GlobalOptions, flag?: string): Promise<ClientConfig> {

@@ -31,8 +31,8 @@ export async function assemble(config: ServerConfig, o: { configPath?: string; s
   const sweepMs = Math.min(30_000, (limits.pastSeconds + limits.futureSeconds + 1) * 1000);
   const store = o.store ?? (await createAdmissionStore(config.store, config.onStoreError, o.log, o.now, sweepMs));
   const state = buildState(config);
-  await store.prepare([...state.clients.keys()], state.window);
   const processor = new Processor(state, { store, runner, now: o.now, failedAuthPerIp: limits.failedAuthPerIp, failedAuthWindowMs: limits.failedAuthWindowSeconds * 1000 });
+  await processor.update(state);
   for (const id of legacyClients(state)) o.log.log('warn', 'legacy client: AES-CBC without authentication, use a ps2 key when it can', { client: id });
   return { processor, runner, store };
 }

@@ -89,7 +89,8 @@ export function authenticate(outer: OuterRequest, c: AuthContext): Result<Authen
   return outer.request.startsWith(TOKEN_PREFIX) ? openPs2(outer, client, known !== undefined, c) : openLegacy(outer, client, known !== undefined);
 }
 
-type Refused =
+/** A request refused at the door: 401, or 429 for an address past its failures. */
+export type Refused =
   | { readonly kind: 'unauthorized'; readonly reason: RefusalReason; readonly client: string }
   | { readonly kind: 'blocked'; readonly reason: RefusalReason; readonly client: string; readonly retryAfterMs: number };
 type Gate = { readonly kind: 'bad_request'; readonly message: string } | Refused | { readonly kind: 'authenticated'; readonly request: Authenticated };

@@ -38,7 +38,8 @@ export type Handler = {
   readonly bodyLimit: number;
   /** The answer that needs no body (route, method, type, a declared length over the limit), or undefined: read the body, then `post`. */
   head(req: RequestHead): HttpResponse | undefined;
-  post(req: RequestHead, body: Buffer): Promise<HttpResponse>;
+  /** `ip`: the client's address, when the caller has already found it (`address`). */
+  post(req: RequestHead, body: Buffer, ip?: string): Promise<HttpResponse>;
   /** For a body that grew past the limit while it was read. */
   tooLarge(): HttpResponse;
   /** `head`, then `post` with the body: the whole handler in one call. */
@@ -56,9 +57,15 @@ const TEXT_TYPE = 'text/plain; charset=utf-8';
 const jsonText = (value: unknown): string => `${JSON.stringify(value)}\n`;
 const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 
+const baseHeaders = (body: string, type: string): Record<string, string> => ({
+  'Content-Type': type,
+  'Content-Length': String(Buffer.byteLength(body)),
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+});
+
 function respond(status: number, body: string, log: Sent, extra?: Record<string, string>, type = JSON_TYPE): HttpResponse {
-  const headers = { 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...extra };
-  return { status, headers, body, log };
+  return { status, headers: extra === undefined ? baseHeaders(body, type) : Object.assign(baseHeaders(body, type), extra), body, log };
 }
 
 const error = (status: number, code: string, message: string, extra?: Record<string, string>): HttpResponse =>
@@ -81,14 +88,9 @@ function isJsonType(value: string | undefined): boolean {
 // The hot path: one headers object and one log object per request.
 function served(outcome: Outcome & { kind: 'ok' | 'limited' }, status: number, body: string, error: string | undefined, detail: string | undefined): HttpResponse {
   const t = String(seconds(outcome.resetMs));
-  const headers: Record<string, string> = {
-    'Content-Type': JSON_TYPE,
-    'Content-Length': String(Buffer.byteLength(body)),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    'RateLimit-Policy': `"hourly";q=${outcome.limit};w=${WINDOW_SECONDS}`,
-    RateLimit: `"hourly";r=${outcome.remaining};t=${t}`,
-  };
+  const headers = baseHeaders(body, JSON_TYPE);
+  headers['RateLimit-Policy'] = `"hourly";q=${outcome.limit};w=${WINDOW_SECONDS}`;
+  headers.RateLimit = `"hourly";r=${outcome.remaining};t=${t}`;
   if (status === 429) headers['Retry-After'] = t;
   return { status, headers, body, log: { status, client: outcome.client, call: outcome.call, requestId: outcome.requestId, error, detail } };
 }
@@ -140,7 +142,7 @@ export function createHandler(o: HandlerOptions): Handler {
     if (Number(req.contentLength) > o.bodyLimit) return TOO_LARGE();
     return undefined;
   };
-  const post = async (req: RequestHead, body: Buffer): Promise<HttpResponse> => {
+  const post = async (req: RequestHead, body: Buffer, ip = address(req)): Promise<HttpResponse> => {
     if (body.length > o.bodyLimit) return TOO_LARGE();
     let parsed: unknown;
     try {
@@ -149,7 +151,7 @@ export function createHandler(o: HandlerOptions): Handler {
       return error(400, 'bad_request', 'the body is not valid JSON');
     }
     try {
-      return outcomeResponse(await o.processor.process(parsed, address(req)));
+      return outcomeResponse(await o.processor.process(parsed, ip));
     } catch (e) {
       return internalError(e);
     }

@@ -50,7 +50,9 @@ export function nodeListener(handler: Handler, log: Logger, closing: () => boole
   return (req, res) => {
     const start = performance.now();
     const head = headOf(req);
-    const finish = (sent: Sent): void => log.access({ ip: handler.address(head), method: head.method, ms: performance.now() - start, ...sent });
+    // Found once: it is parsed from forwarding headers behind a trusted proxy.
+    const ip = handler.address(head);
+    const finish = (sent: Sent): void => log.access({ ip, method: head.method, ms: performance.now() - start, ...sent });
     const answer = (r: HttpResponse): void => {
       write(res, r, closing());
       finish(r.log);
@@ -69,7 +71,7 @@ export function nodeListener(handler: Handler, log: Logger, closing: () => boole
         return finish(ABORTED);
       }
       // post() answers every failure itself, a bug included, as a 500.
-      void handler.post(head, body).then(answer);
+      void handler.post(head, body, ip).then(answer);
     });
   };
 }

@@ -1,9 +1,8 @@
 import { isPsimbolsError } from '../errors.js';
 import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../protocol/messages.js';
 import type { OuterResponse } from '../protocol/outer.js';
-import type { RefusalReason } from '../protocol/result.js';
 import type { Admission, AdmissionStore } from './admission.js';
-import { Authenticator, type Authenticated } from './authenticate.js';
+import { Authenticator, type Authenticated, type Refused } from './authenticate.js';
 import type { CallOutcome, FunctionRunner } from './function-runner.js';
 import type { ClientState, ServerState } from './server-state.js';
 
@@ -23,8 +22,7 @@ export type Served = {
 
 export type Outcome =
   | { readonly kind: 'bad_request'; readonly message: string }
-  | { readonly kind: 'unauthorized'; readonly reason: RefusalReason; readonly client: string }
-  | { readonly kind: 'blocked'; readonly retryAfterMs: number; readonly reason: RefusalReason; readonly client: string }
+  | Refused
   | { readonly kind: 'unavailable'; readonly client: string }
   /** Over the client's limit: the handler words the error, sealed for this request by `seal`. */
   | ({ readonly kind: 'limited'; readonly seal: (response: RunResponse) => OuterResponse } & Served)

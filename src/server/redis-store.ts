@@ -184,8 +184,8 @@ export class RedisAdmissionStore implements AdmissionStore {
       const ttl = Math.max(1, Math.ceil(r.nonceTtlMs));
       const w = r.window ?? DEFAULT_WINDOW;
       const ts = r.ts === undefined ? '' : String(r.ts);
-      const now = this.#clock ? String(this.#clock()) : '';
-      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS, now);
+      const clock = this.#clock ? String(this.#clock()) : '';
+      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS, clock);
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;

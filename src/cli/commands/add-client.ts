@@ -41,7 +41,7 @@ export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o
   const id = await requireArg(io, g, idArg, 'id', 'Client id');
   const path = serverPath(io, g, o.config);
   // At the default location, the first command to create the config makes the first run's `local` client too.
-  const firstRun = isDefaultServerPath(io, g, o.config);
+  const firstRun = isDefaultServerPath(io, o.config);
   const { config, created } = await editAndHandOver(io, {
     path,
     id,

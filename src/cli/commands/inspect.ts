@@ -1,9 +1,9 @@
-import { clientEntry } from '../../config/edits.js';
 import type { ClientConfig } from '../../config/client-config.js';
 import { loadServerConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
 import { DEFAULT_WINDOW, openRequest, readHeader, type Window } from '../../protocol/envelope.js';
 import { prepareKey, type LegacyKey, type V2Key } from '../../protocol/keys.js';
+import { buildState } from '../../server/server-state.js';
 import { openLegacyRequest } from '../../protocol/legacy-cbc.js';
 import { isObject, parseJson } from '../../protocol/messages.js';
 import { clientConfig, serverPath } from '../common.js';
@@ -50,27 +50,24 @@ async function keysFrom(io: Io, g: GlobalOptions, o: Options, r: Request): Promi
   if (o.config === undefined) return undefined;
   const config = await loadServerConfig(serverPath(io, g, o.config));
   if (r.client === undefined) throw new PsimbolsError('usage', 'with the server config, give the whole request body ({"client", "server", "request"}), so that the client is known');
-  const entry = clientEntry(config, r.client);
-  if (entry === undefined) return { client: r.client, server: undefined, v2: [], legacy: undefined, window: config.limits };
-  const keys = entry.keys.map(prepareKey);
-  return { client: r.client, server: entry.server, v2: keys.filter((k): k is V2Key => k.kind === 'v2'), legacy: keys.find((k): k is LegacyKey => k.kind === 'legacy'), window: config.limits };
+  // The keys as the server prepares them: the same code decides here as at the door.
+  const state = buildState(config);
+  const c = state.clients.get(r.client);
+  return { client: r.client, server: c?.server, v2: c?.keys ?? [], legacy: c?.legacy, window: state.window };
 }
 
-function headerLines(token: string, now: number): { lines: string[]; kid?: string } {
+function headerLines(token: string, now: number): string[] {
   const h = readHeader(token);
-  if (!h.ok) return { lines: [`format      not a ps2 token (${h.reason}); a seed-format (legacy) token if it is base64`] };
+  if (!h.ok) return [`format      not a ps2 token (${h.reason}); a seed-format (legacy) token if it is base64`];
   const age = now - h.value.ts;
   const when = age >= 0 ? `${age} s ago` : `${-age} s in the future`;
-  return {
-    kid: h.value.kid.toString('hex'),
-    lines: [
+  return [
       `format      ps2, ${h.value.kind === 1 ? 'request' : h.value.kind === 2 ? 'response' : `kind ${h.value.kind}`}`,
       `key id      ${h.value.kid.toString('hex')}`,
       `timestamp   ${new Date(h.value.ts * 1000).toISOString()} (${when})`,
       `nonce       ${h.value.nonce.toString('base64url')}`,
-      `ciphertext  ${h.value.ciphertextBytes} bytes`,
-    ],
-  };
+    `ciphertext  ${h.value.ciphertextBytes} bytes`,
+  ];
 }
 
 /** The plaintext, or why the server would refuse the token, for these keys. */
@@ -96,7 +93,7 @@ export async function run(io: Io, g: GlobalOptions, token: string, o: Options): 
   const text = token === '-' ? await inputReader(io)('-', 'TOKEN') : token;
   const r = requestOf(text);
   const now = Math.floor(Date.now() / 1000);
-  const { lines } = headerLines(r.token, now);
+  const lines = headerLines(r.token, now);
   if (r.client !== undefined) lines.unshift(`client      ${r.client}${r.server === undefined ? '' : `, server ${r.server}`}`);
   const keys = await keysFrom(io, g, o, r);
   if (keys !== undefined) lines.push(...verdict(r, keys, now));

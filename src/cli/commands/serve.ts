@@ -17,7 +17,7 @@ async function configToServe(io: Io, g: GlobalOptions, o: Options, log: Logger):
   const path = serverPath(io, g, o.config);
   const warn = (m: string): void => log.log('warn', m);
   if (await fileExists(path)) return { path, config: await loadServerConfig(path, warn) };
-  if (!isDefaultServerPath(io, g, o.config)) {
+  if (!isDefaultServerPath(io, o.config)) {
     const named = o.config === undefined ? 'PSIMBOLS_SERVER_CONFIG' : '-c';
     throw new PsimbolsError('config_missing', `${path}: no such file (named by ${named}); serve creates a config on a first run only at the default location, ${serverConfigPath({}, dirOf(io, g))}: check the name`);
   }
