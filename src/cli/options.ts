@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { isHttpUrl, isStoreUrl, STORE_URL_RULE } from '../config/urls.js';
+import { HOST_PORT_RULE, parseHostPort, WORKERS_RULE } from '../config/addresses.js';
 
 // Options that several commands share, declared once, and the parsers that validate flag values
 // as commander reads them: a bad value is a usage error that names the flag.
@@ -32,6 +33,18 @@ export function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
   return n;
+}
+
+export function hostPort(value: string): { host: string; port: number } {
+  const a = parseHostPort(value);
+  if (a === undefined) throw new InvalidArgumentError(`${HOST_PORT_RULE}.`);
+  return a;
+}
+
+export function workers(value: string): number | 'auto' {
+  if (value === 'auto') return value;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${WORKERS_RULE}.`);
+  return Number(value);
 }
 
 export function httpUrl(value: string): string {

@@ -14,6 +14,8 @@ import {
   serverConfigOption,
   storeUrl,
   timeoutOption,
+  workers,
+  hostPort,
   wholeNumber,
 } from './options.js';
 
@@ -45,7 +47,9 @@ function serve(program: Program, lazy: Lazy): void {
     .addOption(new Option('--store <url>', 'limits and replay store: memory, or redis://host:port/db').argParser(storeUrl))
     .addOption(new Option('--log-format <format>', 'access log format (default: text on a terminal, json otherwise)').choices(['text', 'json'] as const))
     .option('--no-watch', 'do not reload the config when the file changes (SIGHUP still does)')
-    .addHelpText('after', example('psimbols serve --port 9393'))
+    .addOption(new Option('--workers <n>', 'processes serving on the one port, or auto for one per core (default from the config: 1)').argParser(workers))
+    .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default from the config: off)').argParser(hostPort))
+    .addHelpText('after', example('psimbols serve --port 9393\n  psimbols serve --workers auto --metrics 127.0.0.1:9464'))
     .action(lazy(() => import('./commands/serve.js')));
 }
 

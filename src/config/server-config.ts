@@ -5,7 +5,7 @@ import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
 import { isHttpUrl, isStoreUrl, STORE_URL_RULE } from './urls.js';
 import { isClientId } from './ids.js';
 import { isObject } from '../protocol/messages.js';
-import { isAddressOrCidr } from './addresses.js';
+import { HOST_PORT_RULE, isAddressOrCidr, parseHostPort, WORKERS_RULE } from './addresses.js';
 import { describeIssue } from './zod-issue.js';
 
 // The server config file (README, "Configuration"). Unknown fields are errors: a typo in a
@@ -84,6 +84,13 @@ const serverConfigSchema = z.strictObject({
   store: storeUrl.default('memory'),
   onStoreError: z.enum(ON_STORE_ERROR).default('closed'),
   modules: z.array(moduleEntry).default([]),
+  // Processes that serve on the one port; "auto" is one per core (os.availableParallelism()).
+  workers: z.union([z.literal('auto'), z.number().int().min(1, WORKERS_RULE)]).default(1),
+  metrics: z
+    .strictObject({
+      listen: z.string().refine((s) => parseHostPort(s) !== undefined, HOST_PORT_RULE).optional(),
+    })
+    .prefault({}),
   // Without a prototype, so that an id such as `constructor` is only ever data.
   clients: z.record(z.string(), clientEntry).default({}).transform((c) => Object.setPrototypeOf(c, null) as typeof c),
 });

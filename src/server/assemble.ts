@@ -2,7 +2,9 @@ import { dirname, resolve } from 'node:path';
 import type { ServerConfig } from '../config/server-config.js';
 import type { AdmissionStore } from './admission.js';
 import { FunctionRunner, type LoadedModule } from './function-runner.js';
+import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
 import type { Logger } from './log.js';
+import type { Observer } from './metrics.js';
 import { importModuleFile } from './module-loader.js';
 import { supermath } from './modules/supermath.js';
 import { Processor } from './processor.js';
@@ -12,7 +14,17 @@ import { createAdmissionStore } from './stores.js';
 // Builds what serves requests from a config: the modules and their runner, the admission store
 // and the processor. Nothing here opens a port.
 
-type Assembled = { readonly processor: Processor; readonly runner: FunctionRunner; readonly store: AdmissionStore };
+type Assembled = { readonly processor: Processor; readonly runner: FunctionRunner; readonly store: AdmissionStore; readonly failures: FailureCounter };
+
+type AssembleOptions = {
+  readonly configPath?: string;
+  readonly store?: AdmissionStore;
+  /** Where failed authentications are counted, when not in this process (a cluster's primary). */
+  readonly failures?: FailureCounter;
+  readonly now?: () => number;
+  readonly log: Logger;
+  readonly observer?: Observer;
+};
 
 async function loadModules(config: ServerConfig, configPath: string | undefined): Promise<LoadedModule[]> {
   const modules: LoadedModule[] = [{ def: supermath, isolate: false }];
@@ -24,15 +36,17 @@ async function loadModules(config: ServerConfig, configPath: string | undefined)
   return modules;
 }
 
-export async function assemble(config: ServerConfig, o: { configPath?: string; store?: AdmissionStore; now?: () => number; log: Logger }): Promise<Assembled> {
+export async function assemble(config: ServerConfig, o: AssembleOptions): Promise<Assembled> {
   const { limits } = config;
   const runner = new FunctionRunner(await loadModules(config, o.configPath), { callTimeoutMs: limits.callTimeoutMs, maxConcurrentCalls: limits.maxConcurrentCalls });
   // Nonces live as long as the timestamp window; sweeping no less often keeps memory near that.
   const sweepMs = Math.min(30_000, (limits.pastSeconds + limits.futureSeconds + 1) * 1000);
-  const store = o.store ?? (await createAdmissionStore(config.store, config.onStoreError, o.log, o.now, sweepMs));
+  const { observer } = o;
+  const store = o.store ?? (await createAdmissionStore({ url: config.store, onStoreError: config.onStoreError, log: o.log, now: o.now, sweepMs, onFallback: observer?.fallback }));
   const state = buildState(config);
-  const processor = new Processor(state, { store, runner, now: o.now, failedAuthPerIp: limits.failedAuthPerIp, failedAuthWindowMs: limits.failedAuthWindowSeconds * 1000 });
+  const failures = o.failures ?? new FailureLimiter({ limit: limits.failedAuthPerIp, windowMs: limits.failedAuthWindowSeconds * 1000 }, o.now);
+  const processor = new Processor(state, { store, runner, now: o.now, failures, observer: observer?.call });
   await processor.update(state);
   for (const id of legacyClients(state)) o.log.log('warn', 'legacy client: AES-CBC without authentication, use a ps2 key when it can', { client: id });
-  return { processor, runner, store };
+  return { processor, runner, store, failures };
 }

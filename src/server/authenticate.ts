@@ -6,7 +6,7 @@ import type { RunRequest, RunResponse } from '../protocol/messages.js';
 import { parseOuterRequest, type OuterRequest } from '../protocol/outer.js';
 import { ok, refuse, type RefusalReason, type Result } from '../protocol/result.js';
 import { failureKey } from './client-address.js';
-import { FailureLimiter } from './failure-limiter.js';
+import type { FailureCounter } from './failure-limiter.js';
 import type { ClientState, ServerState } from './server-state.js';
 
 // Who sent a request, and can it be opened: the outer shape, the ps2 or legacy envelope, the decoy
@@ -104,13 +104,13 @@ const BAD_OUTER: Gate = { kind: 'bad_request', message: 'the body must be a JSON
  * opened first: skipping that work for some would tell, by timing, which ids exist.
  */
 export class Authenticator {
-  readonly failures: FailureLimiter;
+  readonly #failures: FailureCounter;
 
-  constructor(options: { readonly failedAuthPerIp: number; readonly failedAuthWindowMs: number }, now: () => number) {
-    this.failures = new FailureLimiter({ limit: options.failedAuthPerIp, windowMs: options.failedAuthWindowMs }, now);
+  constructor(failures: FailureCounter) {
+    this.#failures = failures;
   }
 
-  check(body: unknown, ip: string, c: AuthContext): Gate {
+  check(body: unknown, ip: string, c: AuthContext): Gate | Promise<Gate> {
     const outer = parseOuterRequest(body);
     if (outer === undefined) return BAD_OUTER;
     const r = authenticate(outer, c);
@@ -118,10 +118,12 @@ export class Authenticator {
   }
 
   /** Counts a failure against the address; also for a replay, which only the store can see. */
-  refuse(ip: string, reason: RefusalReason, client: string): Refused {
-    const key = failureKey(ip);
-    const blocked = this.failures.blockedMs(key);
-    this.failures.fail(key);
-    return blocked > 0 ? { kind: 'blocked', retryAfterMs: blocked, reason, client } : { kind: 'unauthorized', reason, client };
+  refuse(ip: string, reason: RefusalReason, client: string): Refused | Promise<Refused> {
+    const blocked = this.#failures.record(failureKey(ip));
+    return typeof blocked === 'number' ? refused(blocked, reason, client) : blocked.then((ms) => refused(ms, reason, client));
   }
+}
+
+function refused(blockedMs: number, reason: RefusalReason, client: string): Refused {
+  return blockedMs > 0 ? { kind: 'blocked', retryAfterMs: blockedMs, reason, client } : { kind: 'unauthorized', reason, client };
 }

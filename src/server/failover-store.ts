@@ -32,7 +32,10 @@ export class FailoverAdmissionStore implements AdmissionStore {
   /** Unix seconds at which the fallback began; undefined while the shared store works. */
   #since: number | undefined;
 
-  constructor(primary: AdmissionStore, mode: OnStoreError, log: Logger, now: () => number = Date.now) {
+  readonly #onFallback: ((mode: OnStoreError) => void) | undefined;
+
+  constructor(primary: AdmissionStore, mode: OnStoreError, log: Logger, now: () => number = Date.now, onFallback?: (mode: OnStoreError) => void) {
+    this.#onFallback = onFallback;
     this.#primary = primary;
     this.#mode = mode;
     this.#log = log;
@@ -61,6 +64,7 @@ export class FailoverAdmissionStore implements AdmissionStore {
     } catch (e) {
       if (this.#since === undefined) {
         this.#since = Math.floor(this.#now() / 1000);
+        this.#onFallback?.(this.#mode);
         this.#log.log(this.#mode === 'open' ? 'error' : 'warn', MESSAGES[this.#mode], { problem: errorMessage(e) });
       }
       if (this.#mode === 'closed') throw e;

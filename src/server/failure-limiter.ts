@@ -3,11 +3,16 @@
 // sweep: past `maxEntries` addresses the oldest entry is dropped (a Map iterates in insertion
 // order).
 
+/** Counts a failed authentication against a key; answers how long the key was already blocked (0: not). */
+export interface FailureCounter {
+  record(key: string): number | Promise<number>;
+}
+
 type FailureLimiterOptions = { readonly limit: number; readonly windowMs: number; readonly maxEntries?: number };
 
 type Bucket = { count: number; start: number };
 
-export class FailureLimiter {
+export class FailureLimiter implements FailureCounter {
   readonly #buckets = new Map<string, Bucket>();
   readonly #options: Required<FailureLimiterOptions>;
   readonly #now: () => number;
@@ -27,6 +32,12 @@ export class FailureLimiter {
       return 0;
     }
     return left;
+  }
+
+  record(ip: string): number {
+    const blocked = this.blockedMs(ip);
+    this.fail(ip);
+    return blocked;
   }
 
   fail(ip: string): void {

@@ -94,6 +94,15 @@ export class FunctionRunner {
     return out;
   }
 
+  has(module: string, fn: string): boolean {
+    return this.#modules.get(module)?.has(fn) ?? false;
+  }
+
+  /** Calls waiting for a worker thread, and calls running. */
+  load(): { queued: number; active: number } {
+    return { queued: this.#pool?.queueSize ?? 0, active: this.#active };
+  }
+
   async invoke(client: string, module: string, fn: string, params: Params, allow: Allow): Promise<CallOutcome> {
     const fns = this.#modules.get(module);
     if (!fns) return fail('unknown_module', `no module "${module}"`);

@@ -1,14 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../config/server-config.js';
-import type { AdmissionStore } from './admission.js';
+import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
 import { assemble } from './assemble.js';
 import { trustedProxies } from './client-address.js';
-import { createHandler } from './handler.js';
+import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
+import { createHandler, type Handler } from './handler.js';
 import type { Logger } from './log.js';
+import type { MetricsServer, Observer } from './metrics.js';
 import { nodeListener } from './node-adapter.js';
 import type { Processor } from './processor.js';
 import { createReloader } from './reload.js';
+import { buildState } from './server-state.js';
 
 // Opens the port: node:http with timeouts against slow and idle clients, and a bounded graceful
 // shutdown. What serves is built by assemble.ts; hot reload is reload.ts.
@@ -36,11 +39,19 @@ export type ServeOptions = {
   /** Overrides the config's `limits.*TimeoutMs`. */
   readonly timeouts?: Partial<Timeouts>;
   readonly watch?: boolean;
+  /** False for a cluster worker, whose primary reads the config and hands it over. */
+  readonly reloads?: boolean;
+  /** Where counts of failed authentications live, when not in this process. */
+  readonly failures?: FailureCounter;
+  /** Serve Prometheus metrics here, or ('worker') keep them for a cluster's primary to gather. */
+  readonly metrics?: { readonly host: string; readonly port: number } | 'worker';
 };
 
 export type RunningServer = {
   readonly url: string;
   readonly port: number;
+  /** Where `GET /metrics` answers, when metrics are on. */
+  readonly metricsUrl: string | undefined;
   readonly processor: Processor;
   /** Re-reads the config file and swaps in its clients; false (old clients kept) if it is invalid. */
   reload(): Promise<boolean>;
@@ -76,11 +87,10 @@ async function drain(server: Server, shutdownMs: number): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function startServer(o: ServeOptions): Promise<RunningServer> {
-  const { config, log } = o;
-  const timeouts = timeoutsOf(config, o.timeouts);
-  const { processor, runner, store } = await assemble(config, o);
-  const handler = createHandler({
+type Parts = Awaited<ReturnType<typeof assemble>>;
+
+function handlerFor(config: ServerConfig, { processor, store }: Parts): Handler {
+  return createHandler({
     processor,
     bodyLimit: config.limits.bodyBytes,
     trustsProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : undefined,
@@ -90,29 +100,56 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       return `psimbols ok store=${h.store}${h.reachable ? '' : ' (unreachable)'}\n`;
     },
   });
+}
+
+/** Metrics, when asked for: a worker's answer its primary; otherwise they are served on their own port. */
+async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; serve(parts: Parts): Promise<MetricsServer | undefined> }> {
+  if (o.metrics === undefined) return { serve: () => Promise.resolve(undefined) };
+  const m = await import('./metrics.js');
+  const { metrics } = o;
+  const instruments = m.instrument(metrics === 'worker');
+  const serve = async (parts: Parts): Promise<MetricsServer | undefined> => {
+    instruments.bind(parts);
+    if (metrics === 'worker') return undefined;
+    const memory = parts.store instanceof MemoryAdmissionStore ? parts.store : undefined;
+    if (parts.failures instanceof FailureLimiter) m.admissionSizes(instruments.registry, { replay: memory?.replay, limiter: memory?.limiter, failures: parts.failures });
+    return m.serveMetrics(metrics.host, metrics.port, () => instruments.registry.metrics());
+  };
+  return { observer: instruments.observer, serve };
+}
+
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const { config, log } = o;
+  const timeouts = timeoutsOf(config, o.timeouts);
+  const metrics = await instrumented(o);
+  const parts = await assemble(config, { ...o, observer: metrics.observer });
+  const { processor, runner, store } = parts;
   let closing = false;
   // Node enforces these itself, checking every connection (idle ones that never sent a byte
   // included) at the interval, and answers 408; its default clientError handler answers the rest.
   const server = createServer(
     { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, keepAliveTimeout: timeouts.keepAliveMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) },
-    nodeListener(handler, log, () => closing),
+    nodeListener(handlerFor(config, parts), log, () => closing, metrics.observer?.request),
   );
   let address: { url: string; port: number };
+  let metricsServer: MetricsServer | undefined;
   try {
     address = await listen(server, o.port ?? config.listen.port, o.host ?? config.listen.host);
+    metricsServer = await metrics.serve(parts);
   } catch (e) {
+    server.close();
     await runner.close();
     await store.close();
     throw e;
   }
-  const reloader = o.configPath ? createReloader({ config, path: o.configPath, processor, log, watch: o.watch !== false }) : undefined;
+  const reloader = o.configPath && o.reloads !== false ? createReloader({ config, path: o.configPath, apply: (next) => processor.update(buildState(next)), log, watch: o.watch !== false }) : undefined;
   const close = async (): Promise<void> => {
     if (closing) return;
     closing = true;
     reloader?.close();
-    await drain(server, timeouts.shutdownMs);
+    await Promise.all([drain(server, timeouts.shutdownMs), metricsServer?.close()]);
     await runner.close();
     await store.close();
   };
-  return { ...address, processor, reload: () => reloader?.reload() ?? Promise.resolve(false), close };
+  return { ...address, metricsUrl: metricsServer?.url, processor, reload: () => reloader?.reload() ?? Promise.resolve(false), close };
 }

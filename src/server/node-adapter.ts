@@ -46,13 +46,17 @@ const headOf = (req: IncomingMessage): RequestHead => ({
 });
 
 /** The request listener for node:http. `closing` is true while shutting down: responses ask clients to close. */
-export function nodeListener(handler: Handler, log: Logger, closing: () => boolean): (req: IncomingMessage, res: ServerResponse) => void {
+export function nodeListener(handler: Handler, log: Logger, closing: () => boolean, observe?: (sent: Sent, ms: number) => void): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const start = performance.now();
     const head = headOf(req);
     // Found once: it is parsed from forwarding headers behind a trusted proxy.
     const ip = handler.address(head);
-    const finish = (sent: Sent): void => log.access({ ip, method: head.method, ms: performance.now() - start, ...sent });
+    const finish = (sent: Sent): void => {
+      const ms = performance.now() - start;
+      log.access({ ip, method: head.method, ms, ...sent });
+      observe?.(sent, ms);
+    };
     const answer = (r: HttpResponse): void => {
       write(res, r, closing());
       finish(r.log);

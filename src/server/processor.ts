@@ -3,6 +3,7 @@ import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../protocol/m
 import type { OuterResponse } from '../protocol/outer.js';
 import type { Admission, AdmissionStore } from './admission.js';
 import { Authenticator, type Authenticated, type Refused } from './authenticate.js';
+import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
 import type { CallOutcome, FunctionRunner } from './function-runner.js';
 import type { ClientState, ServerState } from './server-state.js';
 
@@ -40,7 +41,13 @@ type ProcessorOptions = {
   readonly now?: () => number;
   readonly failedAuthPerIp?: number;
   readonly failedAuthWindowMs?: number;
+  /** Where failures are counted, when not here (the primary of a cluster). */
+  readonly failures?: FailureCounter;
+  readonly observer?: CallObserver;
 };
+
+/** Told of every function call: its name, how long it took, and the error code if it failed. */
+export type CallObserver = (module: string, fn: string, ms: number, errorCode: string | undefined) => void;
 
 const NOT_JSON = { code: 'function_failed', message: 'the function returned a value that is not JSON' } as const;
 
@@ -50,13 +57,15 @@ export class Processor {
   readonly #runner: FunctionRunner;
   readonly #now: () => number;
   readonly #auth: Authenticator;
+  readonly #observer: CallObserver | undefined;
 
   constructor(state: ServerState, options: ProcessorOptions) {
     this.#state = state;
     this.#store = options.store;
     this.#runner = options.runner;
     this.#now = options.now ?? Date.now;
-    this.#auth = new Authenticator({ failedAuthPerIp: options.failedAuthPerIp ?? 100, failedAuthWindowMs: options.failedAuthWindowMs ?? 300_000 }, this.#now);
+    this.#auth = new Authenticator(options.failures ?? new FailureLimiter({ limit: options.failedAuthPerIp ?? 100, windowMs: options.failedAuthWindowMs ?? 300_000 }, this.#now));
+    this.#observer = options.observer;
   }
 
   /** Swaps in a new set of clients once the store is ready for them; requests already running finish with the old one. */
@@ -69,12 +78,8 @@ export class Processor {
     return this.#state;
   }
 
-  get failures(): Authenticator['failures'] {
-    return this.#auth.failures;
-  }
-
   async process(body: unknown, ip: string): Promise<Outcome> {
-    const gate = this.#auth.check(body, ip, { state: this.#state, nowMs: this.#now(), acceptsFrom: this.#store.acceptsFrom });
+    const gate = await this.#auth.check(body, ip, { state: this.#state, nowMs: this.#now(), acceptsFrom: this.#store.acceptsFrom });
     if (gate.kind !== 'authenticated') return gate;
     const a = gate.request;
     const admission = await this.#admit(a);
@@ -85,7 +90,7 @@ export class Processor {
     const requestId = a.message.request_id;
     const call = `${a.message.run.module}.${a.message.run.function}`;
     if (admission.kind === 'limited') return { kind: 'limited', client, requestId, call, limit, remaining, resetMs, seal: (m) => outerOf(a, a.seal(m)) };
-    const outcome = await this.#call(a.client, a.message);
+    const outcome = this.#observer ? await this.#observed(a.client, a.message) : await this.#call(a.client, a.message);
     const { response, errorCode, detail } = sealOutcome(a, outcome);
     return { kind: 'ok', client, requestId, call, limit, remaining, resetMs, response, errorCode, detail };
   }
@@ -99,6 +104,13 @@ export class Processor {
       if (isPsimbolsError(e, 'store_unavailable')) return undefined;
       throw e;
     }
+  }
+
+  async #observed(client: ClientState, message: RunRequest): Promise<CallOutcome> {
+    const start = performance.now();
+    const outcome = await this.#call(client, message);
+    this.#observer?.(message.run.module, message.run.function, performance.now() - start, outcome.ok ? undefined : outcome.error.code);
+    return outcome;
   }
 
   #call(client: ClientState, message: RunRequest): Promise<CallOutcome> {

@@ -4,8 +4,6 @@ import { loadServerConfig } from '../config/store.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from './log.js';
-import type { Processor } from './processor.js';
-import { buildState } from './server-state.js';
 
 // Hot reload: a changed config file (or SIGHUP, through reload()) swaps in clients, defaults and
 // the timestamp window. Everything else is read once at start; a reload that changes it says so.
@@ -19,6 +17,8 @@ function restartOnlyChanges(running: ServerConfig, next: ServerConfig): string[]
       onStoreError: c.onStoreError,
       trustProxy: c.trustProxy,
       modules: c.modules,
+      workers: c.workers,
+      metrics: c.metrics,
       ...Object.fromEntries(Object.entries(limits).map(([k, v]) => [`limits.${k}`, v])),
     };
   };
@@ -28,18 +28,25 @@ function restartOnlyChanges(running: ServerConfig, next: ServerConfig): string[]
     .map(([k]) => k);
 }
 
+/** What a process started with, but with what a reload changes (clients, defaults, the window) from `latest`. */
+export function withReloadable(start: ServerConfig, latest: ServerConfig): ServerConfig {
+  const { pastSeconds, futureSeconds } = latest.limits;
+  return { ...start, server: latest.server, defaults: latest.defaults, clients: latest.clients, limits: { ...start.limits, pastSeconds, futureSeconds } };
+}
+
 type Reloader = {
   /** Re-reads the file and swaps in its clients; false (old clients kept) if it is invalid. Serialised. */
   reload(): Promise<boolean>;
   close(): void;
 };
 
-export function createReloader(o: { config: ServerConfig; path: string; processor: Processor; log: Logger; watch: boolean }): Reloader {
+/** `apply` swaps in a valid config everywhere it serves, or throws and changes nothing. */
+export function createReloader(o: { config: ServerConfig; path: string; apply: (next: ServerConfig) => Promise<void>; log: Logger; watch: boolean }): Reloader {
   const { path, log } = o;
   const once = async (): Promise<boolean> => {
     try {
       const next = await loadServerConfig(path, (m) => log.log('warn', m));
-      await o.processor.update(buildState(next));
+      await o.apply(next);
       const pending = restartOnlyChanges(o.config, next);
       if (pending.length > 0) log.log('warn', `changes to ${pending.join(', ')} take effect on restart`, { file: path });
       log.log('info', 'config reloaded', { file: path, clients: Object.keys(next.clients).length });

@@ -1,3 +1,6 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { parseHostPort } from '../../config/addresses.js';
 import { serverConfigPath } from '../../config/paths.js';
 import { advertisesLoopbackOnly, defaultServerUrl, type ServerConfig } from '../../config/server-config.js';
 import { fileExists, loadServerConfig, updateServerConfig } from '../../config/store.js';
@@ -10,7 +13,18 @@ import { EXIT } from '../exit-codes.js';
 import { firstRunConfig, writeLocalClient } from '../first-run.js';
 import type { GlobalOptions, Io } from '../io.js';
 
-type Options = { readonly host?: string; readonly port?: number; readonly config?: string; readonly store?: string; readonly logFormat?: LogFormat; readonly watch: boolean };
+type Options = {
+  readonly host?: string;
+  readonly port?: number;
+  readonly config?: string;
+  readonly store?: string;
+  readonly logFormat?: LogFormat;
+  readonly watch: boolean;
+  readonly workers?: number | 'auto';
+  readonly metrics?: { readonly host: string; readonly port: number };
+};
+
+type Running = { readonly url: string; readonly metricsUrl: string | undefined; reload(): Promise<boolean>; close(): Promise<void> };
 
 /** The config to serve: the file that exists, or on a first run at the default location a new one. */
 async function configToServe(io: Io, g: GlobalOptions, o: Options, log: Logger): Promise<{ path: string; config: ServerConfig }> {
@@ -76,7 +90,39 @@ function batchedWriter(stream: NodeJS.WritableStream): { write: (line: string) =
   };
 }
 
+/** A cluster worker: its primary hands it the config and says when to stop. */
+async function runAsWorker(): Promise<number> {
+  // A terminal's Ctrl-C reaches every process of the group; the primary drains the workers.
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore).on('SIGTERM', ignore).on('SIGHUP', ignore);
+  const { runWorker } = await import('../../server/cluster-worker.js');
+  await runWorker();
+  return EXIT.ok;
+}
+
+function start(o: Options, path: string, config: ServerConfig, log: Logger, format: LogFormat, write: (text: string) => void): Promise<Running> {
+  const wanted = o.workers ?? config.workers;
+  const workers = wanted === 'auto' ? availableParallelism() : wanted;
+  const metrics = o.metrics ?? (config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen));
+  const common = { config, configPath: path, log, host: o.host, port: o.port, watch: o.watch, metrics };
+  if (workers > 1) return import('../../server/cluster-primary.js').then((m) => m.startCluster({ ...common, workers, logFormat: format, write }));
+  return startServer(common);
+}
+
+function waitForSignal(server: Running, log: Logger): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', hup);
+      log.log('info', 'shutting down', { signal });
+      server.close().then(resolve, resolve);
+    };
+    const hup = (): void => void server.reload();
+    process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', hup);
+  });
+}
+
 export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
+  if (cluster.isWorker) return runAsWorker();
   const format: LogFormat = o.logFormat ?? (io.stderr.isTTY ? 'text' : 'json');
   const out = batchedWriter(io.stderr);
   const log = createLogger(out.write, format);
@@ -84,24 +130,15 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
   try {
     const { path, config: loaded } = await configToServe(io, g, o, log);
     const config = o.store ? { ...loaded, store: o.store } : loaded;
-    const server = await startServer({ config, configPath: path, log, host: o.host, port: o.port, watch: o.watch }).catch((e: unknown) =>
-      Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)),
-    );
-    log.log('info', `listening on ${server.url}`, { config: path, clients: server.processor.state.clients.size, store: redactUrl(config.store) });
+    const write = (text: string): void => out.write(text);
+    const server = await start(o, path, config, log, format, write).catch((e: unknown) => Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)));
+    const workers = o.workers ?? config.workers;
+    log.log('info', `listening on ${server.url}`, { config: path, clients: Object.keys(config.clients).length, store: redactUrl(config.store), workers: workers === 1 ? undefined : workers, metrics: server.metricsUrl });
     if (advertisesLoopbackOnly(config, o.host)) {
       log.log('warn', `listening on every address, but add-client tells new clients ${defaultServerUrl(config)}, which only this machine reaches: set "server" in the config to the URL clients should use`, { file: path });
     }
     out.flush();
-
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', hup);
-        log.log('info', 'shutting down', { signal });
-        server.close().then(resolve, resolve);
-      };
-      const hup = (): void => void server.reload();
-      process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', hup);
-    });
+    await waitForSignal(server, log);
     log.log('info', 'stopped');
     return EXIT.ok;
   } finally {

@@ -1,0 +1,187 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { ServerConfig } from '../config/server-config.js';
+import { PsimbolsError, type ErrorCode } from '../errors.js';
+import { MemoryAdmissionStore } from './admission.js';
+import { answer, type Asks } from './cluster-link.js';
+import type { FromWorker, Init, ToWorker } from './cluster-worker.js';
+import { FailureLimiter } from './failure-limiter.js';
+import type { Logger, LogFormat } from './log.js';
+import type { MetricsServer } from './metrics.js';
+import { createReloader, withReloadable } from './reload.js';
+import { buildState } from './server-state.js';
+
+// The primary of `serve --workers N` (node:cluster): it forks the workers, which share one port,
+// and supervises them. It owns what must be exact across workers: with the memory store, the
+// limiter and the replay store; always, the per-address failure count. A worker that dies is
+// forked again after a backoff; a reload is validated here once, then handed to every worker;
+// close() drains every worker before it resolves.
+
+export type ClusterOptions = {
+  readonly workers: number;
+  readonly config: ServerConfig;
+  readonly configPath: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly watch: boolean;
+  readonly log: Logger;
+  readonly logFormat: LogFormat;
+  /** Where workers' log text goes: the primary is the only writer, so no line is cut by another. */
+  readonly write: (text: string) => void;
+  readonly metrics?: { readonly host: string; readonly port: number };
+};
+
+export type RunningCluster = {
+  readonly url: string;
+  readonly port: number;
+  readonly metricsUrl: string | undefined;
+  reload(): Promise<boolean>;
+  close(): Promise<void>;
+};
+
+const FIRST_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 10_000;
+// A worker that lived this long was healthy: the next restart starts from the first backoff.
+const HEALTHY_MS = 10_000;
+
+type Admission = { readonly store: MemoryAdmissionStore | undefined; readonly failures: FailureLimiter };
+
+function admissionFor(config: ServerConfig): Admission {
+  const { limits } = config;
+  const sweepMs = Math.min(30_000, (limits.pastSeconds + limits.futureSeconds + 1) * 1000);
+  return {
+    store: config.store === 'memory' ? new MemoryAdmissionStore({ sweepMs }) : undefined,
+    failures: new FailureLimiter({ limit: limits.failedAuthPerIp, windowMs: limits.failedAuthWindowSeconds * 1000 }),
+  };
+}
+
+/** Sends to a worker unless its channel is closed (it is exiting): it is then forked again anyway. */
+function tell(worker: Worker, m: ToWorker): void {
+  if (worker.isConnected()) worker.send(m);
+}
+
+class Supervisor {
+  readonly #o: ClusterOptions;
+  readonly #admission: Admission;
+  readonly #started = new Map<Worker, number>();
+  #config: ServerConfig;
+  #backoffMs = FIRST_BACKOFF_MS;
+  #stopping = false;
+  restarts = 0;
+
+  constructor(o: ClusterOptions, admission: Admission) {
+    this.#o = o;
+    this.#config = o.config;
+    this.#admission = admission;
+  }
+
+  get workers(): Worker[] {
+    return [...this.#started.keys()];
+  }
+
+  /** Forks a worker; resolves when it listens, rejects if it cannot. */
+  fork(): Promise<{ url: string; port: number }> {
+    const worker = cluster.fork();
+    this.#started.set(worker, Date.now());
+    return new Promise((resolve, reject) => {
+      worker.on('message', (m: FromWorker) => this.#receive(worker, m, resolve, reject));
+      worker.once('exit', (code, signal) => {
+        reject(new Error(`worker ${worker.process.pid} exited before it listened (${signal ?? `code ${code}`})`));
+        this.#exited(worker, code, signal);
+      });
+    });
+  }
+
+  #init(): Init {
+    const o = this.#o;
+    // Restart-only settings stay as the primary started; clients and the window are the latest.
+    return { psimbols: 'init', config: withReloadable(o.config, this.#config), configPath: o.configPath, host: o.host, port: o.port, logFormat: o.logFormat, metrics: o.metrics !== undefined, acceptsFrom: this.#admission.store?.acceptsFrom };
+  }
+
+  #receive(worker: Worker, m: FromWorker, ready: (a: { url: string; port: number }) => void, failed: (e: Error) => void): void {
+    switch (m?.psimbols) {
+      case 'asks':
+        return tell(worker, answer(m as Asks, this.#admission.store, this.#admission.failures));
+      case 'log':
+        return this.#o.write(m.text);
+      case 'ready':
+        return ready({ url: m.url, port: m.port });
+      case 'failed':
+        // Our own worker's words: its code is an ErrorCode when `ours`.
+        return failed(m.ours ? new PsimbolsError(m.code as ErrorCode, m.message) : Object.assign(new Error(m.message), { code: m.code }));
+      case 'hello':
+        return tell(worker, this.#init());
+      case 'applied':
+        return;
+    }
+  }
+
+  #exited(worker: Worker, code: number | null, signal: string | null): void {
+    const lived = Date.now() - (this.#started.get(worker) ?? 0);
+    this.#started.delete(worker);
+    if (this.#stopping) return;
+    this.#backoffMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
+    const inMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : this.#backoffMs;
+    this.#o.log.log('error', 'worker exited; starting another', { pid: worker.process.pid, code: code ?? undefined, signal: signal ?? undefined, inMs });
+    this.restarts++;
+    setTimeout(() => {
+      if (!this.#stopping) this.fork().catch(() => undefined);
+    }, inMs).unref();
+  }
+
+  /** Prepares the store here, then hands the config to every worker. */
+  async apply(next: ServerConfig): Promise<void> {
+    const state = buildState(next);
+    await this.#admission.store?.prepare([...state.clients.keys()], state.window);
+    this.#config = next;
+    const message: ToWorker = { psimbols: 'config', config: next, acceptsFrom: this.#admission.store?.acceptsFrom };
+    for (const worker of this.workers) tell(worker, message);
+  }
+
+  /** Every worker drains its connections and exits; after the drain time they are killed. */
+  async stop(shutdownMs: number): Promise<void> {
+    this.#stopping = true;
+    const exits = this.workers.map((w) => (w.isDead() ? Promise.resolve() : new Promise<void>((r) => w.once('exit', () => r()))));
+    for (const w of this.workers) tell(w, { psimbols: 'drain' });
+    const timer = setTimeout(() => this.workers.forEach((w) => w.process.kill('SIGKILL')), shutdownMs + 2000);
+    await Promise.all(exits);
+    clearTimeout(timer);
+  }
+}
+
+async function clusterMetrics(o: ClusterOptions, admission: Admission, supervisor: Supervisor): Promise<MetricsServer | undefined> {
+  if (o.metrics === undefined) return undefined;
+  const m = await import('./metrics.js');
+  const { Registry, Gauge } = await import('prom-client');
+  const own = new Registry();
+  m.admissionSizes(own, { replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures });
+  new Gauge({ name: 'psimbols_workers', help: 'worker processes running', registers: [own], collect() { this.set(supervisor.workers.length); } });
+  new Gauge({ name: 'psimbols_worker_restarts', help: 'workers started again after one exited, since the primary started', registers: [own], collect() { this.set(supervisor.restarts); } });
+  return m.serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own));
+}
+
+/** Starts the primary and its workers; resolves once every worker listens. */
+export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
+  const admission = admissionFor(o.config);
+  const state = buildState(o.config);
+  await admission.store?.prepare([...state.clients.keys()], state.window);
+  const supervisor = new Supervisor(o, admission);
+  let addresses: { url: string; port: number }[];
+  let metrics: MetricsServer | undefined;
+  try {
+    addresses = await Promise.all(Array.from({ length: o.workers }, () => supervisor.fork()));
+    metrics = await clusterMetrics(o, admission, supervisor);
+  } catch (e) {
+    await supervisor.stop(0);
+    await admission.store?.close();
+    throw e;
+  }
+  const reloader = createReloader({ config: o.config, path: o.configPath, apply: (next) => supervisor.apply(next), log: o.log, watch: o.watch });
+  const close = async (): Promise<void> => {
+    reloader.close();
+    await supervisor.stop(o.config.limits.shutdownTimeoutMs);
+    await metrics?.close();
+    await admission.store?.close();
+  };
+  const [{ url, port }] = addresses as [{ url: string; port: number }];
+  return { url, port, metricsUrl: metrics?.url, reload: reloader.reload, close };
+}
