@@ -7,6 +7,9 @@ import { silentLogger } from '../src/server/log.js';
 import { RedisAdmissionStore } from '../src/server/redis-store.js';
 import { PsimbolsError } from '../src/errors.js';
 import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
+import { startCluster, startSentinel, type Topology } from './helpers/redis-topologies.js';
+import { answer, PrimaryLink, type Answers, type Asks } from '../src/server/cluster-link.js';
+import { FailureLimiter } from '../src/server/failure-limiter.js';
 import { fakeClock } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -26,6 +29,46 @@ type Factory = {
 
 const missing = redisMissing();
 let redis: TestRedis | undefined;
+
+/** A Redis store on a topology started for the suite (a Cluster, or Sentinel with a replica). */
+function topologyFactory(name: string, startTopology: () => Promise<Topology>): Factory {
+  let topology: Topology | undefined;
+  return {
+    name,
+    skip: missing,
+    setup: async (now) => {
+      topology = await startTopology();
+      const store = new RedisAdmissionStore({ url: topology.url, clock: now });
+      await store.ready(10_000);
+      return store;
+    },
+    forget: (_clock, admit) => eventually(admit),
+    teardown: async () => topology?.remove(),
+  };
+}
+
+/** The memory store behind a primary, asked as a worker asks: each message through JSON, as over IPC. */
+function primaryLinkFactory(): Factory {
+  return {
+    name: 'memory, asked by a cluster worker (serve --workers)',
+    skip: undefined,
+    setup: async (now) => {
+      const memory = new MemoryAdmissionStore({ now, sweep: false });
+      const failures = new FailureLimiter({ limit: 100, windowMs: 60_000 }, now);
+      const link: PrimaryLink = new PrimaryLink((asks) => {
+        const answers = answer(JSON.parse(JSON.stringify(asks)) as Asks, memory, failures);
+        setImmediate(() => link.receive(JSON.parse(JSON.stringify(answers)) as Answers));
+      }, memory.acceptsFrom);
+      return link;
+    },
+    forget: async (clock, admit) => {
+      clock.advance(1100);
+      return admit();
+    },
+    teardown: async () => undefined,
+  };
+}
+
 const factories: Factory[] = [
   {
     name: 'memory',
@@ -51,6 +94,9 @@ const factories: Factory[] = [
       await redis?.remove();
     },
   },
+  topologyFactory('redis cluster (three masters)', startCluster),
+  topologyFactory('redis sentinel (a master and a replica)', startSentinel),
+  primaryLinkFactory(),
 ];
 
 const req = (client: string, o: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
@@ -177,6 +223,8 @@ describe('store URLs in logs', () => {
     assert.equal(redactUrl('redis://:s3cret@db.internal:6379/0'), 'redis://:***@db.internal:6379/0');
     assert.equal(redactUrl('rediss://user:pw@h/1'), 'rediss://user:***@h/1');
     assert.equal(redactUrl('memory'), 'memory');
+    assert.equal(redactUrl('redis+cluster://:pw@a:1,b:2'), 'redis+cluster://:***@a:1,b:2');
+    assert.equal(redactUrl('redis+sentinel://u:pw@s1,s2/m/0?sentinelPassword=x'), 'redis+sentinel://u:***@s1,s2/m/0?sentinelPassword=***');
   });
 });
 

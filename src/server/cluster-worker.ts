@@ -51,7 +51,7 @@ function forwardingLog(worker: Worker, format: LogFormat): { log: ReturnType<typ
     if (text.length >= 64 * 1024) void flush();
     else timer ??= setTimeout(flush, 20);
   };
-  return { log: createLogger(write, format), flush };
+  return { log: createLogger(write, format, Date.now, worker.id), flush };
 }
 
 function waitForInit(worker: Worker): Promise<Init> {

@@ -28,15 +28,16 @@ const clean = (fields: Fields): Fields => Object.fromEntries(Object.entries(fiel
 // Values come from the network: quote anything that could break a line or forge a field.
 const show = (v: string | number | boolean): string => (typeof v === 'string' && !/^[\w.:/@-]+$/.test(v) ? JSON.stringify(v) : String(v));
 
-export function createLogger(write: (line: string) => void, format: LogFormat, now: () => number = Date.now): Logger {
+/** `worker`: the cluster worker whose lines these are, named in each. */
+export function createLogger(write: (line: string) => void, format: LogFormat, now: () => number = Date.now, worker?: number): Logger {
   const emit = (level: Level, message: string, fields: Fields): void => {
     const time = new Date(now()).toISOString();
     if (format === 'json') {
       // JSON.stringify already leaves out undefined fields.
-      write(`${JSON.stringify({ time, level, msg: message, ...fields })}\n`);
+      write(`${JSON.stringify({ time, level, msg: message, ...fields, worker })}\n`);
       return;
     }
-    const rest = Object.entries(clean(fields))
+    const rest = Object.entries(clean({ ...fields, worker }))
       .map(([k, v]) => `${k}=${show(v as string | number | boolean)}`)
       .join(' ');
     write(`${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}${message}${rest ? ` ${rest}` : ''}\n`);

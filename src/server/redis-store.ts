@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { parseStoreUrl } from '../config/urls.js';
 import { errorMessage, PsimbolsError } from '../errors.js';
 import { DEFAULT_WINDOW, MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
 import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionStore, type StoreHealth } from './admission.js';
@@ -77,14 +78,22 @@ end
 return {allowed, math.max(0, limit - count), reset}
 `;
 
-// ARGV[1]: 'second' (start, reload) or 'now' (after a reconnect, which may follow a loss).
+// ARGV[1]: 'second' (start, reload) or 'now' (after a reconnect, which may follow a loss), each
+// only where no epoch is; or 'reset': a different Redis now answers (a failover, a restart) and
+// may lack the last writes of the one before, so nothing stamped before now can be checked.
 const EPOCH = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[1] == 'second' then now = math.floor(now / 1000) * 1000 end
-redis.call('SET', KEYS[1], now, 'NX')
+if ARGV[1] == 'reset' then
+  redis.call('SET', KEYS[1], now)
+else
+  redis.call('SET', KEYS[1], now, 'NX')
+end
 return 0
 `;
+
+type EpochMode = 'second' | 'now' | 'reset';
 
 type RedisStoreOptions = {
   readonly url: string;
@@ -100,9 +109,9 @@ type RedisStoreOptions = {
 };
 
 type AdmitReply = [number, number, number];
-type WithAdmit = Redis & {
+type WithAdmit = (Redis | Cluster) & {
   psimbolsAdmit(...args: [nonce: string, accepted: string, refused: string, epoch: string, ttl: number, limit: number, window: number, member: string, refusedCap: number, ts: string, past: number, future: number, keepFor: number, now: string]): Promise<AdmitReply>;
-  psimbolsEpoch(epoch: string, mode: 'second' | 'now'): Promise<number>;
+  psimbolsEpoch(epoch: string, mode: EpochMode): Promise<number>;
 };
 const REPLY: Record<number, Admission> = { [-1]: { kind: 'replayed' }, [-2]: { kind: 'forgotten' }, [-3]: { kind: 'stale' }, [-4]: { kind: 'future' } };
 
@@ -121,39 +130,41 @@ export class RedisAdmissionStore implements AdmissionStore {
   #failures = 0;
   #openUntil = 0;
   readonly #clients = new Set<string>();
-  // After the first connection, a new one may be to a Redis that lost its data.
-  #connected = false;
+  // Each master's run id and replication id, from the last connection; undefined before the first.
+  #identities: Map<string, string> | undefined;
 
   constructor(o: RedisStoreOptions) {
     this.#threshold = o.failureThreshold ?? 3;
     this.#cooldownMs = o.cooldownMs ?? 1000;
     this.#now = o.now ?? Date.now;
     this.#clock = o.clock;
-    // Fail fast: no offline queue, no retries of a command, a short command timeout. Reconnects
-    // go on in the background. Auto-pipelining sends the scripts of all requests that arrived in
-    // one turn of the event loop in one write, which cut Redis's CPU per request under load by a
-    // third or more.
-    const redis = new Redis(o.url, {
-      enableOfflineQueue: false,
-      enableAutoPipelining: true,
-      maxRetriesPerRequest: 0,
-      commandTimeout: o.commandTimeoutMs ?? 200,
-      connectTimeout: 1000,
-      retryStrategy: (times) => Math.min(100 * times, 1000),
-      lazyConnect: false,
-    });
+    const redis = connect(o.url, o.commandTimeoutMs ?? 200);
     redis.on('error', () => undefined);
     // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
     redis.defineCommand('psimbolsAdmit', { numberOfKeys: 4, lua: ADMIT });
     redis.defineCommand('psimbolsEpoch', { numberOfKeys: 1, lua: EPOCH });
     this.#redis = redis as WithAdmit;
-    redis.on('ready', () => {
-      if (this.#connected) this.#writeEpochs([...this.#clients], 'now').catch(() => undefined);
-      this.#connected = true;
-    });
+    const connected = (): void => void this.#connected().catch(() => undefined);
+    redis.on('ready', connected);
+    // A refresh of the slots may name new masters; before the cluster is ready, asking its nodes
+    // would fail the cluster's own ready check.
+    if (redis instanceof Cluster) redis.on('refresh', () => redis.status === 'ready' && connected());
   }
 
-  #writeEpochs(clients: readonly string[], mode: 'second' | 'now'): Promise<unknown> {
+  // On every connection: a Redis (or a Cluster master) this store has not seen answer before may
+  // lack what the one before knew, so every epoch moves to now; otherwise only missing ones are
+  // written, in case the same Redis lost its data.
+  async #connected(): Promise<void> {
+    const seen = this.#identities;
+    // Unknown (not every node answers yet): only missing epochs are written.
+    const now = await identities(this.#redis).catch(() => undefined);
+    if (now !== undefined) this.#identities = now;
+    if (seen === undefined) return;
+    const changed = now !== undefined && [...now].some(([node, id]) => seen.get(node) !== id);
+    await this.#writeEpochs([...this.#clients], changed ? 'reset' : 'now');
+  }
+
+  #writeEpochs(clients: readonly string[], mode: EpochMode): Promise<unknown> {
     return Promise.all(clients.map((c) => this.#redis.psimbolsEpoch(epochKey(c), mode)));
   }
 
@@ -166,6 +177,12 @@ export class RedisAdmissionStore implements AdmissionStore {
 
   /** Resolves once connected (or rejects after the timeout); serving does not need to wait. */
   async ready(timeoutMs = 2000): Promise<void> {
+    await this.#readyOnce(timeoutMs);
+    // The identities of the first connection, so that a later one can be compared.
+    if (this.#identities === undefined) await this.#connected().catch(() => undefined);
+  }
+
+  async #readyOnce(timeoutMs: number): Promise<void> {
     if (this.#redis.status === 'ready') return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new PsimbolsError('store_unavailable', 'redis did not become ready')), timeoutMs);
@@ -205,4 +222,49 @@ export class RedisAdmissionStore implements AdmissionStore {
   async close(): Promise<void> {
     this.#redis.disconnect();
   }
+}
+
+// Fail fast: no offline queue, no retries of a command, a short command timeout. Reconnects go
+// on in the background. Auto-pipelining sends the scripts of all requests that arrived in one
+// turn of the event loop in one write, which cut Redis's CPU per request under load by a third
+// or more. Every key of one client has its id as hash tag, so a Cluster runs each script on one
+// node.
+function connect(url: string, commandTimeout: number): Redis | Cluster {
+  const options: RedisOptions = {
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 0,
+    commandTimeout,
+    connectTimeout: 1000,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  };
+  const parsed = parseStoreUrl(url);
+  const auth = (a: { tls: boolean; username?: string; password?: string }): RedisOptions => ({ username: a.username, password: a.password, tls: a.tls ? {} : undefined });
+  switch (parsed?.kind) {
+    case 'cluster': {
+      // Only the cluster as a whole fails fast: its nodes need their offline queue while they
+      // connect (ioredis#581).
+      const { enableOfflineQueue: _queue, retryStrategy: _retry, ...node } = options;
+      const cluster: ClusterOptions = { enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: (times) => Math.min(100 * times, 1000), redisOptions: { ...node, ...auth(parsed) } };
+      return new Cluster(parsed.nodes.map((n) => ({ ...n })), cluster);
+    }
+    case 'sentinel':
+      return new Redis({ ...options, ...auth(parsed), sentinels: parsed.sentinels.map((n) => ({ ...n })), name: parsed.name, db: parsed.db, sentinelPassword: parsed.sentinelPassword, sentinelRetryStrategy: (times) => Math.min(100 * times, 1000) });
+    default:
+      return new Redis(url, options);
+  }
+}
+
+const INFO_FIELD = (info: string, field: string): string => new RegExp(`^${field}:(\\S+)`, 'm').exec(info)?.[1] ?? '';
+
+/** Which Redis processes answer, and as which replication history: host:port of each master to "run_id/replid". */
+async function identities(redis: Redis | Cluster): Promise<Map<string, string>> {
+  const masters = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  const ids = await Promise.all(
+    masters.map(async (node) => {
+      const info = await node.info();
+      return [`${node.options.host ?? ''}:${node.options.port ?? ''}`, `${INFO_FIELD(info, 'run_id')}/${INFO_FIELD(info, 'master_replid')}`] as const;
+    }),
+  );
+  return new Map(ids);
 }

@@ -27,14 +27,7 @@ export async function createAdmissionStore(o: StoreOptions): Promise<AdmissionSt
   return new FailoverAdmissionStore(redis, o.onStoreError, log, now, o.onFallback);
 }
 
-/** A store URL for logs: never its password. */
+/** A store URL for logs: never its passwords (the Redis one, or Sentinel's in the query). */
 export function redactUrl(url: string): string {
-  if (url === 'memory') return url;
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(a store URL that does not parse)';
-  }
+  return url.replace(/^([a-z+]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@').replace(/([?&]sentinelPassword=)[^&#]*/, '$1***');
 }

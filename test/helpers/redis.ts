@@ -41,12 +41,11 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'psimbols-redis-'));
+/** One redis-server process on `port`, started and stopped at will; its data lives in `dir`. */
+export function redisNode(port: number, dir: string, args: readonly string[] = []): { start(): Promise<void>; stop(): Promise<void>; signal(s: NodeJS.Signals): void } {
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+    child = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (await ping(port)) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -63,18 +62,31 @@ export async function startRedis(): Promise<TestRedis> {
       c.kill('SIGKILL');
     });
   };
-  const command = (...args: string[]): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const s = createConnection(port, '127.0.0.1');
-      const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
-      s.on('connect', () => s.write(payload));
-      s.on('data', (d) => {
-        resolve(d.toString());
-        s.destroy();
-      });
-      s.on('error', reject);
+  return { start, stop, signal: (s) => void child?.kill(s) };
+}
+
+/** One command in RESP over a socket to the Redis on `port`; the first reply chunk as text. */
+export const redisCommand = (port: number, ...args: string[]): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const s = createConnection(port, '127.0.0.1');
+    const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+    s.on('connect', () => s.write(payload));
+    s.on('data', (d) => {
+      resolve(d.toString());
+      s.destroy();
     });
-  await start();
-  const signal = (s: NodeJS.Signals) => (): void => void child?.kill(s);
-  return { port, url: `redis://127.0.0.1:${port}/0`, command, stop, start, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), remove: async () => (await stop(), rm(dir, { recursive: true, force: true })) };
+    s.on('error', reject);
+  });
+
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'psimbols-redis-'));
+  const node = redisNode(port, dir);
+  await node.start();
+  const signal = (s: NodeJS.Signals) => (): void => node.signal(s);
+  const remove = async (): Promise<void> => {
+    await node.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { port, url: `redis://127.0.0.1:${port}/0`, command: (...args) => redisCommand(port, ...args), stop: node.stop, start: node.start, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), remove };
 }

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './cli.js';
+import { redisCommand, redisNode } from './redis.js';
+import { eventually } from './wait.js';
+
+// A Redis Cluster of three masters and a Sentinel-watched master with one replica, each from
+// Debian's redis-server on free ports in a temporary directory, for the store's tests.
+
+export type Topology = {
+  readonly url: string;
+  /** Kills a master: the first node of a cluster, or the Sentinel's current master. */
+  killMaster(): Promise<void>;
+  /** Starts again what killMaster killed (a cluster node rejoins empty). */
+  restartMaster(): Promise<void>;
+  remove(): Promise<void>;
+};
+
+function run(command: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')}: exit ${code}\n${out}`))));
+  });
+}
+
+const ok = async (check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> => {
+  if (!(await eventually(() => check().catch(() => false), ms))) throw new Error(`${what} did not happen within ${ms} ms`);
+};
+
+export async function startCluster(): Promise<Topology> {
+  const root = await mkdtemp(join(tmpdir(), 'psimbols-cluster-'));
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    const [port, bus] = [await freePort(), await freePort()];
+    const dir = join(root, String(i));
+    await mkdir(dir);
+    nodes.push({ port, node: redisNode(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000']) });
+  }
+  await Promise.all(nodes.map((n) => n.node.start()));
+  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+  await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes']);
+  const healthy = async (): Promise<boolean> => (await Promise.all(nodes.map((n) => redisCommand(n.port, 'CLUSTER', 'INFO')))).every((i) => i.includes('cluster_state:ok'));
+  await ok(healthy, 'the cluster becoming ok');
+  const first = nodes[0]!;
+  return {
+    url: `redis+cluster://${addresses.join(',')}`,
+    killMaster: () => first.node.stop(),
+    restartMaster: async () => {
+      await first.node.start();
+      await ok(healthy, 'the cluster becoming ok again');
+    },
+    remove: async () => {
+      await Promise.all(nodes.map((n) => n.node.stop()));
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startSentinel(): Promise<Topology> {
+  const root = await mkdtemp(join(tmpdir(), 'psimbols-sentinel-'));
+  const [a, b, s] = [await freePort(), await freePort(), await freePort()];
+  for (const d of ['a', 'b', 's']) await mkdir(join(root, d));
+  const servers = new Map([
+    [a, redisNode(a, join(root, 'a'))],
+    [b, redisNode(b, join(root, 'b'), ['--replicaof', '127.0.0.1', String(a)])],
+  ]);
+  const conf = join(root, 's', 'sentinel.conf');
+  await writeFile(conf, ['sentinel monitor psimbols 127.0.0.1 ' + a + ' 1', 'sentinel down-after-milliseconds psimbols 1000', 'sentinel failover-timeout psimbols 5000', ''].join('\n'));
+  const sentinel = redisNode(s, join(root, 's'), [conf, '--sentinel']);
+  await Promise.all([...servers.values()].map((n) => n.start()));
+  await ok(async () => (await redisCommand(b, 'INFO', 'replication')).includes('master_link_status:up'), 'the replica syncing');
+  await sentinel.start();
+  const masterPort = async (): Promise<number> => Number(/\$\d+\r\n(\d+)\r\n$/.exec(await redisCommand(s, 'SENTINEL', 'get-master-addr-by-name', 'psimbols'))?.[1]);
+  await ok(async () => (await redisCommand(s, 'SENTINEL', 'replicas', 'psimbols')).includes(String(b)), 'sentinel finding the replica');
+  let killed: number | undefined;
+  return {
+    url: `redis+sentinel://127.0.0.1:${s}/psimbols/0`,
+    killMaster: async () => {
+      killed = await masterPort();
+      await servers.get(killed)?.stop();
+      await ok(async () => (await masterPort()) !== killed, 'sentinel failing over');
+    },
+    restartMaster: async () => {
+      if (killed !== undefined) await servers.get(killed)?.start();
+    },
+    remove: async () => {
+      await Promise.all([sentinel.stop(), ...[...servers.values()].map((n) => n.stop())]);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
