@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import { sealCall } from '../src/client/client.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
 import { freePort, spawnServe, type Served } from './helpers/cli.js';
-import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
+import { redisMissing, startRedis } from './helpers/redis.js';
+import { startCluster, startSentinel } from './helpers/redis-topologies.js';
 import { post, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -13,14 +14,20 @@ import { eventually } from './helpers/wait.js';
 
 const LB = 'http://lb.psimbols.test/';
 
-describe('several instances on one Redis', { skip: redisMissing() }, () => {
-  let redis: TestRedis;
+const topologies: { name: string; start: () => Promise<{ url: string; remove(): Promise<void> }> }[] = [
+  { name: 'one Redis', start: startRedis },
+  { name: 'a Redis Cluster of three masters', start: startCluster },
+  { name: 'Redis with Sentinel', start: startSentinel },
+];
+
+for (const topology of topologies) describe(`several instances on ${topology.name}`, { skip: redisMissing() }, () => {
+  let redis: { url: string; remove(): Promise<void> };
   let dir: { path: string; remove: () => Promise<void> };
   let a: Served;
   let b: Served;
   const keys = { seq: generateKeySpec(), conc: generateKeySpec(), replay: generateKeySpec() };
   before(async () => {
-    redis = await startRedis();
+    redis = await topology.start();
     dir = await tempDir();
     const clients = Object.fromEntries(Object.entries(keys).map(([id, key]) => [id, { server: LB, keys: [key], requestsPerHour: 10 }]));
     await writeFile(join(dir.path, 'server.json'), JSON.stringify({ store: redis.url, clients }));
@@ -60,6 +67,6 @@ describe('several instances on one Redis', { skip: redisMissing() }, () => {
 
   test('health says the store is reachable; the log names it without a password', async () => {
     assert.match(await (await fetch(a.url)).text(), /store=redis\n$/);
-    assert.match(a.stderr(), new RegExp(`"store":"${redis.url.replace(/[/.]/g, '\\$&')}"`));
+    assert.ok(a.stderr().includes(`"store":"${redis.url}"`), a.stderr());
   });
 });

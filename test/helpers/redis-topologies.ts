@@ -15,6 +15,8 @@ export type Topology = {
   killMaster(): Promise<void>;
   /** Starts again what killMaster killed (a cluster node rejoins empty). */
   restartMaster(): Promise<void>;
+  /** One command to the current master (Sentinel's; a cluster's first node). */
+  master(...args: string[]): Promise<string>;
   remove(): Promise<void>;
 };
 
@@ -35,7 +37,7 @@ const ok = async (check: () => Promise<boolean>, what: string, ms = 20_000): Pro
 
 export async function startCluster(): Promise<Topology> {
   const root = await mkdtemp(join(tmpdir(), 'psimbols-cluster-'));
-  const nodes = [];
+  const nodes: { port: number; node: ReturnType<typeof redisNode> }[] = [];
   for (let i = 0; i < 3; i++) {
     const [port, bus] = [await freePort(), await freePort()];
     const dir = join(root, String(i));
@@ -51,6 +53,7 @@ export async function startCluster(): Promise<Topology> {
   return {
     url: `redis+cluster://${addresses.join(',')}`,
     killMaster: () => first.node.stop(),
+    master: (...args) => redisCommand(first.port, ...args),
     restartMaster: async () => {
       await first.node.start();
       await ok(healthy, 'the cluster becoming ok again');
@@ -86,6 +89,7 @@ export async function startSentinel(): Promise<Topology> {
       await servers.get(killed)?.stop();
       await ok(async () => (await masterPort()) !== killed, 'sentinel failing over');
     },
+    master: async (...args) => redisCommand(await masterPort(), ...args),
     restartMaster: async () => {
       if (killed !== undefined) await servers.get(killed)?.start();
     },
