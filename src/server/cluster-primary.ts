@@ -63,6 +63,7 @@ class Supervisor {
   readonly #o: ClusterOptions;
   readonly #admission: Admission;
   readonly #started = new Map<Worker, number>();
+  readonly #ready = new Set<Worker>();
   #config: ServerConfig;
   #backoffMs = FIRST_BACKOFF_MS;
   #stopping = false;
@@ -104,11 +105,16 @@ class Supervisor {
       case 'log':
         return this.#o.write(m.text);
       case 'ready':
+        this.#ready.add(worker);
+        // One that was starting when the drain began gets the word now.
+        if (this.#stopping) tell(worker, { psimbols: 'drain' });
         return ready({ url: m.url, port: m.port });
       case 'failed':
         // Our own worker's words: its code is an ErrorCode when `ours`.
         return failed(m.ours ? new PsimbolsError(m.code as ErrorCode, m.message) : Object.assign(new Error(m.message), { code: m.code }));
       case 'hello':
+        // Too late to start serving: it holds no connection yet.
+        if (this.#stopping) return void worker.process.kill('SIGKILL');
         return tell(worker, this.#init());
       case 'applied':
         return;
@@ -118,6 +124,7 @@ class Supervisor {
   #exited(worker: Worker, code: number | null, signal: string | null): void {
     const lived = Date.now() - (this.#started.get(worker) ?? 0);
     this.#started.delete(worker);
+    this.#ready.delete(worker);
     if (this.#stopping) return;
     this.#backoffMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
     const inMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : this.#backoffMs;
@@ -141,7 +148,7 @@ class Supervisor {
   async stop(shutdownMs: number): Promise<void> {
     this.#stopping = true;
     const exits = this.workers.map((w) => (w.isDead() ? Promise.resolve() : new Promise<void>((r) => w.once('exit', () => r()))));
-    for (const w of this.workers) tell(w, { psimbols: 'drain' });
+    for (const w of this.#ready) tell(w, { psimbols: 'drain' });
     const timer = setTimeout(() => this.workers.forEach((w) => w.process.kill('SIGKILL')), shutdownMs + 2000);
     await Promise.all(exits);
     clearTimeout(timer);

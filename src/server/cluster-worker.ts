@@ -101,10 +101,8 @@ async function disconnect(worker: Worker, flush: () => Promise<void>): Promise<v
 
 function serveUntilDrained(worker: Worker, server: RunningServer, link: PrimaryLink, send: (m: FromWorker) => void): Promise<void> {
   return new Promise((resolve) => {
-    const drain = (): void => {
-      worker.off('message', on);
-      void server.close().then(() => link.close()).then(resolve, resolve);
-    };
+    // Answers from the primary are still wanted while in-flight requests finish.
+    const drain = (): void => void server.close().then(() => link.close()).then(resolve, resolve);
     const on = (m: unknown): void => {
       if (!isMessage(m)) return;
       const message = m as ToWorker;

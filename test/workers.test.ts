@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sealCall } from '../src/client/client.js';
+import { generateKeySpec, type KeySpec } from '../src/protocol/keys.js';
+import { flipBit } from './helpers/attacks.js';
+import { spawnServe, type Served } from './helpers/cli.js';
+import { tempDir } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
+
+// `serve --workers 2`, the real binary: the primary owns limits, replays and failure counts, so
+// the workers together behave as one server. Each request below goes on a new connection, which
+// the primary hands to the workers in turn (round robin); the log names the worker of each line.
+
+const SERVER = 'http://psimbols.test/';
+
+type Line = { msg: string; status?: number; reason?: string; requestId?: string; worker?: number };
+
+/** POST on a connection of its own, closed after the answer; `from` a loopback address of the test's own. */
+function postFresh(url: string, body: unknown, from = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, localAddress: from, headers: { 'content-type': 'application/json', connection: 'close' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+const lines = (s: Served): Line[] =>
+  s
+    .stderr()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Line);
+
+const workerPids = (s: Served): number[] => {
+  try {
+    return execFileSync('pgrep', ['-P', String(s.child.pid)]).toString().trim().split('\n').map(Number);
+  } catch {
+    return [];
+  }
+};
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function serveWorkers(config: Record<string, unknown>): Promise<{ served: Served; dir: Awaited<ReturnType<typeof tempDir>>; write(c: Record<string, unknown>): Promise<void> }> {
+  const dir = await tempDir();
+  const write = (c: Record<string, unknown>): Promise<void> => writeFile(join(dir.path, 'server.json'), JSON.stringify(c), { mode: 0o600 });
+  await write(config);
+  const served = await spawnServe(['--port', '0', '--workers', '2', '--no-watch'], { PSIMBOLS_CONFIG_DIR: dir.path });
+  return { served, dir, write };
+}
+
+describe('serve --workers 2', () => {
+  const keys: Record<string, KeySpec> = { exact: generateKeySpec(), replay: generateKeySpec(), probe: generateKeySpec(), steady: generateKeySpec() };
+  const clients = Object.fromEntries(Object.entries(keys).map(([id, key]) => [id, { server: SERVER, keys: [key], requestsPerHour: 10 }]));
+  let s: Awaited<ReturnType<typeof serveWorkers>>;
+  const seal = (id: string, key = keys[id]!) => sealCall({ client: id, server: SERVER, key }, 'supermath', 'factorial', { n: 3 }).outer;
+  before(async () => {
+    s = await serveWorkers({ server: SERVER, clients, limits: { failedAuthPerIp: 6 } });
+  });
+  after(async () => {
+    await s?.served.stop();
+    await s?.dir.remove();
+  });
+
+  test('give a client exactly requestsPerHour between them, and both serve', async () => {
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => postFresh(s.served.url, seal('exact'))));
+    assert.equal(statuses.filter((x) => x === 200).length, 10);
+    assert.equal(statuses.filter((x) => x === 429).length, 10);
+    await eventually(async () => lines(s.served).filter((l) => l.msg === 'request' && l.status === 200).length >= 10);
+    const workers = new Set(lines(s.served).filter((l) => l.msg === 'request').map((l) => l.worker));
+    assert.equal(workers.size, 2, `served by ${[...workers].join(', ')}`);
+  });
+
+  test('refuse, on every worker, a token one of them accepted', async () => {
+    const token = seal('replay');
+    assert.equal(await postFresh(s.served.url, token, '127.0.0.3'), 200);
+    const again = await Promise.all(Array.from({ length: 4 }, () => postFresh(s.served.url, token, '127.0.0.3')));
+    assert.deepEqual(again, [401, 401, 401, 401]);
+    await eventually(async () => lines(s.served).filter((l) => l.reason === 'replayed').length === 4);
+    const refusedBy = new Set(lines(s.served).filter((l) => l.reason === 'replayed').map((l) => l.worker));
+    assert.equal(refusedBy.size, 2, 'both workers refused the replay');
+  });
+
+  test('count failed authentications from an address once, whichever worker sees them', async () => {
+    const bad = () => ({ ...seal('probe'), request: flipBit(seal('probe').request, 60, 1) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push(await postFresh(s.served.url, bad(), '127.0.0.4'));
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429, 429]);
+    // An honest request from the same address is still served.
+    assert.equal(await postFresh(s.served.url, seal('steady'), '127.0.0.4'), 200);
+  });
+
+  test('write every log line whole: each line of the log is one JSON object', async () => {
+    await Promise.all(Array.from({ length: 200 }, () => postFresh(s.served.url, { client: 'x'.repeat(2000), request: 'y' }, '127.0.0.5')));
+    await eventually(async () => lines(s.served).filter((l) => l.msg === 'request').length >= 230);
+    assert.ok(lines(s.served).length > 230);
+  });
+});
+
+describe('serve --workers 2, supervised', () => {
+  test('a reload reaches every worker, and an invalid config reaches none', async () => {
+    const alice = generateKeySpec();
+    const bob = generateKeySpec();
+    const s = await serveWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } });
+    try {
+      const call = (id: string, key: KeySpec) => postFresh(s.served.url, sealCall({ client: id, server: SERVER, key }, 'supermath', 'factorial', { n: 3 }).outer);
+      await s.write({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] }, bob: { server: SERVER, keys: [bob] } } });
+      s.served.child.kill('SIGHUP');
+      assert.ok(await eventually(async () => s.served.stderr().includes('config reloaded')));
+      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(() => call('bob', bob))), [200, 200, 200, 200]);
+      await s.write({ server: SERVER, clients: { alice: { server: SERVER, keys: ['not a key'] } } });
+      s.served.child.kill('SIGHUP');
+      assert.ok(await eventually(async () => s.served.stderr().includes('config not reloaded')));
+      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(() => call('bob', bob))), [200, 200, 200, 200]);
+    } finally {
+      await s.served.stop();
+      await s.dir.remove();
+    }
+  });
+
+  test('a worker that dies is started again, and serving goes on', async () => {
+    const alice = generateKeySpec();
+    const s = await serveWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } });
+    try {
+      const before = workerPids(s.served);
+      assert.equal(before.length, 2);
+      process.kill(before[0]!, 'SIGKILL');
+      assert.ok(await eventually(async () => s.served.stderr().includes('worker exited; starting another')));
+      assert.ok(await eventually(async () => {
+        const now = workerPids(s.served);
+        return now.length === 2 && !now.includes(before[0]!);
+      }));
+      const call = () => postFresh(s.served.url, sealCall({ client: 'alice', server: SERVER, key: alice }, 'supermath', 'factorial', { n: 3 }).outer);
+      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(call)), [200, 200, 200, 200]);
+    } finally {
+      await s.served.stop();
+      await s.dir.remove();
+    }
+  });
+
+  test('SIGTERM lets every worker finish what it is serving, then all exit 0', async () => {
+    const alice = generateKeySpec();
+    const s = await serveWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } });
+    try {
+      const pids = workerPids(s.served);
+      const body = () => JSON.stringify(sealCall({ client: 'alice', server: SERVER, key: alice }, 'supermath', 'factorial', { n: 3 }).outer);
+      const head = (b: string) => `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n`;
+      const socket = connect(Number(new URL(s.served.url).port), '127.0.0.1');
+      let reply = '';
+      socket.on('data', (d) => (reply += d.toString()));
+      const closed = new Promise<void>((r) => socket.on('close', () => r()));
+      // A first answer on the connection shows a worker holds it; the second request is half sent.
+      const first = body();
+      socket.write(head(first) + first);
+      assert.ok(await eventually(async () => reply.includes('HTTP/1.1 200')));
+      const second = body();
+      socket.write(head(second) + second.slice(0, 10));
+      const exited = s.served.stop('SIGTERM');
+      assert.ok(await eventually(async () => s.served.stderr().includes('shutting down')));
+      socket.write(second.slice(10));
+      await closed;
+      assert.equal(reply.match(/HTTP\/1\.1 200 /g)?.length, 2, reply);
+      assert.equal(await exited, 0);
+      assert.deepEqual(pids.filter(alive), []);
+    } finally {
+      await s.served.stop();
+      await s.dir.remove();
+    }
+  });
+});
