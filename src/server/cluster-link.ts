@@ -5,9 +5,10 @@ import { MemoryAdmissionStore } from './admission.js';
 import type { FailureCounter, FailureLimiter } from './failure-limiter.js';
 
 // Admission across the workers of `serve --workers N`: the primary holds the one memory store
-// and the one failure count, and workers ask it. A worker's questions of one event-loop turn go
-// in one message, and the primary answers them in one, so that the primary's work per request
-// is a store lookup and a share of one message, not a message of its own.
+// and the one failure count, and workers ask it. A worker has at most one message of questions
+// in flight: what is asked meanwhile waits for the answer and goes in the next message (Nagle's
+// idea). Under load a message then carries many questions, so the primary's work per request is
+// a store lookup and a share of one message; when idle, a question goes at once.
 
 type AdmitAsk = readonly [id: number, client: string, nonceKey: string, nonceTtlMs: number, limit: number, windowMs: number, ts: number | null];
 type FailAsk = readonly [id: number, key: string];
@@ -15,7 +16,7 @@ type AdmitAnswer = readonly [id: number, kind: Admission['kind'], limit: number,
 type FailAnswer = readonly [id: number, blockedMs: number];
 
 export type Asks = { readonly psimbols: 'asks'; readonly admits: readonly AdmitAsk[]; readonly fails: readonly FailAsk[] };
-export type Answers = { readonly psimbols: 'answers'; readonly acceptsFrom: number | undefined; readonly admits: readonly AdmitAnswer[]; readonly fails: readonly FailAnswer[] };
+export type Answers = { readonly psimbols: 'answers'; readonly acceptsFrom: number | undefined; readonly admits: AdmitAnswer[]; readonly fails: FailAnswer[] };
 
 const UNITS: Record<string, Admission> = { replayed: { kind: 'replayed' }, stale: { kind: 'stale' }, future: { kind: 'future' }, forgotten: { kind: 'forgotten' } };
 
@@ -44,6 +45,7 @@ export class PrimaryLink implements AdmissionStore, FailureCounter {
   #admits: AdmitAsk[] = [];
   #fails: FailAsk[] = [];
   #scheduled = false;
+  #inFlight = false;
   #closed = false;
   readonly #waiting = new Map<number, Waiter>();
   readonly #send: (asks: Asks) => void;
@@ -76,7 +78,7 @@ export class PrimaryLink implements AdmissionStore, FailureCounter {
     if (this.#closed) return Promise.reject(new PsimbolsError('store_unavailable', 'the primary is gone'));
     const id = this.#next++;
     queue(id);
-    if (!this.#scheduled) {
+    if (!this.#scheduled && !this.#inFlight) {
       this.#scheduled = true;
       setImmediate(this.#flush);
     }
@@ -85,12 +87,15 @@ export class PrimaryLink implements AdmissionStore, FailureCounter {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
+    if (this.#admits.length === 0 && this.#fails.length === 0) return;
+    this.#inFlight = true;
     const asks: Asks = { psimbols: 'asks', admits: this.#admits, fails: this.#fails };
     this.#admits = [];
     this.#fails = [];
     try {
       this.#send(asks);
     } catch (e) {
+      this.#inFlight = false;
       for (const [id] of [...asks.admits, ...asks.fails]) this.#settle(id, undefined, e);
     }
   };
@@ -104,6 +109,8 @@ export class PrimaryLink implements AdmissionStore, FailureCounter {
   }
 
   receive(answers: Answers): void {
+    this.#inFlight = false;
+    if (this.#admits.length > 0 || this.#fails.length > 0) this.#flush();
     this.#acceptsFrom = answers.acceptsFrom;
     for (const a of answers.admits) this.#settle(a[0], admissionOf(a));
     for (const [id, blockedMs] of answers.fails) this.#settle(id, blockedMs);

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { ServerConfig } from '../config/server-config.js';
 import { PsimbolsError, type ErrorCode } from '../errors.js';
 import { MemoryAdmissionStore } from './admission.js';
-import { answer, type Asks } from './cluster-link.js';
+import { answer, type Answers, type Asks } from './cluster-link.js';
 import type { FromWorker, Init, ToWorker } from './cluster-worker.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { Logger, LogFormat } from './log.js';
@@ -101,7 +101,7 @@ class Supervisor {
   #receive(worker: Worker, m: FromWorker, ready: (a: { url: string; port: number }) => void, failed: (e: Error) => void): void {
     switch (m?.psimbols) {
       case 'asks':
-        return tell(worker, answer(m as Asks, this.#admission.store, this.#admission.failures));
+        return this.#answer(worker, answer(m as Asks, this.#admission.store, this.#admission.failures));
       case 'log':
         return this.#o.write(m.text);
       case 'ready':
@@ -120,6 +120,27 @@ class Supervisor {
         return;
     }
   }
+
+  // Answers to one worker go out together once per turn of the event loop: a message costs the
+  // primary more than the admissions in it.
+  readonly #outbox = new Map<Worker, Answers>();
+
+  #answer(worker: Worker, a: Answers): void {
+    const pending = this.#outbox.get(worker);
+    if (pending !== undefined) {
+      pending.admits.push(...a.admits);
+      pending.fails.push(...a.fails);
+      return;
+    }
+    if (this.#outbox.size === 0) setImmediate(this.#send);
+    this.#outbox.set(worker, { ...a, admits: [...a.admits], fails: [...a.fails] });
+  }
+
+  readonly #send = (): void => {
+    const acceptsFrom = this.#admission.store?.acceptsFrom;
+    for (const [worker, a] of this.#outbox) tell(worker, { ...a, acceptsFrom });
+    this.#outbox.clear();
+  };
 
   #exited(worker: Worker, code: number | null, signal: string | null): void {
     const lived = Date.now() - (this.#started.get(worker) ?? 0);
