@@ -113,6 +113,32 @@ describe('errors that say what to do', () => {
     });
   });
 
+  test('a port in use with --workers 2, or a metrics address in use, is the same usage error', async () => {
+    await withDir(async (_dir, env) => {
+      const busy: Server = createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+      const port = (busy.address() as { port: number }).port;
+      try {
+        const workers = await runCli(['serve', '--port', String(port), '--workers', '2'], { env });
+        assert.equal(workers.code, 2, workers.stderr);
+        assert.match(workers.stderr, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1: pick another with --port`));
+        const metrics = await runCli(['serve', '--port', '0', '--metrics', `127.0.0.1:${port}`], { env });
+        assert.equal(metrics.code, 2, metrics.stderr);
+        assert.match(metrics.stderr, new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\): pick another address with --metrics`));
+      } finally {
+        busy.close();
+      }
+    });
+  });
+
+  test('--workers and --metrics values are checked: a usage error naming the flag', async () => {
+    for (const args of [['--workers', '0'], ['--workers', 'many'], ['--metrics', '9464'], ['--metrics', 'host:99999']]) {
+      const r = await runCli(['serve', ...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, new RegExp(`option '${args[0]} <`));
+    }
+  });
+
   test('a host that does not resolve is a usage error naming where the URL came from', async () => {
     await withDir(async (_dir, env) => {
       assert.equal((await runCli(['add-client', 'h'], { env })).code, 0);

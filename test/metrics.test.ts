@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sealCall } from '../src/client/client.js';
@@ -8,7 +7,7 @@ import { generateKeySpec, type KeySpec } from '../src/protocol/keys.js';
 import { flipBit } from './helpers/attacks.js';
 import { spawnServe, type Served } from './helpers/cli.js';
 import { prometheusMissing, promtoolCheck, startPrometheus } from './helpers/prometheus.js';
-import { post, tempDir } from './helpers/server.js';
+import { post, postFresh, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
 // `serve --metrics HOST:PORT`, the real binary, read by real promtool and a real Prometheus.
@@ -34,18 +33,6 @@ const sample = (exposition: string, series: string): number | undefined => {
   const line = exposition.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 };
-
-/** POST on a connection of its own: with workers, successive ones go to successive workers. */
-function postFresh(url: string, body: unknown): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 describe('serve --metrics', () => {
   const keys: Record<string, KeySpec> = { alice: generateKeySpec(), lim: generateKeySpec(), scraped: generateKeySpec() };

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +8,7 @@ import { sealCall } from '../src/client/client.js';
 import { generateKeySpec, type KeySpec } from '../src/protocol/keys.js';
 import { flipBit } from './helpers/attacks.js';
 import { spawnServe, type Served } from './helpers/cli.js';
-import { tempDir } from './helpers/server.js';
+import { postFresh, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
 // `serve --workers 2`, the real binary: the primary owns limits, replays and failure counts, so
@@ -19,18 +18,6 @@ import { eventually } from './helpers/wait.js';
 const SERVER = 'http://psimbols.test/';
 
 type Line = { msg: string; status?: number; reason?: string; requestId?: string; worker?: number };
-
-/** POST on a connection of its own, closed after the answer; `from` a loopback address of the test's own. */
-function postFresh(url: string, body: unknown, from = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent: false, localAddress: from, headers: { 'content-type': 'application/json', connection: 'close' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 const lines = (s: Served): Line[] =>
   s

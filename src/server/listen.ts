@@ -41,7 +41,7 @@ export type ServeOptions = {
   readonly watch?: boolean;
   /** False for a cluster worker, whose primary reads the config and hands it over. */
   readonly reloads?: boolean;
-  /** Where counts of failed authentications live, when not in this process. */
+  /** Where counts of failed authentications live, when not here (a cluster primary). */
   readonly failures?: FailureCounter;
   /** Serve Prometheus metrics here, or ('worker') keep them for a cluster's primary to gather. */
   readonly metrics?: { readonly host: string; readonly port: number } | 'worker';

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OnStoreError } from '../config/server-config.js';
+import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
 import { REFUSAL_REASONS } from '../protocol/result.js';
 import type { StoreHealth } from './admission.js';
 import type { FailureLimiter } from './failure-limiter.js';
@@ -145,7 +146,7 @@ export async function serveMetrics(host: string, port: number, exposition: () =>
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => reject(new PsimbolsError('usage', `cannot serve metrics on ${host}:${port} (${errnoCode(e) ?? errorMessage(e)}): pick another address with --metrics (or metrics.listen in the config)`, { cause: e })));
     server.listen(port, host, () => resolve());
   });
   const a = server.address() as AddressInfo;

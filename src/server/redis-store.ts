@@ -132,6 +132,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly #clients = new Set<string>();
   // Each master's run id and replication id, from the last connection; undefined before the first.
   #identities: Map<string, string> | undefined;
+  #settling: Promise<void> | undefined;
 
   constructor(o: RedisStoreOptions) {
     this.#threshold = o.failureThreshold ?? 3;
@@ -144,7 +145,14 @@ export class RedisAdmissionStore implements AdmissionStore {
     redis.defineCommand('psimbolsAdmit', { numberOfKeys: 4, lua: ADMIT });
     redis.defineCommand('psimbolsEpoch', { numberOfKeys: 1, lua: EPOCH });
     this.#redis = redis as WithAdmit;
-    const connected = (): void => void this.#connected().catch(() => undefined);
+    // Admissions wait for the check: none may reach a new Redis before its epochs are moved.
+    const connected = (): void => {
+      const settling = this.#connected().catch(() => undefined);
+      this.#settling = settling;
+      void settling.then(() => {
+        if (this.#settling === settling) this.#settling = undefined;
+      });
+    };
     redis.on('ready', connected);
     // A refresh of the slots may name new masters; before the cluster is ready, asking its nodes
     // would fail the cluster's own ready check.
@@ -194,6 +202,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   }
 
   async admit(r: AdmissionRequest): Promise<Admission> {
+    if (this.#settling !== undefined) await this.#settling;
     const now = this.#now();
     if (this.#failures >= this.#threshold && now < this.#openUntil) throw new PsimbolsError('store_unavailable', 'circuit open');
     let reply: AdmitReply;

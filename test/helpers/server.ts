@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +86,18 @@ export type Reply = { status: number; headers: Headers; text: string };
 export async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Reply> {
   const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers });
   return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+/** POST on a connection of its own, closed after the answer (with workers, successive ones go to successive workers); `from` a loopback address of the test's own. */
+export function postFresh(url: string, body: unknown, from = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, localAddress: from, headers: { 'content-type': 'application/json', connection: 'close' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 export async function tempDir(): Promise<{ path: string; remove: () => Promise<void> }> {
