@@ -10,6 +10,7 @@ import { flipBit } from './helpers/attacks.js';
 import { spawnServe, type Served } from './helpers/cli.js';
 import { postFresh, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
+import { redisMissing, startRedis } from './helpers/redis.js';
 
 // `serve --workers 2`, the real binary: the primary owns limits, replays and failure counts, so
 // the workers together behave as one server. Each request below goes on a new connection, which
@@ -167,6 +168,28 @@ describe('serve --workers 2, supervised', () => {
     } finally {
       await s.served.stop();
       await s.dir.remove();
+    }
+  });
+});
+
+describe('serve --workers 2 --store redis://…', { skip: redisMissing() }, () => {
+  test('each worker asks Redis itself: exact limits, and a replay refused whichever worker sees it', async () => {
+    const redis = await startRedis();
+    const key = generateKeySpec();
+    const s = await serveWorkers({ store: redis.url, clients: { alice: { server: SERVER, keys: [key], requestsPerHour: 6 } } });
+    try {
+      const seal = () => sealCall({ client: 'alice', server: SERVER, key }, 'supermath', 'factorial', { n: 3 }).outer;
+      const token = seal();
+      assert.equal(await postFresh(s.served.url, token), 200);
+      assert.deepEqual(await Promise.all([1, 2].map(() => postFresh(s.served.url, token, '127.0.0.6'))), [401, 401]);
+      const statuses = await Promise.all(Array.from({ length: 10 }, () => postFresh(s.served.url, seal())));
+      assert.equal(statuses.filter((x) => x === 200).length, 5);
+      assert.equal(statuses.filter((x) => x === 429).length, 5);
+      assert.ok(await eventually(async () => new Set(lines(s.served).filter((l) => l.msg === 'request').map((l) => l.worker)).size === 2));
+    } finally {
+      await s.served.stop();
+      await s.dir.remove();
+      await redis.remove();
     }
   });
 });
