@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Runs the compiled CLI. `npm ci` builds it through the prepare script: tsc to dist/, then one
-// esbuild bundle of the CLI with commander and ky inlined, because loading some fifty small ES
-// modules one by one was a fifth of `psimbols call`'s start-up.
-import { run } from '../dist/cli-bundle/main.js';
+// Runs the compiled CLI. `npm ci` builds it through the prepare script: tsc to dist/, then
+// esbuild bundles (scripts/bundle.mjs). `psimbols call …` requires one CommonJS file holding
+// only that command, since scripts run it most and its start-up is most of its time: this
+// launcher is CommonJS too (bin/package.json), so that path never starts the ES module loader.
+// Every other command line imports the ES module bundle of the whole CLI.
+'use strict';
 
-run();
+if (process.argv[2] === 'call') require('../dist/cli-call/main.cjs').run('call');
+else import('../dist/cli-bundle/main.js').then((cli) => cli.run());

@@ -7,11 +7,15 @@ import { buildProgram } from './program.js';
 // The edge: argv and streams in, an exit code out. The commands are declared in program.ts.
 
 /** Runs the CLI and returns its exit code; it never calls process.exit. */
-export async function main(argv: readonly string[], io: Io): Promise<number> {
+export async function main(argv: readonly string[], io: Io, only?: 'call'): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram(io, (c) => {
-    code = c;
-  });
+  const program = buildProgram(
+    io,
+    (c) => {
+      code = c;
+    },
+    only,
+  );
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return code;
@@ -38,8 +42,8 @@ function outputFailed(code: string): number {
   return EXIT.usage;
 }
 
-/** The launcher's entry: real streams in, exit code out. */
-export function run(): void {
+/** The launcher's entry: real streams in, exit code out. `only`: the command line is `psimbols call …`. */
+export function run(only?: 'call'): void {
   // process.stdin builds a stream on first use (about a millisecond); most commands never read it.
   const io: Io = {
     env: process.env,
@@ -53,7 +57,7 @@ export function run(): void {
   let failed: string | undefined;
   const fail = (e: unknown): void => void (failed ??= errnoCode(e) ?? 'error');
   process.stdout.on('error', fail);
-  main(process.argv.slice(2), io).then(
+  main(process.argv.slice(2), io, only).then(
     (code) => {
       // Exit as soon as the output is flushed rather than when idle keep-alive sockets and
       // timers wind down: a few milliseconds of every call in a CI script.
