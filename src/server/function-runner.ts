@@ -103,7 +103,8 @@ export class FunctionRunner {
     return { queued: this.#pool?.queueSize ?? 0, active: this.#active };
   }
 
-  async invoke(client: string, module: string, fn: string, params: Params, allow: Allow): Promise<CallOutcome> {
+  /** Synchronous for a function that answers synchronously: no promise to wait for on the hot path. */
+  invoke(client: string, module: string, fn: string, params: Params, allow: Allow): CallOutcome | Promise<CallOutcome> {
     const fns = this.#modules.get(module);
     if (!fns) return fail('unknown_module', `no module "${module}"`);
     const entry = fns.get(fn);
@@ -116,11 +117,18 @@ export class FunctionRunner {
     }
     if (this.#active >= this.#options.maxConcurrentCalls) return fail('busy', 'the server is at its limit of concurrent calls; retry shortly');
     this.#active++;
+    let outcome: CallOutcome | Promise<CallOutcome>;
     try {
-      return entry.worker ? await isolated(entry, entry.worker, { path: entry.worker.path, fn, params: parsed.data, client }) : await inline(entry, client, parsed.data);
-    } finally {
+      outcome = entry.worker ? isolated(entry, entry.worker, { path: entry.worker.path, fn, params: parsed.data, client }) : inline(entry, client, parsed.data);
+    } catch (e) {
       this.#active--;
+      throw e;
     }
+    if (!(outcome instanceof Promise)) {
+      this.#active--;
+      return outcome;
+    }
+    return outcome.finally(() => void this.#active--);
   }
 
   async close(): Promise<void> {
@@ -128,7 +136,7 @@ export class FunctionRunner {
   }
 }
 
-async function inline(entry: Entry, client: string, params: unknown): Promise<CallOutcome> {
+function inline(entry: Entry, client: string, params: unknown): CallOutcome | Promise<CallOutcome> {
   // The signal and the deadline timer are made only for calls that go async: a synchronous
   // function cannot be interrupted anyway, and most built-in calls are synchronous.
   let controller: AbortController | undefined;
@@ -153,11 +161,7 @@ async function inline(entry: Entry, client: string, params: unknown): Promise<Ca
       resolve(timedOut(entry));
     }, entry.timeoutMs);
   });
-  try {
-    return await Promise.race([result.then((r) => success(r.value, r.comment), thrown), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return Promise.race([result.then((r) => success(r.value, r.comment), thrown), deadline]).finally(() => clearTimeout(timer));
 }
 
 async function isolated(entry: Entry, worker: NonNullable<Entry['worker']>, task: WorkerTask): Promise<CallOutcome> {

@@ -1,7 +1,7 @@
 import { isPsimbolsError } from '../errors.js';
 import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../protocol/messages.js';
 import type { OuterResponse } from '../protocol/outer.js';
-import type { Admission, AdmissionStore } from './admission.js';
+import { MemoryAdmissionStore, type Admission, type AdmissionStore } from './admission.js';
 import { Authenticator, type Authenticated, type Refused } from './authenticate.js';
 import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
 import type { CallOutcome, FunctionRunner } from './function-runner.js';
@@ -79,10 +79,13 @@ export class Processor {
   }
 
   async process(body: unknown, ip: string): Promise<Outcome> {
-    const gate = await this.#auth.check(body, ip, { state: this.#state, nowMs: this.#now(), acceptsFrom: this.#store.acceptsFrom });
+    // Synchronous steps are not awaited: each await is a turn of the microtask queue per request.
+    const checked = this.#auth.check(body, ip, { state: this.#state, nowMs: this.#now(), acceptsFrom: this.#store.acceptsFrom });
+    const gate = checked instanceof Promise ? await checked : checked;
     if (gate.kind !== 'authenticated') return gate;
     const a = gate.request;
-    const admission = await this.#admit(a);
+    const admitted = this.#admit(a);
+    const admission = admitted instanceof Promise ? await admitted : admitted;
     if (admission === undefined || admission.kind === 'forgotten') return { kind: 'unavailable', client: a.client.id };
     if (admission.kind !== 'allowed' && admission.kind !== 'limited') return this.#auth.refuse(ip, admission.kind, a.client.id);
     const { limit, remaining, resetMs } = admission;
@@ -90,20 +93,22 @@ export class Processor {
     const requestId = a.message.request_id;
     const call = `${a.message.run.module}.${a.message.run.function}`;
     if (admission.kind === 'limited') return { kind: 'limited', client, requestId, call, limit, remaining, resetMs, seal: (m) => outerOf(a, a.seal(m)) };
-    const outcome = this.#observer ? await this.#observed(a.client, a.message) : await this.#call(a.client, a.message);
+    const called = this.#observer ? this.#observed(a.client, a.message) : this.#call(a.client, a.message);
+    const outcome = called instanceof Promise ? await called : called;
     const { response, errorCode, detail } = sealOutcome(a, outcome);
     return { kind: 'ok', client, requestId, call, limit, remaining, resetMs, response, errorCode, detail };
   }
 
   // Undefined when the store cannot decide (a 503); any other failure is a bug, and rises to the
   // handler's 500.
-  async #admit(a: Authenticated): Promise<Admission | undefined> {
-    try {
-      return await this.#store.admit({ client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, window: this.#state.window });
-    } catch (e) {
+  #admit(a: Authenticated): Admission | Promise<Admission | undefined> {
+    const request = { client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, window: this.#state.window };
+    // The memory store decides at once and never fails for want of a store.
+    if (this.#store instanceof MemoryAdmissionStore) return this.#store.admitNow(request);
+    return this.#store.admit(request).catch((e: unknown) => {
       if (isPsimbolsError(e, 'store_unavailable')) return undefined;
       throw e;
-    }
+    });
   }
 
   async #observed(client: ClientState, message: RunRequest): Promise<CallOutcome> {
@@ -113,10 +118,10 @@ export class Processor {
     return outcome;
   }
 
-  #call(client: ClientState, message: RunRequest): Promise<CallOutcome> {
+  #call(client: ClientState, message: RunRequest): CallOutcome | Promise<CallOutcome> {
     const { module, function: fn, params } = message.run;
     if (module === LIST_FUNCTIONS.module && fn === LIST_FUNCTIONS.function) {
-      return Promise.resolve({ ok: true, value: { value: this.#runner.list(client.allow), comment: 'functions this client may call' } });
+      return { ok: true, value: { value: this.#runner.list(client.allow), comment: 'functions this client may call' } };
     }
     return this.#runner.invoke(client.id, module, fn, params, client.allow);
   }
