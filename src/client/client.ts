@@ -3,7 +3,7 @@ import ky, { TimeoutError } from 'ky';
 import type { ClientConfig } from '../config/client-config.js';
 import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
 import { openResponse, sealRequest } from '../protocol/envelope.js';
-import { nodeFetch } from './node-fetch.js';
+import { nodeFetchWithBody } from './node-fetch.js';
 import { prepareKey } from '../protocol/keys.js';
 import { openLegacyResponse, sealLegacyRequest } from '../protocol/legacy-cbc.js';
 import { parseJson, type Params, type ReturnValue, type RunRequest, type RunResponse } from '../protocol/messages.js';
@@ -79,14 +79,18 @@ function openOuter(sealed: SealedCall, text: string, status: number): RunRespons
   return opened.value;
 }
 
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
 async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promise<Response> {
   try {
+    const payload = JSON.stringify(sealed.outer);
     return await ky.post(endpoint, {
-      json: sealed.outer,
+      headers: JSON_HEADERS,
+      // A fetch of the caller's gets the body in the Request; ours sends it from here.
+      ...(o.fetch ? { body: payload, fetch: o.fetch } : { fetch: nodeFetchWithBody(payload) }),
       timeout: o.timeoutMs === 0 ? false : (o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       retry: 0,
       throwHttpErrors: false,
-      fetch: o.fetch ?? nodeFetch,
     });
   } catch (e) {
     if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, { cause: e });

@@ -6,9 +6,9 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 
 type FetchInput = string | URL | Request;
 
-async function send(req: Request): Promise<Response> {
+async function send(req: Request, payload: string): Promise<Response> {
   const url = new URL(req.url);
-  const body = req.body ? Buffer.from(await req.arrayBuffer()) : undefined;
+
   const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   return new Promise((resolve, reject) => {
     const signal = req.signal;
@@ -35,10 +35,15 @@ async function send(req: Request): Promise<Response> {
     signal.addEventListener('abort', onAbort, { once: true });
     outgoing.on('close', () => signal.removeEventListener('abort', onAbort));
     outgoing.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
-    outgoing.end(body);
+    outgoing.end(payload);
   });
 }
 
-export function nodeFetch(input: FetchInput, init?: RequestInit): Promise<Response> {
-  return send(input instanceof Request && init === undefined ? input : new Request(input, init));
+/**
+ * A fetch that sends `payload` as the body of every request it is given. ky's Request then
+ * carries no body, so neither ky's clone nor this transport streams one through web streams:
+ * the first use of those costs a `psimbols call` several milliseconds of start-up.
+ */
+export function nodeFetchWithBody(payload: string): (input: FetchInput, init?: RequestInit) => Promise<Response> {
+  return (input, init) => send(input instanceof Request && init === undefined ? input : new Request(input, init), payload);
 }
