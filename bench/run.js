@@ -44,6 +44,16 @@ function start(cmd, args, ready) {
   });
 }
 
+// CPU time of one process (user + system) in ms, from /proc/PID/stat (clock ticks of 10 ms).
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 const stop = (child) => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill('SIGTERM'))));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
@@ -100,8 +110,9 @@ try {
   const targets = [];
   const basePort = await freePort();
   const baseConfig = { client: 'bench', server: `http://127.0.0.1:${basePort}/`, key };
-  children.push(await start(BASELINE, [String(basePort), JSON.stringify(baseConfig)], /ready/));
-  targets.push({ name: 'baseline', config: baseConfig });
+  const baseline = await start(BASELINE, [String(basePort), JSON.stringify(baseConfig)], /ready/);
+  children.push(baseline);
+  targets.push({ name: 'baseline', config: baseConfig, pid: baseline.pid });
   for (const [name, store] of [['psimbols', STORE ?? 'memory'], ...(redis ? [['psimbols+redis', redis.url]] : [])]) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/`;
@@ -110,8 +121,9 @@ try {
     const server = { listen: { host: '127.0.0.1', port }, store, clients: { bench: { server: url, keys: [key], requestsPerHour: 1_000_000_000 } } };
     writeFileSync(join(configDir, 'server.json'), JSON.stringify(server), { mode: 0o600 });
     writeFileSync(join(configDir, 'client.json'), JSON.stringify({ client: 'bench', server: url, key }), { mode: 0o600 });
-    children.push(await startServe(process.env, configDir, url));
-    targets.push({ name, config: { client: 'bench', server: url, key }, configDir });
+    const serve = await startServe(process.env, configDir, url);
+    children.push(serve);
+    targets.push({ name, config: { client: 'bench', server: url, key }, configDir, pid: serve.pid });
   }
 
   const load = async (config) => {
@@ -126,9 +138,10 @@ try {
     // Rotate the order every round so no target always runs first or last.
     const order = targets.map((_, i) => targets[(i + r) % targets.length]);
     for (const t of order) {
+      const before = cpuMs(t.pid);
       const report = await load(t.config);
       if ((report.statuses['200'] ?? 0) !== REQUESTS) throw new Error(`${t.name}: not every request succeeded: ${JSON.stringify(report.statuses)}`);
-      rows[t.name].push(report);
+      rows[t.name].push({ ...report, cpuUs: ((cpuMs(t.pid) - before) * 1000) / REQUESTS });
     }
   }
 
@@ -137,7 +150,8 @@ try {
   const ratio = (a, b, f) => stats(rows[a].map((x, i) => f(x) / f(rows[b][i])));
 
   console.log(`machine: ${cpus().length} cores, Node ${process.version}; ${ROUNDS} rounds of ${REQUESTS} requests over ${CONNECTIONS} connections (supermath.factorial n=20)${PIN ? '; servers on core 0, load on core 1' : ''}`);
-  for (const t of targets) console.log(`${t.name.padEnd(16)} req/s ${fmt(rps(t.name))}  p99 ms ${fmt(p99(t.name), 2)}`);
+  const cpu = (name) => stats(rows[name].map((x) => x.cpuUs));
+  for (const t of targets) console.log(`${t.name.padEnd(16)} req/s ${fmt(rps(t.name))}  p99 ms ${fmt(p99(t.name), 2)}  server CPU µs/request ${fmt(cpu(t.name), 1)}`);
   console.log(`psimbols/baseline       throughput ${fmt(ratio('psimbols', 'baseline', (x) => x.rps), 3)} (target >= 0.90)  p99 ${fmt(ratio('psimbols', 'baseline', (x) => x.latencyMs.p99), 3)} (target <= 1.5)`);
   if (rows['psimbols+redis']) console.log(`redis/memory            throughput ${fmt(ratio('psimbols+redis', 'psimbols', (x) => x.rps), 3)} (target >= 0.70)`);
   if (!redis && !STORE) console.log('redis: redis-server not found, the Redis store was not measured');
