@@ -20,6 +20,7 @@ const CONNECTIONS = Number(arg('connections', 16));
 const STORE = arg('store', undefined);
 const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
 const BASELINE = fileURLToPath(new URL('./baseline.js', import.meta.url));
+const LEGACY_KEY = { type: 'AES', mode: 'CBC', data: 'bench-legacy-key-0123456789abcde' };
 
 
 function start(cmd, args, ready) {
@@ -118,12 +119,15 @@ try {
     const url = `http://127.0.0.1:${port}/`;
     const configDir = join(dir, name);
     mkdirSync(configDir);
-    const server = { listen: { host: '127.0.0.1', port }, store, clients: { bench: { server: url, keys: [key], requestsPerHour: 1_000_000_000 } } };
+    // A legacy (AES-CBC) client beside the ps2 one, so that the legacy path is measured too.
+    const clients = { bench: { server: url, keys: [key], requestsPerHour: 1_000_000_000 }, legacy: { server: url, keys: [LEGACY_KEY], requestsPerHour: 1_000_000_000 } };
+    const server = { listen: { host: '127.0.0.1', port }, store, clients };
     writeFileSync(join(configDir, 'server.json'), JSON.stringify(server), { mode: 0o600 });
     writeFileSync(join(configDir, 'client.json'), JSON.stringify({ client: 'bench', server: url, key }), { mode: 0o600 });
     const serve = await startServe(process.env, configDir, url);
     children.push(serve);
     targets.push({ name, config: { client: 'bench', server: url, key }, configDir, pid: serve.pid });
+    if (name === 'psimbols') targets.push({ name: 'psimbols legacy', config: { client: 'legacy', server: url, key: LEGACY_KEY }, pid: serve.pid });
   }
 
   const load = async (config) => {
@@ -153,6 +157,7 @@ try {
   const cpu = (name) => stats(rows[name].map((x) => x.cpuUs));
   for (const t of targets) console.log(`${t.name.padEnd(16)} req/s ${fmt(rps(t.name))}  p99 ms ${fmt(p99(t.name), 2)}  server CPU µs/request ${fmt(cpu(t.name), 1)}`);
   console.log(`psimbols/baseline       throughput ${fmt(ratio('psimbols', 'baseline', (x) => x.rps), 3)} (target >= 0.90)  p99 ${fmt(ratio('psimbols', 'baseline', (x) => x.latencyMs.p99), 3)} (target <= 1.5)`);
+  console.log(`legacy/ps2 (psimbols)   throughput ${fmt(ratio('psimbols legacy', 'psimbols', (x) => x.rps), 3)}  p99 ${fmt(ratio('psimbols legacy', 'psimbols', (x) => x.latencyMs.p99), 3)}`);
   if (rows['psimbols+redis']) console.log(`redis/memory            throughput ${fmt(ratio('psimbols+redis', 'psimbols', (x) => x.rps), 3)} (target >= 0.70)`);
   if (!redis && !STORE) console.log('redis: redis-server not found, the Redis store was not measured');
 

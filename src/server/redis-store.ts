@@ -124,6 +124,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly acceptsFrom = undefined;
   readonly #redis: WithAdmit;
   readonly #threshold: number;
+  readonly #commandTimeoutMs: number;
   readonly #cooldownMs: number;
   readonly #now: () => number;
   readonly #clock: (() => number) | undefined;
@@ -139,7 +140,8 @@ export class RedisAdmissionStore implements AdmissionStore {
     this.#cooldownMs = o.cooldownMs ?? 1000;
     this.#now = o.now ?? Date.now;
     this.#clock = o.clock;
-    const redis = connect(o.url, o.commandTimeoutMs ?? 200);
+    this.#commandTimeoutMs = o.commandTimeoutMs ?? 200;
+    const redis = connect(o.url, this.#commandTimeoutMs);
     redis.on('error', () => undefined);
     // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
     redis.defineCommand('psimbolsAdmit', { numberOfKeys: 4, lua: ADMIT });
@@ -165,11 +167,13 @@ export class RedisAdmissionStore implements AdmissionStore {
   async #connected(): Promise<void> {
     const seen = this.#identities;
     // Unknown (not every node answers yet): only missing epochs are written.
-    const now = await identities(this.#redis).catch(() => undefined);
+    // Bounded: a node that is down queues the question until it is back (a Cluster's nodes keep
+    // their offline queue), and admissions wait for this.
+    const now = await withTimeout(identities(this.#redis), this.#commandTimeoutMs).catch(() => undefined);
     if (now !== undefined) this.#identities = now;
     if (seen === undefined) return;
     const changed = now !== undefined && [...now].some(([node, id]) => seen.get(node) !== id);
-    await this.#writeEpochs([...this.#clients], changed ? 'reset' : 'now');
+    await withTimeout(this.#writeEpochs([...this.#clients], changed ? 'reset' : 'now'), this.#commandTimeoutMs);
   }
 
   #writeEpochs(clients: readonly string[], mode: EpochMode): Promise<unknown> {
@@ -211,7 +215,10 @@ export class RedisAdmissionStore implements AdmissionStore {
       const w = r.window ?? DEFAULT_WINDOW;
       const ts = r.ts === undefined ? '' : String(r.ts);
       const clock = this.#clock ? String(this.#clock()) : '';
-      reply = await this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS, clock);
+      const admitted = this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS, clock);
+      // A Cluster retries a command through redirections and a cluster that is down, for a second
+      // or more; the command timeout bounds each try, this the whole.
+      reply = await (this.#redis instanceof Cluster ? withTimeout(admitted, this.#commandTimeoutMs) : admitted);
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
@@ -262,6 +269,12 @@ function connect(url: string, commandTimeout: number): Redis | Cluster {
     default:
       return new Redis(url, options);
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new PsimbolsError('store_unavailable', 'redis did not answer in time')), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 const INFO_FIELD = (info: string, field: string): string => new RegExp(`^${field}:(\\S+)`, 'm').exec(info)?.[1] ?? '';
