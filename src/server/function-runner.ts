@@ -136,17 +136,29 @@ export class FunctionRunner {
   }
 }
 
+// What an inline function is given. The signal (and its controller) is made only when a function
+// asks for it: a synchronous function cannot be interrupted anyway, and most built-in calls are
+// synchronous. A class, so that a call costs one small object.
+class CallContext {
+  readonly client: string;
+  #controller: AbortController | undefined;
+
+  constructor(client: string) {
+    this.client = client;
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  abort(): void {
+    this.#controller?.abort();
+  }
+}
+
 function inline(entry: Entry, client: string, params: unknown): CallOutcome | Promise<CallOutcome> {
-  // The signal and the deadline timer are made only for calls that go async: a synchronous
-  // function cannot be interrupted anyway, and most built-in calls are synchronous.
-  let controller: AbortController | undefined;
-  const context = {
-    client,
-    get signal(): AbortSignal {
-      controller ??= new AbortController();
-      return controller.signal;
-    },
-  };
+  const context = new CallContext(client);
   let result: FunctionResult | Promise<FunctionResult>;
   try {
     result = entry.fn.run(params, context);
@@ -157,7 +169,7 @@ function inline(entry: Entry, client: string, params: unknown): CallOutcome | Pr
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<CallOutcome>((resolve) => {
     timer = setTimeout(() => {
-      controller?.abort();
+      context.abort();
       resolve(timedOut(entry));
     }, entry.timeoutMs);
   });
