@@ -10,8 +10,8 @@ import { freePort } from './cli.js';
 // redis-server is a failure; on a developer machine those tests are skipped with a hint.
 
 export const redisMissing = (): string | undefined => {
-  if (spawnSync('redis-server', ['--version']).status === 0) return undefined;
-  const hint = 'redis-server not found: install it with "apt-get install -y redis-server" to run the Redis tests';
+  if (spawnSync('redis-server', ['--version']).status === 0 && spawnSync('redis-cli', ['--version']).status === 0) return undefined;
+  const hint = 'redis-server or redis-cli not found: install them with "apt-get install -y redis-server redis-tools" to run the Redis tests';
   if (process.env.PSIMBOLS_REQUIRE_REDIS) throw new Error(hint);
   return hint;
 };
