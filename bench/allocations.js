@@ -9,9 +9,9 @@ import { parseServerConfig } from '../dist/config/server-config.js';
 import { startServer } from '../dist/server/listen.js';
 import { createLogger } from '../dist/server/log.js';
 import { freePort } from '../scripts/free-port.mjs';
+import { arg } from './lib.js';
 
-const at = process.argv.indexOf('--requests');
-const N = at > 0 ? Number(process.argv[at + 1]) : 20000;
+const N = Number(arg('requests', 20000));
 const key = generateKeySpec();
 const port = await freePort();
 const url = `http://127.0.0.1:${port}/`;

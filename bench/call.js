@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../scripts/free-port.mjs';
+import { arg } from './lib.js';
 
-const runsAt = process.argv.indexOf('--runs');
-const RUNS = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 40;
+const RUNS = Number(arg('runs', 40));
 const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
 if (spawnSync('hyperfine', ['--version']).status !== 0) {
   console.error('hyperfine not found: install it with "apt-get install -y hyperfine"');

@@ -8,11 +8,8 @@ import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
+import { arg } from './lib.js';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const REQUESTS = Number(arg('requests', 50000));
 const { answer } = await import('../dist/server/cluster-link.js');
 const { MemoryAdmissionStore } = await import('../dist/server/admission.js');

@@ -9,11 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
 import { freePort } from '../scripts/free-port.mjs';
+import { arg, cpuMs, median } from './lib.js';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const ROUNDS = Number(arg('rounds', 5));
 const REQUESTS = Number(arg('requests', 20000));
 const CONNECTIONS = Number(arg('connections', 16));
@@ -45,18 +42,8 @@ function start(cmd, args, ready) {
   });
 }
 
-// CPU time of one process (user + system) in ms, from /proc/PID/stat (clock ticks of 10 ms).
-function cpuMs(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 const stop = (child) => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill('SIGTERM'))));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 const fmt = (s, digits = 0) => `${s.median.toFixed(digits)} (min ${s.min.toFixed(digits)}, max ${s.max.toFixed(digits)})`;
 

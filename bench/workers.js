@@ -10,30 +10,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
 import { freePort } from '../scripts/free-port.mjs';
+import { arg, cpuMs, median } from './lib.js';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const ROUNDS = Number(arg('rounds', 3));
 const REQUESTS = Number(arg('requests', 20000));
 const CONNECTIONS = Number(arg('connections', 32));
 const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
-// /proc/PID/stat counts CPU time in clock ticks, 100 a second on Linux.
-const TICK_MS = 10;
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs, digits = 0) => `${median(xs).toFixed(digits)} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)})`;
 
-/** User plus system CPU time of one process, in ms; 0 once it is gone. */
-function cpuMs(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-  } catch {
-    return 0;
-  }
-}
 
 const childrenOf = (pid) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
@@ -91,7 +76,7 @@ try {
   console.log(`--workers 1   req/s ${fmt(one.rps)}  CPU µs/request ${fmt(one.primaryUs, 1)}`);
   console.log(`--workers 2   req/s ${fmt(two.rps)}  CPU µs/request: primary ${fmt(two.primaryUs, 1)}, workers ${fmt(two.workerUs, 1)}`);
   console.log(`workers 2 / 1 throughput ${(median(two.rps) / median(one.rps)).toFixed(2)}`);
-  const share = median(two.primaryUs) / (median(two.workerUs) / 1);
+  const share = median(two.primaryUs) / median(two.workerUs);
   console.log(`primary / worker CPU per request ${(100 * share).toFixed(1)}% (target < 10%); the primary's core is full at about ${Math.round(1e6 / median(two.primaryUs))} req/s`);
 } finally {
   await Promise.all(children.map(stop));

@@ -98,36 +98,34 @@ describe('the first run, whichever command makes it', () => {
 });
 
 describe('errors that say what to do', () => {
-  test('a port in use is a usage error with a hint, not an internal error', async () => {
-    await withDir(async (_dir, env) => {
+  /** A port another server holds on 127.0.0.1, for the length of `body`. */
+  const withBusyPort = (body: (port: number, env: Record<string, string>) => Promise<void>): Promise<void> =>
+    withDir(async (_dir, env) => {
       const busy: Server = createServer();
       await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
-      const port = (busy.address() as { port: number }).port;
       try {
-        const r = await runCli(['serve', '--port', String(port)], { env });
-        assert.equal(r.code, 2);
-        assert.match(r.stderr, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1: pick another with --port`));
+        await body((busy.address() as { port: number }).port, env);
       } finally {
         busy.close();
       }
     });
+
+  test('a port in use is a usage error with a hint, not an internal error', async () => {
+    await withBusyPort(async (port, env) => {
+      const r = await runCli(['serve', '--port', String(port)], { env });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1: pick another with --port`));
+    });
   });
 
   test('a port in use with --workers 2, or a metrics address in use, is the same usage error', async () => {
-    await withDir(async (_dir, env) => {
-      const busy: Server = createServer();
-      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
-      const port = (busy.address() as { port: number }).port;
-      try {
-        const workers = await runCli(['serve', '--port', String(port), '--workers', '2'], { env });
-        assert.equal(workers.code, 2, workers.stderr);
-        assert.match(workers.stderr, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1: pick another with --port`));
-        const metrics = await runCli(['serve', '--port', '0', '--metrics', `127.0.0.1:${port}`], { env });
-        assert.equal(metrics.code, 2, metrics.stderr);
-        assert.match(metrics.stderr, new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\): pick another address with --metrics`));
-      } finally {
-        busy.close();
-      }
+    await withBusyPort(async (port, env) => {
+      const workers = await runCli(['serve', '--port', String(port), '--workers', '2'], { env });
+      assert.equal(workers.code, 2, workers.stderr);
+      assert.match(workers.stderr, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1: pick another with --port`));
+      const metrics = await runCli(['serve', '--port', '0', '--metrics', `127.0.0.1:${port}`], { env });
+      assert.equal(metrics.code, 2, metrics.stderr);
+      assert.match(metrics.stderr, new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\): pick another address with --metrics`));
     });
   });
 

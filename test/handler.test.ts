@@ -6,6 +6,7 @@ import { PsimbolsError } from '../src/errors.js';
 import { openResponse, sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
 import { MemoryAdmissionStore, type AdmissionStore } from '../src/server/admission.js';
+import { FailureLimiter } from '../src/server/failure-limiter.js';
 import { FunctionRunner } from '../src/server/function-runner.js';
 import { createHandler, type HttpResponse, type RequestHead } from '../src/server/handler.js';
 import { supermath } from '../src/server/modules/supermath.js';
@@ -25,7 +26,7 @@ function setup(o: { limit?: number; failedAuthPerIp?: number; trustProxy?: strin
   const config = parseServerConfig({ clients: { alice: { server: SERVER, keys: [key], requestsPerHour: o.limit ?? 100 } } }, 'test');
   const store = o.store?.(clock.now) ?? new MemoryAdmissionStore({ now: clock.now, sweep: false });
   const runner = new FunctionRunner([{ def: supermath, isolate: false }], { callTimeoutMs: 1000, maxConcurrentCalls: 4 });
-  const processor = new Processor(buildState(config), { store, runner, now: clock.now, failedAuthPerIp: o.failedAuthPerIp ?? 100, failedAuthWindowMs: 60_000 });
+  const processor = new Processor(buildState(config), { store, runner, now: clock.now, failures: new FailureLimiter({ limit: o.failedAuthPerIp ?? 100, windowMs: 60_000 }, clock.now) });
   const handler = createHandler({ processor, bodyLimit: 1024, health: () => 'psimbols ok\n', trustsProxy: trustedProxies(o.trustProxy ?? []) });
   const prepared = prepareKey(key) as V2Key;
   // Sealed on the fake clock, so tokens are fresh for the processor.

@@ -18,7 +18,7 @@ import { redisMissing, startRedis } from './helpers/redis.js';
 
 const SERVER = 'http://psimbols.test/';
 
-type Line = { msg: string; status?: number; reason?: string; requestId?: string; worker?: number };
+type Line = { msg: string; status?: number; client?: string; reason?: string; requestId?: string; worker?: number };
 
 const lines = (s: Served): Line[] =>
   s
@@ -100,31 +100,44 @@ describe('serve --workers 2', () => {
   });
 });
 
+/** Two workers on a config of their own, stopped and removed afterwards; `call` seals one request for a client. */
+async function withWorkers(config: Record<string, unknown>, body: (s: Awaited<ReturnType<typeof serveWorkers>>) => Promise<void>): Promise<void> {
+  const s = await serveWorkers(config);
+  try {
+    await body(s);
+  } finally {
+    await s.served.stop();
+    await s.dir.remove();
+  }
+}
+
+const sealFor = (id: string, key: KeySpec) => sealCall({ client: id, server: SERVER, key }, 'supermath', 'factorial', { n: 3 }).outer;
+
+/** The workers whose log lines show a 200 for this client. */
+const servedBy = (s: Served, client: string): Set<number | undefined> => new Set(lines(s).filter((l) => l.status === 200 && l.client === client).map((l) => l.worker));
+
 describe('serve --workers 2, supervised', () => {
   test('a reload reaches every worker, and an invalid config reaches none', async () => {
     const alice = generateKeySpec();
     const bob = generateKeySpec();
-    const s = await serveWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } });
-    try {
-      const call = (id: string, key: KeySpec) => postFresh(s.served.url, sealCall({ client: id, server: SERVER, key }, 'supermath', 'factorial', { n: 3 }).outer);
+    await withWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } }, async (s) => {
+      const callBob = () => postFresh(s.served.url, sealFor('bob', bob));
       await s.write({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] }, bob: { server: SERVER, keys: [bob] } } });
       s.served.child.kill('SIGHUP');
       assert.ok(await eventually(async () => s.served.stderr().includes('config reloaded')));
-      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(() => call('bob', bob))), [200, 200, 200, 200]);
+      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(callBob)), [200, 200, 200, 200]);
+      assert.ok(await eventually(async () => servedBy(s.served, 'bob').size === 2), 'both workers serve the reloaded client');
       await s.write({ server: SERVER, clients: { alice: { server: SERVER, keys: ['not a key'] } } });
       s.served.child.kill('SIGHUP');
       assert.ok(await eventually(async () => s.served.stderr().includes('config not reloaded')));
-      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(() => call('bob', bob))), [200, 200, 200, 200]);
-    } finally {
-      await s.served.stop();
-      await s.dir.remove();
-    }
+      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(callBob)), [200, 200, 200, 200]);
+      assert.equal(s.served.stderr().split('config reloaded').length, 2, 'one reload, logged once by the primary');
+    });
   });
 
-  test('a worker that dies is started again, and serving goes on', async () => {
+  test('a worker that dies is started again, and serving goes on, the new worker too', async () => {
     const alice = generateKeySpec();
-    const s = await serveWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } });
-    try {
+    await withWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } }, async (s) => {
       const before = workerPids(s.served);
       assert.equal(before.length, 2);
       process.kill(before[0]!, 'SIGKILL');
@@ -133,20 +146,17 @@ describe('serve --workers 2, supervised', () => {
         const now = workerPids(s.served);
         return now.length === 2 && !now.includes(before[0]!);
       }));
-      const call = () => postFresh(s.served.url, sealCall({ client: 'alice', server: SERVER, key: alice }, 'supermath', 'factorial', { n: 3 }).outer);
-      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(call)), [200, 200, 200, 200]);
-    } finally {
-      await s.served.stop();
-      await s.dir.remove();
-    }
+      // The new worker (cluster id 3) is served connections once it listens.
+      assert.ok(await eventually(async () => (await postFresh(s.served.url, sealFor('alice', alice))) === 200 && servedBy(s.served, 'alice').has(3)));
+      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(() => postFresh(s.served.url, sealFor('alice', alice)))), [200, 200, 200, 200]);
+    });
   });
 
   test('SIGTERM lets every worker finish what it is serving, then all exit 0', async () => {
     const alice = generateKeySpec();
-    const s = await serveWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } });
-    try {
+    await withWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } }, async (s) => {
       const pids = workerPids(s.served);
-      const body = () => JSON.stringify(sealCall({ client: 'alice', server: SERVER, key: alice }, 'supermath', 'factorial', { n: 3 }).outer);
+      const body = () => JSON.stringify(sealFor('alice', alice));
       const head = (b: string) => `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n`;
       const socket = connect(Number(new URL(s.served.url).port), '127.0.0.1');
       let reply = '';
@@ -165,10 +175,7 @@ describe('serve --workers 2, supervised', () => {
       assert.equal(reply.match(/HTTP\/1\.1 200 /g)?.length, 2, reply);
       assert.equal(await exited, 0);
       assert.deepEqual(pids.filter(alive), []);
-    } finally {
-      await s.served.stop();
-      await s.dir.remove();
-    }
+    });
   });
 });
 
@@ -176,19 +183,17 @@ describe('serve --workers 2 --store redis://…', { skip: redisMissing() }, () =
   test('each worker asks Redis itself: exact limits, and a replay refused whichever worker sees it', async () => {
     const redis = await startRedis();
     const key = generateKeySpec();
-    const s = await serveWorkers({ store: redis.url, clients: { alice: { server: SERVER, keys: [key], requestsPerHour: 6 } } });
     try {
-      const seal = () => sealCall({ client: 'alice', server: SERVER, key }, 'supermath', 'factorial', { n: 3 }).outer;
-      const token = seal();
-      assert.equal(await postFresh(s.served.url, token), 200);
-      assert.deepEqual(await Promise.all([1, 2].map(() => postFresh(s.served.url, token, '127.0.0.6'))), [401, 401]);
-      const statuses = await Promise.all(Array.from({ length: 10 }, () => postFresh(s.served.url, seal())));
-      assert.equal(statuses.filter((x) => x === 200).length, 5);
-      assert.equal(statuses.filter((x) => x === 429).length, 5);
-      assert.ok(await eventually(async () => new Set(lines(s.served).filter((l) => l.msg === 'request').map((l) => l.worker)).size === 2));
+      await withWorkers({ store: redis.url, clients: { alice: { server: SERVER, keys: [key], requestsPerHour: 6 } } }, async (s) => {
+        const token = sealFor('alice', key);
+        assert.equal(await postFresh(s.served.url, token), 200);
+        assert.deepEqual(await Promise.all([1, 2].map(() => postFresh(s.served.url, token, '127.0.0.6'))), [401, 401]);
+        const statuses = await Promise.all(Array.from({ length: 10 }, () => postFresh(s.served.url, sealFor('alice', key))));
+        assert.equal(statuses.filter((x) => x === 200).length, 5);
+        assert.equal(statuses.filter((x) => x === 429).length, 5);
+        assert.ok(await eventually(async () => servedBy(s.served, 'alice').size === 2));
+      });
     } finally {
-      await s.served.stop();
-      await s.dir.remove();
       await redis.remove();
     }
   });

@@ -36,7 +36,8 @@ export interface AdmissionStore {
   readonly acceptsFrom: number | undefined;
   /** Called at start and on every reload, before the new clients and window are served. */
   prepare(clients: readonly string[], window: Window): Promise<void>;
-  admit(request: AdmissionRequest): Promise<Admission>;
+  /** Synchronous when the store decides at once (memory); a shared store answers later. */
+  admit(request: AdmissionRequest): Admission | Promise<Admission>;
   health(): StoreHealth;
   close(): Promise<void>;
 }
@@ -108,8 +109,8 @@ export class MemoryAdmissionStore implements AdmissionStore {
     return { kind: d.allowed ? 'allowed' : 'limited', limit: d.limit, remaining: d.remaining, resetMs: d.resetMs };
   }
 
-  admit(r: AdmissionRequest): Promise<Admission> {
-    return Promise.resolve(this.admitNow(r));
+  admit(r: AdmissionRequest): Admission {
+    return this.admitNow(r);
   }
 
   health(): StoreHealth {

@@ -2,14 +2,14 @@ import { dirname, resolve } from 'node:path';
 import type { ServerConfig } from '../config/server-config.js';
 import type { AdmissionStore } from './admission.js';
 import { FunctionRunner, type LoadedModule } from './function-runner.js';
-import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
+import type { FailureCounter } from './failure-limiter.js';
 import type { Logger } from './log.js';
 import type { Observer } from './metrics.js';
 import { importModuleFile } from './module-loader.js';
 import { supermath } from './modules/supermath.js';
 import { Processor } from './processor.js';
 import { buildState, legacyClients } from './server-state.js';
-import { createAdmissionStore } from './stores.js';
+import { createAdmissionStore, failuresFor, sweepMsFor } from './stores.js';
 
 // Builds what serves requests from a config: the modules and their runner, the admission store
 // and the processor. Nothing here opens a port.
@@ -39,12 +39,10 @@ async function loadModules(config: ServerConfig, configPath: string | undefined)
 export async function assemble(config: ServerConfig, o: AssembleOptions): Promise<Assembled> {
   const { limits } = config;
   const runner = new FunctionRunner(await loadModules(config, o.configPath), { callTimeoutMs: limits.callTimeoutMs, maxConcurrentCalls: limits.maxConcurrentCalls });
-  // Nonces live as long as the timestamp window; sweeping no less often keeps memory near that.
-  const sweepMs = Math.min(30_000, (limits.pastSeconds + limits.futureSeconds + 1) * 1000);
   const { observer } = o;
-  const store = o.store ?? (await createAdmissionStore({ url: config.store, onStoreError: config.onStoreError, log: o.log, now: o.now, sweepMs, onFallback: observer?.fallback }));
+  const store = o.store ?? (await createAdmissionStore({ url: config.store, onStoreError: config.onStoreError, log: o.log, now: o.now, sweepMs: sweepMsFor(limits), onFallback: observer?.fallback }));
   const state = buildState(config);
-  const failures = o.failures ?? new FailureLimiter({ limit: limits.failedAuthPerIp, windowMs: limits.failedAuthWindowSeconds * 1000 }, o.now);
+  const failures = o.failures ?? failuresFor(limits, o.now);
   const processor = new Processor(state, { store, runner, now: o.now, failures, observer: observer?.call });
   await processor.update(state);
   for (const id of legacyClients(state)) o.log.log('warn', 'legacy client: AES-CBC without authentication, use a ps2 key when it can', { client: id });

@@ -40,7 +40,8 @@ type Waiter = { resolve(value: never): void; reject(e: unknown): void };
 
 /** A worker's side: the store and failure count it asks the primary for. */
 export class PrimaryLink implements AdmissionStore, FailureCounter {
-  #acceptsFrom: number | undefined;
+  /** The primary store's, as its last message said. */
+  acceptsFrom: number | undefined;
   #next = 0;
   #admits: AdmitAsk[] = [];
   #fails: FailAsk[] = [];
@@ -52,15 +53,7 @@ export class PrimaryLink implements AdmissionStore, FailureCounter {
 
   constructor(send: (asks: Asks) => void, acceptsFrom: number | undefined) {
     this.#send = send;
-    this.#acceptsFrom = acceptsFrom;
-  }
-
-  get acceptsFrom(): number | undefined {
-    return this.#acceptsFrom;
-  }
-
-  set acceptsFrom(value: number | undefined) {
-    this.#acceptsFrom = value;
+    this.acceptsFrom = acceptsFrom;
   }
 
   // The primary prepares its store before it hands a new config to the workers.
@@ -111,7 +104,7 @@ export class PrimaryLink implements AdmissionStore, FailureCounter {
   receive(answers: Answers): void {
     this.#inFlight = false;
     if (this.#admits.length > 0 || this.#fails.length > 0) this.#flush();
-    this.#acceptsFrom = answers.acceptsFrom;
+    this.acceptsFrom = answers.acceptsFrom;
     for (const a of answers.admits) this.#settle(a[0], admissionOf(a));
     for (const [id, blockedMs] of answers.fails) this.#settle(id, blockedMs);
   }

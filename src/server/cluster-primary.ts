@@ -4,11 +4,12 @@ import { PsimbolsError, type ErrorCode } from '../errors.js';
 import { MemoryAdmissionStore } from './admission.js';
 import { answer, type Answers, type Asks } from './cluster-link.js';
 import type { FromWorker, Init, ToWorker } from './cluster-worker.js';
-import { FailureLimiter } from './failure-limiter.js';
+import type { FailureLimiter } from './failure-limiter.js';
 import type { Logger, LogFormat } from './log.js';
 import type { MetricsServer } from './metrics.js';
 import { createReloader, withReloadable } from './reload.js';
 import { buildState } from './server-state.js';
+import { failuresFor, sweepMsFor } from './stores.js';
 
 // The primary of `serve --workers N` (node:cluster): it forks the workers, which share one port,
 // and supervises them. It owns what must be exact across workers: with the memory store, the
@@ -45,13 +46,8 @@ const HEALTHY_MS = 10_000;
 
 type Admission = { readonly store: MemoryAdmissionStore | undefined; readonly failures: FailureLimiter };
 
-function admissionFor(config: ServerConfig): Admission {
-  const { limits } = config;
-  const sweepMs = Math.min(30_000, (limits.pastSeconds + limits.futureSeconds + 1) * 1000);
-  return {
-    store: config.store === 'memory' ? new MemoryAdmissionStore({ sweepMs }) : undefined,
-    failures: new FailureLimiter({ limit: limits.failedAuthPerIp, windowMs: limits.failedAuthWindowSeconds * 1000 }),
-  };
+function admissionFor({ store, limits }: ServerConfig): Admission {
+  return { store: store === 'memory' ? new MemoryAdmissionStore({ sweepMs: sweepMsFor(limits) }) : undefined, failures: failuresFor(limits) };
 }
 
 /** Sends to a worker unless its channel is closed (it is exiting): it is then forked again anyway. */
@@ -116,8 +112,6 @@ class Supervisor {
         // Too late to start serving: it holds no connection yet.
         if (this.#stopping) return void worker.process.kill('SIGKILL');
         return tell(worker, this.#init());
-      case 'applied':
-        return;
     }
   }
 
@@ -133,7 +127,7 @@ class Supervisor {
       return;
     }
     if (this.#outbox.size === 0) setImmediate(this.#send);
-    this.#outbox.set(worker, { ...a, admits: [...a.admits], fails: [...a.fails] });
+    this.#outbox.set(worker, a);
   }
 
   readonly #send = (): void => {
@@ -147,8 +141,7 @@ class Supervisor {
     this.#started.delete(worker);
     this.#ready.delete(worker);
     if (this.#stopping) return;
-    this.#backoffMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
-    const inMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : this.#backoffMs;
+    const inMs = (this.#backoffMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2));
     this.#o.log.log('error', 'worker exited; starting another', { pid: worker.process.pid, code: code ?? undefined, signal: signal ?? undefined, inMs });
     this.restarts++;
     setTimeout(() => {
@@ -156,7 +149,7 @@ class Supervisor {
     }, inMs).unref();
   }
 
-  /** Prepares the store here, then hands the config to every worker. */
+  /** Prepares the store here, then hands the config to every worker (at start, there are none yet). */
   async apply(next: ServerConfig): Promise<void> {
     const state = buildState(next);
     await this.#admission.store?.prepare([...state.clients.keys()], state.window);
@@ -179,20 +172,15 @@ class Supervisor {
 async function clusterMetrics(o: ClusterOptions, admission: Admission, supervisor: Supervisor): Promise<MetricsServer | undefined> {
   if (o.metrics === undefined) return undefined;
   const m = await import('./metrics.js');
-  const { Registry, Gauge } = await import('prom-client');
-  const own = new Registry();
-  m.admissionSizes(own, { replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures });
-  new Gauge({ name: 'psimbols_workers', help: 'worker processes running', registers: [own], collect() { this.set(supervisor.workers.length); } });
-  new Gauge({ name: 'psimbols_worker_restarts', help: 'workers started again after one exited, since the primary started', registers: [own], collect() { this.set(supervisor.restarts); } });
+  const own = m.primaryRegistry({ replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures }, () => supervisor.workers.length, () => supervisor.restarts);
   return m.serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own));
 }
 
 /** Starts the primary and its workers; resolves once every worker listens. */
 export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
   const admission = admissionFor(o.config);
-  const state = buildState(o.config);
-  await admission.store?.prepare([...state.clients.keys()], state.window);
   const supervisor = new Supervisor(o, admission);
+  await supervisor.apply(o.config);
   let addresses: { url: string; port: number }[];
   let metrics: MetricsServer | undefined;
   try {

@@ -27,7 +27,6 @@ export type FromWorker =
   /** `code`: a PsimbolsError's code or an errno code, for the primary to rethrow as it was. */
   | { readonly psimbols: 'failed'; readonly message: string; readonly code: string | undefined; readonly ours: boolean }
   | { readonly psimbols: 'log'; readonly text: string }
-  | { readonly psimbols: 'applied' }
   /** Sent once the worker listens for messages: anything sent to it before then would be lost. */
   | { readonly psimbols: 'hello' };
 
@@ -73,7 +72,7 @@ export async function runWorker(): Promise<void> {
   const send = (m: FromWorker): void => void (worker.isConnected() && worker.send(m));
   const init = await waitForInit(worker);
   const { log, flush } = forwardingLog(worker, init.logFormat);
-  const link = new PrimaryLink((asks) => send(asks), init.acceptsFrom);
+  const link = new PrimaryLink(send, init.acceptsFrom);
   let server: RunningServer;
   try {
     server = await startServer({
@@ -86,7 +85,7 @@ export async function runWorker(): Promise<void> {
     return disconnect(worker, flush);
   }
   send({ psimbols: 'ready', url: server.url, port: server.port });
-  await serveUntilDrained(worker, server, link, send);
+  await serveUntilDrained(worker, server, link);
   await disconnect(worker, flush);
 }
 
@@ -99,7 +98,7 @@ async function disconnect(worker: Worker, flush: () => Promise<void>): Promise<v
   });
 }
 
-function serveUntilDrained(worker: Worker, server: RunningServer, link: PrimaryLink, send: (m: FromWorker) => void): Promise<void> {
+function serveUntilDrained(worker: Worker, server: RunningServer, link: PrimaryLink): Promise<void> {
   return new Promise((resolve) => {
     // Answers from the primary are still wanted while in-flight requests finish.
     const drain = (): void => void server.close().then(() => link.close()).then(resolve, resolve);
@@ -111,7 +110,7 @@ function serveUntilDrained(worker: Worker, server: RunningServer, link: PrimaryL
           return link.receive(message);
         case 'config':
           link.acceptsFrom = message.acceptsFrom;
-          void server.processor.update(buildState(message.config)).then(() => send({ psimbols: 'applied' }));
+          void server.processor.update(buildState(message.config));
           return;
         case 'drain':
           return drain();

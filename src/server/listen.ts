@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../config/server-config.js';
 import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
 import { assemble } from './assemble.js';
@@ -8,7 +7,7 @@ import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
 import { createHandler, type Handler } from './handler.js';
 import type { Logger } from './log.js';
 import type { MetricsServer, Observer } from './metrics.js';
-import { nodeListener } from './node-adapter.js';
+import { listen, nodeListener } from './node-adapter.js';
 import type { Processor } from './processor.js';
 import { createReloader } from './reload.js';
 import { buildState } from './server-state.js';
@@ -61,18 +60,6 @@ export type RunningServer = {
 function timeoutsOf(config: ServerConfig, overrides: Partial<Timeouts> | undefined): Timeouts {
   const l = config.limits;
   return { headersMs: l.headersTimeoutMs, requestMs: l.requestTimeoutMs, keepAliveMs: l.keepAliveTimeoutMs, shutdownMs: l.shutdownTimeoutMs, ...overrides };
-}
-
-async function listen(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  return { url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`, port: address.port };
 }
 
 /** Stops accepting, lets in-flight requests finish (up to shutdownMs), then closes every connection. */

@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OnStoreError } from '../config/server-config.js';
 import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
 import { REFUSAL_REASONS } from '../protocol/result.js';
 import type { StoreHealth } from './admission.js';
 import type { FailureLimiter } from './failure-limiter.js';
+import { listen } from './node-adapter.js';
 import type { Sent } from './log.js';
 import type { MemoryRateLimiter } from './rate-limiter.js';
 import type { MemoryReplayStore } from './replay-store.js';
@@ -116,6 +116,16 @@ export function admissionSizes(registry: Registry, o: { replay?: MemoryReplaySto
   new Gauge({ name: 'psimbols_failure_addresses', help: 'addresses with failed authentications being counted', registers, collect() { this.set(failures.size); } });
 }
 
+/** The primary's own gauges under `serve --workers`: the admission state it holds, and its workers. */
+export function primaryRegistry(sizes: Parameters<typeof admissionSizes>[1], workers: () => number, restarts: () => number): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+  admissionSizes(registry, sizes);
+  new Gauge({ name: 'psimbols_workers', help: 'worker processes running', registers, collect() { this.set(workers()); } });
+  new Gauge({ name: 'psimbols_worker_restarts', help: 'workers started again after one exited, since the primary started', registers, collect() { this.set(restarts()); } });
+  return registry;
+}
+
 /** A registry whose metrics the primary of a cluster gathers from each worker on a scrape. */
 export function workerRegistry(): Registry {
   const registry = new Registry();
@@ -145,13 +155,10 @@ export async function serveMetrics(host: string, port: number, exposition: () =>
       () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new PsimbolsError('usage', `cannot serve metrics on ${host}:${port} (${errnoCode(e) ?? errorMessage(e)}): pick another address with --metrics (or metrics.listen in the config)`, { cause: e })));
-    server.listen(port, host, () => resolve());
-  });
-  const a = server.address() as AddressInfo;
-  const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`;
-  return { url, close: () => new Promise<void>((r) => server.close(() => r())) };
+  const { url } = await listen(server, port, host).catch((e: unknown) =>
+    Promise.reject(new PsimbolsError('usage', `cannot serve metrics on ${host}:${port} (${errnoCode(e) ?? errorMessage(e)}): pick another address with --metrics (or metrics.listen in the config)`, { cause: e })),
+  );
+  return { url: `${url}metrics`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /** What metrics read once the server is assembled. */

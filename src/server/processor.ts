@@ -1,9 +1,9 @@
 import { isPsimbolsError } from '../errors.js';
 import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../protocol/messages.js';
 import type { OuterResponse } from '../protocol/outer.js';
-import { MemoryAdmissionStore, type Admission, type AdmissionStore } from './admission.js';
+import type { Admission, AdmissionStore } from './admission.js';
 import { Authenticator, type Authenticated, type Refused } from './authenticate.js';
-import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
+import type { FailureCounter } from './failure-limiter.js';
 import type { CallOutcome, FunctionRunner } from './function-runner.js';
 import type { ClientState, ServerState } from './server-state.js';
 
@@ -39,10 +39,8 @@ type ProcessorOptions = {
   readonly store: AdmissionStore;
   readonly runner: FunctionRunner;
   readonly now?: () => number;
-  readonly failedAuthPerIp?: number;
-  readonly failedAuthWindowMs?: number;
-  /** Where failures are counted, when not here (the primary of a cluster). */
-  readonly failures?: FailureCounter;
+  /** Where failed authentications are counted: here, or in a cluster's primary. */
+  readonly failures: FailureCounter;
   readonly observer?: CallObserver;
 };
 
@@ -64,7 +62,7 @@ export class Processor {
     this.#store = options.store;
     this.#runner = options.runner;
     this.#now = options.now ?? Date.now;
-    this.#auth = new Authenticator(options.failures ?? new FailureLimiter({ limit: options.failedAuthPerIp ?? 100, windowMs: options.failedAuthWindowMs ?? 300_000 }, this.#now));
+    this.#auth = new Authenticator(options.failures);
     this.#observer = options.observer;
   }
 
@@ -93,7 +91,8 @@ export class Processor {
     const requestId = a.message.request_id;
     const call = `${a.message.run.module}.${a.message.run.function}`;
     if (admission.kind === 'limited') return { kind: 'limited', client, requestId, call, limit, remaining, resetMs, seal: (m) => outerOf(a, a.seal(m)) };
-    const called = this.#observer ? this.#observed(a.client, a.message) : this.#call(a.client, a.message);
+    const observer = this.#observer;
+    const called = observer ? this.#observed(observer, a.client, a.message) : this.#call(a.client, a.message);
     const outcome = called instanceof Promise ? await called : called;
     const { response, errorCode, detail } = sealOutcome(a, outcome);
     return { kind: 'ok', client, requestId, call, limit, remaining, resetMs, response, errorCode, detail };
@@ -102,19 +101,18 @@ export class Processor {
   // Undefined when the store cannot decide (a 503); any other failure is a bug, and rises to the
   // handler's 500.
   #admit(a: Authenticated): Admission | Promise<Admission | undefined> {
-    const request = { client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, window: this.#state.window };
-    // The memory store decides at once and never fails for want of a store.
-    if (this.#store instanceof MemoryAdmissionStore) return this.#store.admitNow(request);
-    return this.#store.admit(request).catch((e: unknown) => {
+    const admitted = this.#store.admit({ client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, window: this.#state.window });
+    if (!(admitted instanceof Promise)) return admitted;
+    return admitted.catch((e: unknown) => {
       if (isPsimbolsError(e, 'store_unavailable')) return undefined;
       throw e;
     });
   }
 
-  async #observed(client: ClientState, message: RunRequest): Promise<CallOutcome> {
+  async #observed(observer: CallObserver, client: ClientState, message: RunRequest): Promise<CallOutcome> {
     const start = performance.now();
     const outcome = await this.#call(client, message);
-    this.#observer?.(message.run.module, message.run.function, performance.now() - start, outcome.ok ? undefined : outcome.error.code);
+    observer(message.run.module, message.run.function, performance.now() - start, outcome.ok ? undefined : outcome.error.code);
     return outcome;
   }
 

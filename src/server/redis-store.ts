@@ -166,9 +166,8 @@ export class RedisAdmissionStore implements AdmissionStore {
   // written, in case the same Redis lost its data.
   async #connected(): Promise<void> {
     const seen = this.#identities;
-    // Unknown (not every node answers yet): only missing epochs are written.
-    // Bounded: a node that is down queues the question until it is back (a Cluster's nodes keep
-    // their offline queue), and admissions wait for this.
+    // Unknown (not every node answers yet), only missing epochs are written. Bounded: a Cluster
+    // node that is down keeps the question queued until it is back, and admissions wait for this.
     const now = await withTimeout(identities(this.#redis), this.#commandTimeoutMs).catch(() => undefined);
     if (now !== undefined) this.#identities = now;
     if (seen === undefined) return;
@@ -189,14 +188,13 @@ export class RedisAdmissionStore implements AdmissionStore {
 
   /** Resolves once connected (or rejects after the timeout); serving does not need to wait. */
   async ready(timeoutMs = 2000): Promise<void> {
-    await this.#readyOnce(timeoutMs);
-    // The identities of the first connection, so that a later one can be compared.
-    if (this.#identities === undefined) await this.#connected().catch(() => undefined);
+    if (this.#redis.status !== 'ready') await this.#firstReady(timeoutMs);
+    // The 'ready' listener is checking the identities of this first connection: wait for that.
+    await this.#settling;
   }
 
-  async #readyOnce(timeoutMs: number): Promise<void> {
-    if (this.#redis.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
+  #firstReady(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new PsimbolsError('store_unavailable', 'redis did not become ready')), timeoutMs);
       this.#redis.once('ready', () => {
         clearTimeout(timer);

@@ -1,7 +1,16 @@
 import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
-import type { OnStoreError } from '../config/server-config.js';
+import type { OnStoreError, ServerConfig } from '../config/server-config.js';
+import { FailureLimiter } from './failure-limiter.js';
 import { FailoverAdmissionStore } from './failover-store.js';
 import type { Logger } from './log.js';
+
+type Limits = ServerConfig['limits'];
+
+/** Nonces live as long as the timestamp window; sweeping no less often keeps memory near that. */
+export const sweepMsFor = (l: Limits): number => Math.min(30_000, (l.pastSeconds + l.futureSeconds + 1) * 1000);
+
+/** The per-address count of failed authentications that the config's limits ask for. */
+export const failuresFor = (l: Limits, now?: () => number): FailureLimiter => new FailureLimiter({ limit: l.failedAuthPerIp, windowMs: l.failedAuthWindowSeconds * 1000 }, now);
 
 type StoreOptions = {
   readonly url: string;
