@@ -6,8 +6,8 @@
 import { Session } from 'node:inspector/promises';
 import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
 import { parseServerConfig } from '../dist/config/server-config.js';
-import { startServer } from '../dist/server/listen.js';
-import { createLogger } from '../dist/server/log.js';
+import { startServer } from '../dist/server/http/start-server.js';
+import { createLogger } from '../dist/server/observe/log.js';
 import { freePort } from '../scripts/free-port.mjs';
 import { arg } from './lib.js';
 

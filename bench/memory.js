@@ -5,12 +5,12 @@
 //     (each at its full quota of 100), then half a million more that are all refused; resident set
 //     after each. Run with --expose-gc (the npm script does).
 import { sealCall } from '../dist/index.js';
-import { MemoryAdmissionStore } from '../dist/server/admission.js';
-import { FunctionRunner } from '../dist/server/function-runner.js';
+import { MemoryAdmissionStore } from '../dist/server/admission/admission.js';
+import { FunctionRunner } from '../dist/server/core/function-runner.js';
 import { supermath } from '../dist/server/modules/supermath.js';
-import { buildState, Processor } from '../dist/server/processor.js';
-import { MemoryRateLimiter } from '../dist/server/rate-limiter.js';
-import { MemoryReplayStore } from '../dist/server/replay-store.js';
+import { buildState, Processor } from '../dist/server/core/processor.js';
+import { MemoryRateLimiter } from '../dist/server/admission/rate-limiter.js';
+import { MemoryReplayStore } from '../dist/server/admission/replay-store.js';
 import { parseServerConfig } from '../dist/config/server-config.js';
 import { generateKeySpec } from '../dist/index.js';
 

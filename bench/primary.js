@@ -11,12 +11,12 @@ import { randomUUID } from 'node:crypto';
 import { arg } from './lib.js';
 
 const REQUESTS = Number(arg('requests', 50000));
-const { answer } = await import('../dist/server/cluster-link.js');
-const { MemoryAdmissionStore } = await import('../dist/server/admission.js');
-const { FailureLimiter } = await import('../dist/server/failure-limiter.js');
+const { answer } = await import('../dist/server/cluster/primary-link.js');
+const { MemoryAdmissionStore } = await import('../dist/server/admission/admission.js');
+const { FailureLimiter } = await import('../dist/server/admission/failure-limiter.js');
 
 if (process.argv[2] === 'worker') {
-  const { PrimaryLink } = await import('../dist/server/cluster-link.js');
+  const { PrimaryLink } = await import('../dist/server/cluster/primary-link.js');
   const link = new PrimaryLink((asks) => process.send(asks), undefined);
   process.on('message', (m) => m.psimbols === 'answers' && link.receive(m));
   const [k, total] = [Number(process.argv[3]), Number(process.argv[4])];

@@ -28,8 +28,8 @@ export type { ServerConfig } from './config/server-config.js';
 
 export { call, request, sealCall, type CallOptions, type SealedCall } from './client/client.js';
 
-export { defineModule, FunctionError, type FunctionErrorCode, type ModuleDef, type FunctionDef, type FunctionResult, type CallContext } from './server/registry.js';
-export { startServer, type ServeOptions, type RunningServer, type Timeouts } from './server/listen.js';
-export { createLogger, silentLogger, type Logger, type LogFormat } from './server/log.js';
-export { MemoryAdmissionStore, type AdmissionStore, type Admission, type AdmissionRequest } from './server/admission.js';
+export { defineModule, FunctionError, type FunctionErrorCode, type ModuleDef, type FunctionDef, type FunctionResult, type CallContext } from './server/modules/module-api.js';
+export { startServer, type ServeOptions, type RunningServer, type Timeouts } from './server/http/start-server.js';
+export { createLogger, silentLogger, type Logger, type LogFormat } from './server/observe/log.js';
+export { MemoryAdmissionStore, type AdmissionStore, type Admission, type AdmissionRequest } from './server/admission/admission.js';
 export { runLoad, presealBodies, type LoadOptions, type LoadReport } from './client/load-generator.js';

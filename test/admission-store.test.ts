@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { MemoryAdmissionStore, type AdmissionRequest, type AdmissionStore } from '../src/server/admission.js';
-import { FailoverAdmissionStore } from '../src/server/failover-store.js';
-import { silentLogger } from '../src/server/log.js';
-import { RedisAdmissionStore } from '../src/server/redis-store.js';
+import { MemoryAdmissionStore, type AdmissionRequest, type AdmissionStore } from '../src/server/admission/admission.js';
+import { FailoverAdmissionStore } from '../src/server/admission/failover-store.js';
+import { silentLogger } from '../src/server/observe/log.js';
+import { RedisAdmissionStore } from '../src/server/admission/redis-store.js';
 import { PsimbolsError } from '../src/errors.js';
 import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
 import { startCluster, startSentinel, type Topology } from './helpers/redis-topologies.js';
-import { answer, PrimaryLink, type Answers, type Asks } from '../src/server/cluster-link.js';
-import { FailureLimiter } from '../src/server/failure-limiter.js';
+import { answer, PrimaryLink, type Answers, type Asks } from '../src/server/cluster/primary-link.js';
+import { FailureLimiter } from '../src/server/admission/failure-limiter.js';
 import { fakeClock } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -219,7 +219,7 @@ for (const f of factories) {
 
 describe('store URLs in logs', () => {
   test('never show a password', async () => {
-    const { redactUrl } = await import('../src/server/stores.js');
+    const { redactUrl } = await import('../src/server/admission/create-store.js');
     assert.equal(redactUrl('redis://:s3cret@db.internal:6379/0'), 'redis://:***@db.internal:6379/0');
     assert.equal(redactUrl('rediss://user:pw@h/1'), 'rediss://user:***@h/1');
     assert.equal(redactUrl('memory'), 'memory');

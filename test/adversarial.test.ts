@@ -10,7 +10,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { fakeClock, LEGACY_KEY, post, startTestServer, type Reply, type TestServer } from './helpers/server.js';
 import { compareRefusals, flipBit, PAIRS } from './helpers/attacks.js';
 import { vectors } from './helpers/vectors.js';
-import { FailureLimiter } from '../src/server/failure-limiter.js';
+import { FailureLimiter } from '../src/server/admission/failure-limiter.js';
 
 // What the server refuses, and that refusing changes nothing: every answer to an attack is the
 // same bytes, no quota is spent, no state grows (docs/SECURITY.md points here).

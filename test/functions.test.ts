@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../src/client/client.js';
-import { compileAllow } from '../src/server/registry.js';
+import { compileAllow } from '../src/server/modules/module-api.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, runCli, spawnServe } from './helpers/cli.js';

@@ -5,14 +5,14 @@ import { parseServerConfig } from '../src/config/server-config.js';
 import { PsimbolsError } from '../src/errors.js';
 import { openResponse, sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
-import { MemoryAdmissionStore, type AdmissionStore } from '../src/server/admission.js';
-import { FailureLimiter } from '../src/server/failure-limiter.js';
-import { FunctionRunner } from '../src/server/function-runner.js';
-import { createHandler, type HttpResponse, type RequestHead } from '../src/server/handler.js';
+import { MemoryAdmissionStore, type AdmissionStore } from '../src/server/admission/admission.js';
+import { FailureLimiter } from '../src/server/admission/failure-limiter.js';
+import { FunctionRunner } from '../src/server/core/function-runner.js';
+import { createHandler, type HttpResponse, type RequestHead } from '../src/server/http/handler.js';
 import { supermath } from '../src/server/modules/supermath.js';
-import { Processor } from '../src/server/processor.js';
-import { buildState } from '../src/server/server-state.js';
-import { trustedProxies } from '../src/server/client-address.js';
+import { Processor } from '../src/server/core/processor.js';
+import { buildState } from '../src/server/core/server-state.js';
+import { trustedProxies } from '../src/server/http/client-address.js';
 import { fakeClock } from './helpers/server.js';
 
 // The handler without a socket: every status, header and second it decides, from what a request

@@ -3,10 +3,10 @@ import { describe, test } from 'node:test';
 import { sealCall } from '../src/client/client.js';
 import { sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
-import { MemoryAdmissionStore, REFUSED_NONCES } from '../src/server/admission.js';
-import { FailureLimiter } from '../src/server/failure-limiter.js';
-import { MemoryRateLimiter } from '../src/server/rate-limiter.js';
-import { MemoryReplayStore } from '../src/server/replay-store.js';
+import { MemoryAdmissionStore, REFUSED_NONCES } from '../src/server/admission/admission.js';
+import { FailureLimiter } from '../src/server/admission/failure-limiter.js';
+import { MemoryRateLimiter } from '../src/server/admission/rate-limiter.js';
+import { MemoryReplayStore } from '../src/server/admission/replay-store.js';
 import { fakeClock, post, startTestServer } from './helpers/server.js';
 
 const HOUR = 3_600_000;

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import type { ClientConfig } from '../../src/config/client-config.js';
 import { parseServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { generateKeySpec, type KeySpec } from '../../src/protocol/keys.js';
-import { MemoryAdmissionStore } from '../../src/server/admission.js';
-import { startServer, type RunningServer, type Timeouts } from '../../src/server/listen.js';
-import type { AccessFields, Logger } from '../../src/server/log.js';
+import { MemoryAdmissionStore } from '../../src/server/admission/admission.js';
+import { startServer, type RunningServer, type Timeouts } from '../../src/server/http/start-server.js';
+import type { AccessFields, Logger } from '../../src/server/observe/log.js';
 
 export const LEGACY_KEY = '12345678901234567890123456789012';
 

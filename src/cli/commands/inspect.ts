@@ -3,7 +3,7 @@ import { loadServerConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
 import { DEFAULT_WINDOW, openRequest, readHeader, type Window } from '../../protocol/envelope.js';
 import { prepareKey, type LegacyKey, type V2Key } from '../../protocol/keys.js';
-import { buildState } from '../../server/server-state.js';
+import { buildState } from '../../server/core/server-state.js';
 import { openLegacyRequest } from '../../protocol/legacy-cbc.js';
 import { isObject, parseJson } from '../../protocol/messages.js';
 import { clientConfig, serverPath } from '../common.js';

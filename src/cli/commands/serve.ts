@@ -5,9 +5,9 @@ import { serverConfigPath } from '../../config/paths.js';
 import { advertisesLoopbackOnly, defaultServerUrl, type ServerConfig } from '../../config/server-config.js';
 import { fileExists, loadServerConfig, updateServerConfig } from '../../config/store.js';
 import { errnoCode, PsimbolsError } from '../../errors.js';
-import { createLogger, type LogFormat, type Logger } from '../../server/log.js';
-import { startServer } from '../../server/listen.js';
-import { redactUrl } from '../../server/stores.js';
+import { createLogger, type LogFormat, type Logger } from '../../server/observe/log.js';
+import { startServer } from '../../server/http/start-server.js';
+import { redactUrl } from '../../server/admission/create-store.js';
 import { dirOf, isDefaultServerPath, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { firstRunConfig, writeLocalClient } from '../first-run.js';
@@ -95,7 +95,7 @@ async function runAsWorker(): Promise<number> {
   // A terminal's Ctrl-C reaches every process of the group; the primary drains the workers.
   const ignore = (): void => undefined;
   process.on('SIGINT', ignore).on('SIGTERM', ignore).on('SIGHUP', ignore);
-  const { runWorker } = await import('../../server/cluster-worker.js');
+  const { runWorker } = await import('../../server/cluster/worker.js');
   await runWorker();
   return EXIT.ok;
 }
@@ -103,7 +103,7 @@ async function runAsWorker(): Promise<number> {
 function start(o: Options, path: string, config: ServerConfig, workers: number, log: Logger, format: LogFormat, write: (text: string) => void): Promise<Running> {
   const metrics = o.metrics ?? (config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen));
   const common = { config, configPath: path, log, host: o.host, port: o.port, watch: o.watch, metrics };
-  if (workers > 1) return import('../../server/cluster-primary.js').then((m) => m.startCluster({ ...common, workers, logFormat: format, write }));
+  if (workers > 1) return import('../../server/cluster/primary.js').then((m) => m.startCluster({ ...common, workers, logFormat: format, write }));
   return startServer(common);
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, type FunctionResult } from '../registry.js';
+import { defineModule, type FunctionResult } from './module-api.js';
 
 // Built in and bounded: every input range is small enough to run inline on the event loop.
 

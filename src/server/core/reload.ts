@@ -1,9 +1,9 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { loadServerConfig } from '../config/store.js';
-import type { ServerConfig } from '../config/server-config.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from './log.js';
+import { loadServerConfig } from '../../config/store.js';
+import type { ServerConfig } from '../../config/server-config.js';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../observe/log.js';
 
 // Hot reload: a changed config file (or SIGHUP, through reload()) swaps in clients, defaults and
 // the timestamp window. Everything else is read once at start; a reload that changes it says so.

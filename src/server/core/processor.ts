@@ -1,9 +1,9 @@
-import { isPsimbolsError } from '../errors.js';
-import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../protocol/messages.js';
-import type { OuterResponse } from '../protocol/outer.js';
-import type { Admission, AdmissionStore } from './admission.js';
+import { isPsimbolsError } from '../../errors.js';
+import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../../protocol/messages.js';
+import type { OuterResponse } from '../../protocol/outer.js';
+import type { Admission, AdmissionStore } from '../admission/admission.js';
 import { Authenticator, type Authenticated, type Refused } from './authenticate.js';
-import type { FailureCounter } from './failure-limiter.js';
+import type { FailureCounter } from '../admission/failure-limiter.js';
 import type { CallOutcome, FunctionRunner } from './function-runner.js';
 import type { ClientState, ServerState } from './server-state.js';
 

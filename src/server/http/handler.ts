@@ -1,8 +1,8 @@
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../../errors.js';
 import { clientAddress, type ForwardingHeaders } from './client-address.js';
-import type { Sent } from './log.js';
-import type { Outcome, Processor } from './processor.js';
-import { WINDOW_MS } from './processor.js';
+import type { Sent } from '../observe/log.js';
+import type { Outcome, Processor } from '../core/processor.js';
+import { WINDOW_MS } from '../core/processor.js';
 
 // The only place that knows HTTP statuses and the seconds a client is told to wait. A pure
 // function of what it needs of a request, in the manner of Hono's core: node-adapter.ts reads and

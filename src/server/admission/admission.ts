@@ -1,4 +1,4 @@
-import type { Window } from '../protocol/envelope.js';
+import type { Window } from '../../protocol/envelope.js';
 import { MemoryRateLimiter } from './rate-limiter.js';
 import { MemoryReplayStore } from './replay-store.js';
 

@@ -1,8 +1,8 @@
-import { PsimbolsError } from '../errors.js';
-import type { Window } from '../protocol/envelope.js';
-import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
-import { MemoryAdmissionStore } from './admission.js';
-import type { FailureCounter, FailureLimiter } from './failure-limiter.js';
+import { PsimbolsError } from '../../errors.js';
+import type { Window } from '../../protocol/envelope.js';
+import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from '../admission/admission.js';
+import { MemoryAdmissionStore } from '../admission/admission.js';
+import type { FailureCounter, FailureLimiter } from '../admission/failure-limiter.js';
 
 // Admission across the workers of `serve --workers N`: the primary holds the one memory store
 // and the one failure count, and workers ask it. A worker has at most one message of questions

@@ -1,8 +1,8 @@
 import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
-import type { OnStoreError, ServerConfig } from '../config/server-config.js';
+import type { OnStoreError, ServerConfig } from '../../config/server-config.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { FailoverAdmissionStore } from './failover-store.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../observe/log.js';
 
 type Limits = ServerConfig['limits'];
 

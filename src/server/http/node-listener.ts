@@ -1,10 +1,9 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ABORTED, internalError, type Handler, type HttpResponse, type RequestHead } from './handler.js';
-import type { Logger, Sent } from './log.js';
+import type { Logger, Sent } from '../observe/log.js';
 
 // node:http to the pure handler and back: read the body under the handler's limit, write what it
-// answers, log one access line per request; and listening on an address (the metrics port too).
+// answers, log one access line per request.
 
 type Read = Buffer | 'too_large' | Error;
 
@@ -79,17 +78,4 @@ export function nodeListener(handler: Handler, log: Logger, closing: () => boole
       void handler.post(head, body, ip).then(answer);
     });
   };
-}
-
-/** Listens on host:port; the URL it answers at (IPv6 in brackets) and the port, when port 0 picked one. */
-export async function listen(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  return { url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`, port: address.port };
 }

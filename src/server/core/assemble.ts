@@ -1,15 +1,15 @@
 import { dirname, resolve } from 'node:path';
-import type { ServerConfig } from '../config/server-config.js';
-import type { AdmissionStore } from './admission.js';
+import type { ServerConfig } from '../../config/server-config.js';
+import type { AdmissionStore } from '../admission/admission.js';
 import { FunctionRunner, type LoadedModule } from './function-runner.js';
-import type { FailureCounter } from './failure-limiter.js';
-import type { Logger } from './log.js';
-import type { Observer } from './metrics.js';
-import { importModuleFile } from './module-loader.js';
-import { supermath } from './modules/supermath.js';
+import type { FailureCounter } from '../admission/failure-limiter.js';
+import type { Logger } from '../observe/log.js';
+import type { Observer } from '../observe/metrics.js';
+import { importModuleFile } from '../modules/loader.js';
+import { supermath } from '../modules/supermath.js';
 import { Processor } from './processor.js';
 import { buildState, legacyClients } from './server-state.js';
-import { createAdmissionStore, failuresFor, sweepMsFor } from './stores.js';
+import { createAdmissionStore, failuresFor, sweepMsFor } from '../admission/create-store.js';
 
 // Builds what serves requests from a config: the modules and their runner, the admission store
 // and the processor. Nothing here opens a port.

@@ -1,16 +1,18 @@
 import { createServer, type Server } from 'node:http';
-import type { ServerConfig } from '../config/server-config.js';
-import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
-import { assemble } from './assemble.js';
+import type { ServerConfig } from '../../config/server-config.js';
+import { MemoryAdmissionStore, type AdmissionStore } from '../admission/admission.js';
+import { assemble } from '../core/assemble.js';
 import { trustedProxies } from './client-address.js';
-import { FailureLimiter, type FailureCounter } from './failure-limiter.js';
+import { FailureLimiter, type FailureCounter } from '../admission/failure-limiter.js';
 import { createHandler, type Handler } from './handler.js';
-import type { Logger } from './log.js';
-import type { MetricsServer, Observer } from './metrics.js';
-import { listen, nodeListener } from './node-adapter.js';
-import type { Processor } from './processor.js';
-import { createReloader } from './reload.js';
-import { buildState } from './server-state.js';
+import type { Logger } from '../observe/log.js';
+import type { Observer } from '../observe/metrics.js';
+import { listen } from './listen.js';
+import type { MetricsServer } from './metrics-server.js';
+import { nodeListener } from './node-listener.js';
+import type { Processor } from '../core/processor.js';
+import { createReloader } from '../core/reload.js';
+import { buildState } from '../core/server-state.js';
 
 // Opens the port: node:http with timeouts against slow and idle clients, and a bounded graceful
 // shutdown. What serves is built by assemble.ts; hot reload is reload.ts.
@@ -92,7 +94,7 @@ function handlerFor(config: ServerConfig, { processor, store }: Parts): Handler 
 /** Metrics, when asked for: a worker's answer its primary; otherwise they are served on their own port. */
 async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; serve(parts: Parts): Promise<MetricsServer | undefined> }> {
   if (o.metrics === undefined) return { serve: () => Promise.resolve(undefined) };
-  const m = await import('./metrics.js');
+  const m = await import('../observe/metrics.js');
   const { metrics } = o;
   const instruments = m.instrument(metrics === 'worker');
   const serve = async (parts: Parts): Promise<MetricsServer | undefined> => {
@@ -100,7 +102,8 @@ async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; ser
     if (metrics === 'worker') return undefined;
     const memory = parts.store instanceof MemoryAdmissionStore ? parts.store : undefined;
     if (parts.failures instanceof FailureLimiter) m.admissionSizes(instruments.registry, { replay: memory?.replay, limiter: memory?.limiter, failures: parts.failures });
-    return m.serveMetrics(metrics.host, metrics.port, () => instruments.registry.metrics());
+    const { serveMetrics } = await import('./metrics-server.js');
+    return serveMetrics(metrics.host, metrics.port, () => instruments.registry.metrics());
   };
   return { observer: instruments.observer, serve };
 }

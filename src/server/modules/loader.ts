@@ -1,12 +1,13 @@
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { errorMessage, PsimbolsError } from '../errors.js';
-import { MODULE_HOOKS } from './module-hooks.js';
-import { isModuleDef, type ModuleDef } from './registry.js';
+import { errorMessage, PsimbolsError } from '../../errors.js';
+import { MODULE_HOOKS } from './hooks.js';
+import { isModuleDef, type ModuleDef } from './module-api.js';
 
-// Relative to the package's server folder, so the path holds from dist/server/ and from the CLI
-// bundle in dist/cli-bundle/ alike; under tsx (tests) the files are .ts.
+// The package's root folder (dist/, or src/ under tsx, where the files are .ts): this file is two
+// folders below it, or one in the CLI bundle (dist/cli-bundle/).
 const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+export const packageRoot = (): URL => new URL(/\/cli-bundle\/[^/]*$/.test(import.meta.url) ? '../' : '../../', import.meta.url);
 let hooked = false;
 
 /**
@@ -17,7 +18,7 @@ async function hookLoading(): Promise<void> {
   if (hooked) return;
   hooked = true;
   (await import('tsx/esm/api')).register();
-  const data = { psimbols: new URL(`../index.${ext}`, import.meta.url).href, parent: import.meta.url };
+  const data = { psimbols: new URL(`index.${ext}`, packageRoot()).href, parent: import.meta.url };
   register(MODULE_HOOKS, { data });
 }
 

@@ -1,7 +1,7 @@
 import { workerData } from 'node:worker_threads';
-import { errorMessage } from '../errors.js';
-import { importModuleFile } from './module-loader.js';
-import { isFunctionError, type ModuleDef } from './registry.js';
+import { errorMessage } from '../../errors.js';
+import { importModuleFile } from './loader.js';
+import { isFunctionError, type ModuleDef } from './module-api.js';
 
 // Runs calls of isolated modules inside a piscina worker. The pool terminates this thread when a
 // call passes its deadline, which is the only way to stop a synchronous loop.

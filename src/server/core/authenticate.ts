@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { openRequest, sealResponse, TOKEN_PREFIX } from '../protocol/envelope.js';
-import type { LegacyKey } from '../protocol/keys.js';
-import { openLegacyRequest, sealLegacyResponse } from '../protocol/legacy-cbc.js';
-import type { RunRequest, RunResponse } from '../protocol/messages.js';
-import { parseOuterRequest, type OuterRequest } from '../protocol/outer.js';
-import { ok, refuse, type RefusalReason, type Result } from '../protocol/result.js';
-import { failureKey } from './client-address.js';
-import type { FailureCounter } from './failure-limiter.js';
+import { openRequest, sealResponse, TOKEN_PREFIX } from '../../protocol/envelope.js';
+import type { LegacyKey } from '../../protocol/keys.js';
+import { openLegacyRequest, sealLegacyResponse } from '../../protocol/legacy-cbc.js';
+import type { RunRequest, RunResponse } from '../../protocol/messages.js';
+import { parseOuterRequest, type OuterRequest } from '../../protocol/outer.js';
+import { ok, refuse, type RefusalReason, type Result } from '../../protocol/result.js';
+import { failureKey, type FailureCounter } from '../admission/failure-limiter.js';
 import type { ClientState, ServerState } from './server-state.js';
 
 // Who sent a request, and can it be opened: the outer shape, the ps2 or legacy envelope, the decoy

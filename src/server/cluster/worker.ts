@@ -1,10 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { ServerConfig } from '../config/server-config.js';
-import { errnoCode, errorMessage, isPsimbolsError } from '../errors.js';
-import { PrimaryLink, type Answers, type Asks } from './cluster-link.js';
-import { startServer, type RunningServer } from './listen.js';
-import { createLogger, type LogFormat } from './log.js';
-import { buildState } from './server-state.js';
+import type { ServerConfig } from '../../config/server-config.js';
+import { errnoCode, errorMessage, isPsimbolsError } from '../../errors.js';
+import { PrimaryLink, type Answers, type Asks } from './primary-link.js';
+import { startServer, type RunningServer } from '../http/start-server.js';
+import { createLogger, type LogFormat } from '../observe/log.js';
+import { buildState } from '../core/server-state.js';
 
 // One worker of `serve --workers N`: it serves what its primary hands it. The primary reads and
 // validates the config, holds the memory store and the failure count (cluster-link.ts), writes

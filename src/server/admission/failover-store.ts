@@ -1,9 +1,9 @@
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
 import { MemoryAdmissionStore } from './admission.js';
-import type { OnStoreError } from '../config/server-config.js';
-import type { Window } from '../protocol/envelope.js';
-import type { Logger } from './log.js';
-import { errorMessage, PsimbolsError } from '../errors.js';
+import type { OnStoreError } from '../../config/server-config.js';
+import type { Window } from '../../protocol/envelope.js';
+import type { Logger } from '../observe/log.js';
+import { errorMessage, PsimbolsError } from '../../errors.js';
 
 // What the server does while the shared store fails (README, "Several instances"):
 //   closed  refuse with 503 rather than accept unchecked requests (the default)

@@ -63,12 +63,3 @@ export function clientAddress(remote: string, h: ForwardingHeaders, trusts: (add
   return chain[0] ?? direct;
 }
 
-/** Failures are counted per IPv4 address and per IPv6 /64. */
-export function failureKey(address: string): string {
-  if (isIP(address) !== 6) return address;
-  const [head = '', tail = ''] = address.toLowerCase().split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  const full = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${full.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
-}

@@ -1,14 +1,7 @@
-import { createServer, type Server } from 'node:http';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OnStoreError } from '../config/server-config.js';
-import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
-import { REFUSAL_REASONS } from '../protocol/result.js';
-import type { StoreHealth } from './admission.js';
-import type { FailureLimiter } from './failure-limiter.js';
-import { listen } from './node-adapter.js';
+import type { OnStoreError } from '../../config/server-config.js';
+import { REFUSAL_REASONS } from '../../protocol/result.js';
 import type { Sent } from './log.js';
-import type { MemoryRateLimiter } from './rate-limiter.js';
-import type { MemoryReplayStore } from './replay-store.js';
 
 // Prometheus metrics (prom-client), loaded only when `--metrics` is given. Every label value
 // comes from a bounded set: registered clients and functions, fixed outcomes and reasons. What a
@@ -20,6 +13,11 @@ export type Observer = {
   call(module: string, fn: string, ms: number, errorCode: string | undefined): void;
   fallback(mode: OnStoreError): void;
 };
+
+/** What a store says of itself (the admission store's health()). */
+type StoreHealth = { readonly store: string; readonly reachable: boolean };
+/** Anything whose size is a gauge: the replay store, the limiter, the failure count. */
+type Sized = { readonly size: number };
 
 type Sources = {
   readonly isClient: (id: string) => boolean;
@@ -108,7 +106,7 @@ export function serverMetrics(registry: Registry, s: Sources): Observer {
 }
 
 /** The sizes of the admission state held in this process's memory. */
-export function admissionSizes(registry: Registry, o: { replay?: MemoryReplayStore; limiter?: MemoryRateLimiter; failures: FailureLimiter }): void {
+export function admissionSizes(registry: Registry, o: { replay?: Sized; limiter?: Sized; failures: Sized }): void {
   const registers = [registry];
   const { replay, limiter, failures } = o;
   if (replay) new Gauge({ name: 'psimbols_replay_nonces', help: 'nonces held by the memory replay store', registers, collect() { this.set(replay.size); } });
@@ -141,25 +139,6 @@ export function clusterExposition(own: Registry): () => Promise<string> {
   return async () => `${await aggregator.clusterMetrics()}${await own.metrics()}`;
 }
 
-export type MetricsServer = { readonly url: string; close(): Promise<void> };
-
-/** `GET /metrics` on its own address, apart from the port that serves requests. */
-export async function serveMetrics(host: string, port: number, exposition: () => Promise<string>): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
-    if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('GET /metrics\n');
-      return;
-    }
-    exposition().then(
-      (text) => res.writeHead(200, { 'Content-Type': Registry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? '' : text),
-      () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
-    );
-  });
-  const { url } = await listen(server, port, host).catch((e: unknown) =>
-    Promise.reject(new PsimbolsError('usage', `cannot serve metrics on ${host}:${port} (${errnoCode(e) ?? errorMessage(e)}): pick another address with --metrics (or metrics.listen in the config)`, { cause: e })),
-  );
-  return { url: `${url}metrics`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 /** What metrics read once the server is assembled. */
 type Parts = {

@@ -1,7 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { parseStoreUrl } from '../config/urls.js';
-import { errorMessage, PsimbolsError } from '../errors.js';
-import { DEFAULT_WINDOW, MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
+import { parseStoreUrl } from '../../config/urls.js';
+import { errorMessage, PsimbolsError } from '../../errors.js';
+import { DEFAULT_WINDOW, MAX_WINDOW_SECONDS } from '../../protocol/envelope.js';
 import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionStore, type StoreHealth } from './admission.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one

@@ -1,7 +1,7 @@
-import type { ClientEntry, ServerConfig } from '../config/server-config.js';
-import type { Window } from '../protocol/envelope.js';
-import { prepareKey, type LegacyKey, type V2Key } from '../protocol/keys.js';
-import { compileAllow, type Allow } from './registry.js';
+import type { ClientEntry, ServerConfig } from '../../config/server-config.js';
+import type { Window } from '../../protocol/envelope.js';
+import { prepareKey, type LegacyKey, type V2Key } from '../../protocol/keys.js';
+import { compileAllow, type Allow } from '../modules/module-api.js';
 
 // What the request path needs of the config, derived once per (re)load: keys prepared, allow-lists
 // compiled, defaults applied.

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 // Per-IP count of failed authentications in fixed windows, to blunt probing. An address's
 // expired window is dropped when that address is next seen, and memory is bounded without a
 // sweep: past `maxEntries` addresses the oldest entry is dropped (a Map iterates in insertion
@@ -58,4 +60,14 @@ export class FailureLimiter implements FailureCounter {
   get size(): number {
     return this.#buckets.size;
   }
+}
+
+/** Failures are counted per IPv4 address and per IPv6 /64. */
+export function failureKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const full = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${full.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

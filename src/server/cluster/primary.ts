@@ -1,15 +1,15 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { ServerConfig } from '../config/server-config.js';
-import { PsimbolsError, type ErrorCode } from '../errors.js';
-import { MemoryAdmissionStore } from './admission.js';
-import { answer, type Answers, type Asks } from './cluster-link.js';
-import type { FromWorker, Init, ToWorker } from './cluster-worker.js';
-import type { FailureLimiter } from './failure-limiter.js';
-import type { Logger, LogFormat } from './log.js';
-import type { MetricsServer } from './metrics.js';
-import { createReloader, withReloadable } from './reload.js';
-import { buildState } from './server-state.js';
-import { failuresFor, sweepMsFor } from './stores.js';
+import type { ServerConfig } from '../../config/server-config.js';
+import { PsimbolsError, type ErrorCode } from '../../errors.js';
+import { MemoryAdmissionStore } from '../admission/admission.js';
+import { answer, type Answers, type Asks } from './primary-link.js';
+import type { FromWorker, Init, ToWorker } from './worker.js';
+import type { FailureLimiter } from '../admission/failure-limiter.js';
+import type { Logger, LogFormat } from '../observe/log.js';
+import type { MetricsServer } from '../http/metrics-server.js';
+import { createReloader, withReloadable } from '../core/reload.js';
+import { buildState } from '../core/server-state.js';
+import { failuresFor, sweepMsFor } from '../admission/create-store.js';
 
 // The primary of `serve --workers N` (node:cluster): it forks the workers, which share one port,
 // and supervises them. It owns what must be exact across workers: with the memory store, the
@@ -171,9 +171,10 @@ class Supervisor {
 
 async function clusterMetrics(o: ClusterOptions, admission: Admission, supervisor: Supervisor): Promise<MetricsServer | undefined> {
   if (o.metrics === undefined) return undefined;
-  const m = await import('./metrics.js');
+  const m = await import('../observe/metrics.js');
   const own = m.primaryRegistry({ replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures }, () => supervisor.workers.length, () => supervisor.restarts);
-  return m.serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own));
+  const { serveMetrics } = await import('../http/metrics-server.js');
+  return serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own));
 }
 
 /** Starts the primary and its workers; resolves once every worker listens. */

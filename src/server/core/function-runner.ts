@@ -1,10 +1,11 @@
 import { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
-import { describeIssue } from '../config/zod-issue.js';
-import { errorMessage, PsimbolsError } from '../errors.js';
-import type { ErrorValue, Params, ReturnValue } from '../protocol/messages.js';
-import { isFunctionError, type Allow, type FunctionDef, type FunctionErrorCode, type FunctionResult, type ModuleDef } from './registry.js';
-import type { WorkerReply, WorkerTask } from './module-worker.js';
+import { describeIssue } from '../../config/zod-issue.js';
+import { errorMessage, PsimbolsError } from '../../errors.js';
+import type { ErrorValue, Params, ReturnValue } from '../../protocol/messages.js';
+import { isFunctionError, type Allow, type FunctionDef, type FunctionErrorCode, type FunctionResult, type ModuleDef } from '../modules/module-api.js';
+import { packageRoot } from '../modules/loader.js';
+import type { WorkerReply, WorkerTask } from '../modules/worker.js';
 
 // Looks up, validates and runs calls. Built-in bounded modules run inline; user modules run in a
 // piscina pool by default, so a call past its deadline has its worker terminated.
@@ -48,9 +49,7 @@ export const success = (value: unknown, comment: string | undefined): CallOutcom
 const timedOut = (entry: Entry): CallOutcome => fail('timeout', `the call did not finish within ${entry.timeoutMs} ms`);
 
 function workerFile(): URL {
-  // Relative to the package's server folder, so the path holds from dist/server/ and from the CLI
-  // bundle in dist/cli-bundle/ alike; under tsx (tests) both files are .ts.
-  return new URL(import.meta.url.endsWith('.ts') ? '../server/module-worker.ts' : '../server/module-worker.js', import.meta.url);
+  return new URL(`server/modules/worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, packageRoot());
 }
 
 function createPool(modules: readonly LoadedModule[], maxThreads: number): Piscina<WorkerTask, WorkerReply> | undefined {
