@@ -6,26 +6,30 @@ import type { RefusalReason } from './protocol/result.js';
  * Why a request was refused is a `RefusalReason` (protocol/result.ts), and a function's own
  * error travels inside a 200 with a `FunctionErrorCode` (server/registry.ts).
  */
-export type ErrorCode =
+export const ERROR_CODES = [
   // a server's shared store (Redis) cannot decide; the handler answers 503
-  | 'store_unavailable'
+  'store_unavailable',
   // configuration and usage
-  | 'usage'
-  | 'config_invalid'
-  | 'config_missing'
-  | 'client_exists'
-  | 'client_not_found'
-  | 'file_exists'
-  | 'io'
+  'usage',
+  'config_invalid',
+  'config_missing',
+  'client_exists',
+  'client_not_found',
+  'file_exists',
+  'io',
   // seen by a client
-  | 'unauthorized'
-  | 'rate_limited'
-  | 'unavailable'
-  | 'network'
-  | 'request_timeout'
-  | 'bad_response'
-  | 'http_error'
-  | 'remote_error';
+  'unauthorized',
+  'rate_limited',
+  'unavailable',
+  'network',
+  'request_timeout',
+  'bad_response',
+  'http_error',
+  'remote_error',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const isErrorCode = (v: unknown): v is ErrorCode => typeof v === 'string' && ERROR_CODES.some((c) => c === v);
 
 type PsimbolsErrorOptions = {
   readonly cause?: unknown;

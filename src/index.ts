@@ -31,5 +31,6 @@ export { call, request, sealCall, type CallOptions, type SealedCall } from './cl
 export { defineModule, FunctionError, type FunctionErrorCode, type ModuleDef, type FunctionDef, type FunctionResult, type CallContext } from './server/modules/module-api.js';
 export { startServer, type ServeOptions, type RunningServer, type Timeouts } from './server/http/start-server.js';
 export { createLogger, silentLogger, type Logger, type LogFormat } from './server/observe/log.js';
-export { MemoryAdmissionStore, type AdmissionStore, type Admission, type AdmissionRequest } from './server/admission/admission.js';
+export { MemoryAdmissionStore } from './server/admission/memory-store.js';
+export type { AdmissionStore, Admission, AdmissionRequest } from './server/admission/admission.js';
 export { runLoad, presealBodies, type LoadOptions, type LoadReport } from './client/load-generator.js';

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { MemoryAdmissionStore, type AdmissionRequest, type AdmissionStore } from '../src/server/admission/admission.js';
+import type { AdmissionRequest, AdmissionStore } from '../src/server/admission/admission.js';
+import { MemoryAdmissionStore } from '../src/server/admission/memory-store.js';
+import { ANSWER_KINDS, decodeAnswer, decodeRequest, encodeAnswer, encodeRequest, luaPrelude, REQUEST_FIELDS } from '../src/server/admission/codec.js';
 import { FailoverAdmissionStore } from '../src/server/admission/failover-store.js';
 import { silentLogger } from '../src/server/observe/log.js';
 import { RedisAdmissionStore } from '../src/server/admission/redis-store.js';
 import { PsimbolsError } from '../src/errors.js';
 import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
 import { startCluster, startSentinel, type Topology } from './helpers/redis-topologies.js';
-import { answer, PrimaryLink, type Answers, type Asks } from '../src/server/cluster/primary-link.js';
+import { answer, PrimaryLink } from '../src/server/cluster/primary-link.js';
+import { encodeFromWorker, encodeToWorker, parseFromWorker, parseToWorker } from '../src/server/cluster/messages.js';
 import { FailureLimiter } from '../src/server/admission/failure-limiter.js';
 import { fakeClock } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
@@ -47,7 +50,10 @@ function topologyFactory(name: string, startTopology: () => Promise<Topology>): 
   };
 }
 
-/** The memory store behind a primary, asked as a worker asks: each message through JSON, as over IPC. */
+/** JSON as a channel carries it: what the other end receives is unknown until parsed. */
+const overIpc = (value: object): unknown => JSON.parse(JSON.stringify(value));
+
+/** The memory store behind a primary, asked as a worker asks: each message encoded, through JSON, and parsed, as over IPC. */
 function primaryLinkFactory(): Factory {
   return {
     name: 'memory, asked by a cluster worker (serve --workers)',
@@ -56,9 +62,14 @@ function primaryLinkFactory(): Factory {
       const memory = new MemoryAdmissionStore({ now, sweep: false });
       const failures = new FailureLimiter({ limit: 100, windowMs: 60_000 }, now);
       const link: PrimaryLink = new PrimaryLink((asks) => {
-        const answers = answer(JSON.parse(JSON.stringify(asks)) as Asks, memory, failures);
-        setImmediate(() => link.receive(JSON.parse(JSON.stringify(answers)) as Answers));
-      }, memory.acceptsFrom);
+        const received = parseFromWorker(overIpc(encodeFromWorker(asks)));
+        assert.equal(received?.psimbols, 'asks');
+        if (received?.psimbols !== 'asks') return;
+        void answer(received, memory, failures).then((answers) => {
+          const back = parseToWorker(overIpc(encodeToWorker(answers)));
+          if (back?.psimbols === 'answers') link.receive(back);
+        });
+      });
       return link;
     },
     forget: async (clock, admit) => {
@@ -105,6 +116,9 @@ const req = (client: string, o: Partial<AdmissionRequest> = {}): AdmissionReques
   nonceTtlMs: 10_000,
   limit: 3,
   windowMs: 60_000,
+  ts: undefined,
+  pastSeconds: 300,
+  futureSeconds: 60,
   ...o,
 });
 
@@ -230,7 +244,6 @@ describe('store URLs in logs', () => {
 
 describe('fallback while the shared store is down', () => {
   const down: AdmissionStore = {
-    acceptsFrom: undefined,
     prepare: () => Promise.resolve(),
     admit: () => Promise.reject(new PsimbolsError('store_unavailable', 'connection refused')),
     health: () => ({ store: 'redis', reachable: true }),
@@ -253,4 +266,66 @@ describe('fallback while the shared store is down', () => {
       await store.close();
     });
   }
+});
+
+describe('the admission codec (one table of fields for IPC and Lua)', () => {
+  test('every field of a request survives the IPC encoding, the timestamp window included', () => {
+    const r = req('alice', { ts: 1_700_000_000, pastSeconds: 42, futureSeconds: 7 });
+    assert.deepEqual(decodeRequest(overIpc([...encodeRequest(r)])), r);
+    const legacy = req('bob');
+    assert.deepEqual(decodeRequest(overIpc([...encodeRequest(legacy)])), legacy, 'a legacy token carries no ts');
+    assert.equal(encodeRequest(r).length, REQUEST_FIELDS.length);
+  });
+
+  test('every kind of answer survives the encoding', () => {
+    for (const kind of ANSWER_KINDS) {
+      const a = kind === 'allowed' || kind === 'limited' ? { kind, limit: 5, remaining: 2, resetMs: 1234 } : { kind };
+      assert.deepEqual(decodeAnswer(overIpc([...encodeAnswer(a)])), a);
+    }
+  });
+
+  test('what is not a request or an answer is refused, not trusted', () => {
+    assert.equal(decodeRequest(['a', 'n', 1, 1, 1, null, 1]), undefined, 'a field short');
+    assert.equal(decodeRequest([1, 'n', 1, 1, 1, null, 1, 1]), undefined, 'a client that is not a string');
+    assert.equal(decodeRequest(['a', 'n', '1', 1, 1, null, 1, 1]), undefined, 'a number that is a string');
+    assert.equal(decodeAnswer([99, 0, 0, 0]), undefined, 'an unknown kind');
+    assert.equal(parseFromWorker({ psimbols: 'asks', admits: [[1, ['a']]], fails: [] }), undefined);
+    assert.equal(parseToWorker({ psimbols: 'answers', admits: [[1, [0, 1, 1]]], fails: [] }), undefined);
+    assert.equal(parseToWorker({ psimbols: 'nonsense' }), undefined);
+  });
+
+  test('the Lua prelude names each field at its position in the table', () => {
+    const prelude = luaPrelude(['extra']);
+    REQUEST_FIELDS.forEach((f, i) => assert.match(prelude, new RegExp(`r\\.${f} = (tonumber\\()?ARGV\\[${i + 1}\\]`)));
+    assert.match(prelude, new RegExp(`x\\.extra = ARGV\\[${REQUEST_FIELDS.length + 1}\\]`));
+    ANSWER_KINDS.forEach((k, i) => assert.match(prelude, new RegExp(`KIND\\.${k} = ${i}\\b`)));
+  });
+});
+
+describe('what a store forgot is the store\'s to refuse', () => {
+  test('a memory store refuses a token stamped before it started (before_start), and one stamped since is admitted', async () => {
+    const clock = fakeClock(1_000_000_000);
+    const store = new MemoryAdmissionStore({ now: clock.now, sweep: false });
+    assert.deepEqual(await store.admit(req('alice', { ts: 999_999 })), { kind: 'before_start' });
+    assert.equal((await store.admit(req('alice', { ts: 1_000_000 }))).kind, 'allowed');
+    assert.equal((await store.admit(req('alice'))).kind, 'allowed', 'a legacy token has no stamp to judge');
+  });
+});
+
+describe('a cluster worker asking a primary that stops answering', () => {
+  test('gets store_unavailable within the deadline for an admission and for a failure count, and asks again afterwards', async () => {
+    let answering = false;
+    const memory = new MemoryAdmissionStore({ sweep: false });
+    const failures = new FailureLimiter({ limit: 100, windowMs: 60_000 });
+    const link: PrimaryLink = new PrimaryLink((asks) => {
+      if (answering) void answer(asks, memory, failures).then((a) => link.receive(a));
+    }, 50);
+    const unavailable = (e: unknown) => e instanceof PsimbolsError && e.code === 'store_unavailable';
+    await assert.rejects(link.admit(req('alice')), unavailable);
+    await assert.rejects(link.record('10.0.0.1'), unavailable);
+    answering = true;
+    assert.equal((await link.admit(req('alice'))).kind, 'allowed', 'a message given up on does not block the next');
+    await link.close();
+    await memory.close();
+  });
 });

@@ -5,7 +5,8 @@ import { parseServerConfig } from '../src/config/server-config.js';
 import { PsimbolsError } from '../src/errors.js';
 import { openResponse, sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
-import { MemoryAdmissionStore, type AdmissionStore } from '../src/server/admission/admission.js';
+import type { AdmissionStore } from '../src/server/admission/admission.js';
+import { MemoryAdmissionStore } from '../src/server/admission/memory-store.js';
 import { FailureLimiter } from '../src/server/admission/failure-limiter.js';
 import { FunctionRunner } from '../src/server/core/function-runner.js';
 import { createHandler, type HttpResponse, type RequestHead } from '../src/server/http/handler.js';
@@ -156,7 +157,7 @@ describe('the handler, without a socket', () => {
   });
 
   test('a store that cannot decide is 503 with Retry-After; any other failure is a plain 500 with the detail only in the log', async () => {
-    const failing = (e: Error) => () => ({ acceptsFrom: undefined, prepare: async () => undefined, admit: () => Promise.reject(e), health: () => ({ store: 'x', reachable: false }), close: async () => undefined });
+    const failing = (e: Error) => () => ({ prepare: async () => undefined, admit: () => Promise.reject(e), health: () => ({ store: 'x', reachable: false }), close: async () => undefined });
     const down = setup({ store: failing(new PsimbolsError('store_unavailable', 'connection refused')) });
     const r503 = await down.post(down.sealed().outer);
     assert.deepEqual([r503.status, r503.headers['Retry-After'], errorOf(r503), r503.log.error], [503, '5', 'unavailable', 'store_unavailable']);

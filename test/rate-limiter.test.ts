@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { sealCall } from '../src/client/client.js';
 import { sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
-import { MemoryAdmissionStore, REFUSED_NONCES } from '../src/server/admission/admission.js';
+import { REFUSED_NONCES } from '../src/server/admission/admission.js';
+import { MemoryAdmissionStore } from '../src/server/admission/memory-store.js';
 import { FailureLimiter } from '../src/server/admission/failure-limiter.js';
 import { MemoryRateLimiter } from '../src/server/admission/rate-limiter.js';
 import { MemoryReplayStore } from '../src/server/admission/replay-store.js';
@@ -89,7 +90,7 @@ describe('memory replay store', () => {
   test('remembers a nonce for at least its lifetime and at most a second more, per client', () => {
     const clock = fakeClock(5000);
     const store = new MemoryReplayStore(clock.now);
-    assert.equal(new MemoryAdmissionStore({ now: clock.now, sweep: false }).acceptsFrom, 5, 'a memory store refuses what was stamped before it started');
+    assert.equal(new MemoryAdmissionStore({ now: clock.now, sweep: false }).remembersFrom, 5, 'a memory store refuses what was stamped before it started');
     assert.equal(store.seen('a', 'n', 1500), false);
     assert.equal(store.seen('b', 'n', 1500), false);
     assert.equal(store.seen('a', 'n', 1500), true);
@@ -101,14 +102,14 @@ describe('memory replay store', () => {
     assert.equal(store.seen('a', 'n', 1500), false);
   });
 
-  test('admission records the nonce even when the limit refuses, so a refused request cannot be replayed later', () => {
+  test('admission records the nonce even when the limit refuses, so a refused request cannot be replayed later', async () => {
     const clock = fakeClock(0);
     const store = new MemoryAdmissionStore({ now: clock.now, sweep: false });
-    const req = (nonceKey: string) => ({ client: 'a', nonceKey, nonceTtlMs: 2 * HOUR, limit: 1, windowMs: HOUR });
-    assert.equal(store.admitNow(req('n1')).kind, 'allowed');
-    assert.equal(store.admitNow(req('n2')).kind, 'limited');
+    const req = (nonceKey: string) => ({ client: 'a', nonceKey, nonceTtlMs: 2 * HOUR, limit: 1, windowMs: HOUR, ts: undefined, pastSeconds: 300, futureSeconds: 60 });
+    assert.equal((await store.admit(req('n1'))).kind, 'allowed');
+    assert.equal((await store.admit(req('n2'))).kind, 'limited');
     clock.set(HOUR);
-    assert.equal(store.admitNow(req('n2')).kind, 'replayed');
+    assert.equal((await store.admit(req('n2'))).kind, 'replayed');
   });
 });
 
@@ -129,26 +130,26 @@ describe('sweeping a large replay store', () => {
 });
 
 describe('memory under a client that hammers while limited', () => {
-  test('refused nonces are kept up to a cap per client, accepted ones always', () => {
+  test('refused nonces are kept up to a cap per client, accepted ones always', async () => {
     const clock = fakeClock(0);
     const store = new MemoryAdmissionStore({ now: clock.now, sweep: false });
-    const req = (i: number, limit: number) => ({ client: `c${limit}`, nonceKey: `n${i}`, nonceTtlMs: 600_000, limit, windowMs: 300_000 });
-    for (let i = 0; i < 5000; i++) store.admitNow(req(i, 5));
+    const req = (i: number, limit: number) => ({ client: `c${limit}`, nonceKey: `n${i}`, nonceTtlMs: 600_000, limit, windowMs: 300_000, ts: undefined, pastSeconds: 300, futureSeconds: 60 });
+    for (let i = 0; i < 5000; i++) await store.admit(req(i, 5));
     assert.equal(store.replay.countFor('c5'), 5 + 5);
-    for (let i = 0; i < 5000; i++) store.admitNow(req(i, 2000));
+    for (let i = 0; i < 5000; i++) await store.admit(req(i, 2000));
     assert.equal(store.replay.countFor('c2000'), 2000 + REFUSED_NONCES);
     // The first refused ones are still remembered as replays; the uncounted tail is refused by the limit anyway.
-    assert.equal(store.admitNow(req(6, 5)).kind, 'replayed');
-    assert.equal(store.admitNow(req(4999, 5)).kind, 'limited');
+    assert.equal((await store.admit(req(6, 5))).kind, 'replayed');
+    assert.equal((await store.admit(req(4999, 5))).kind, 'limited');
   });
 
-  test('a refused nonce is not kept when no slot can free before the token goes stale', () => {
+  test('a refused nonce is not kept when no slot can free before the token goes stale', async () => {
     const clock = fakeClock(0);
     const store = new MemoryAdmissionStore({ now: clock.now, sweep: false });
-    const req = (i: number) => ({ client: 'a', nonceKey: `n${i}`, nonceTtlMs: 361_000, limit: 2, windowMs: HOUR });
-    store.admitNow(req(1));
-    store.admitNow(req(2));
-    for (let i = 3; i < 100; i++) assert.equal(store.admitNow(req(i)).kind, 'limited');
+    const req = (i: number) => ({ client: 'a', nonceKey: `n${i}`, nonceTtlMs: 361_000, limit: 2, windowMs: HOUR, ts: undefined, pastSeconds: 300, futureSeconds: 60 });
+    await store.admit(req(1));
+    await store.admit(req(2));
+    for (let i = 3; i < 100; i++) assert.equal((await store.admit(req(i))).kind, 'limited');
     assert.equal(store.replay.size, 2);
   });
 });

@@ -47,8 +47,6 @@ export type OpenRequestOptions = {
   /** Unix seconds. */
   readonly now: number;
   readonly window?: Window;
-  /** Unix seconds: earlier timestamps are refused (a memory replay store forgets on restart). */
-  readonly acceptsFrom?: number;
 };
 
 export type OpenedRequest = {
@@ -173,8 +171,8 @@ function decrypt(p: Parsed, secret: KeyObject, aad: Buffer): string | undefined 
 }
 
 /**
- * Applies the acceptance rules of PROTOCOL.md to a request token, except the replay check, which
- * needs a store and belongs to the caller. Every refusal carries its reason for the log.
+ * Applies the acceptance rules of PROTOCOL.md to a request token, except the replay check and
+ * what a store has forgotten, which need a store and belong to the caller. Every refusal carries its reason for the log.
  */
 export function openRequest(token: string, o: OpenRequestOptions): Result<OpenedRequest> {
   const parsed = parseToken(token, KIND_REQUEST);
@@ -189,7 +187,6 @@ export function openRequest(token: string, o: OpenRequestOptions): Result<Opened
   const window = o.window ?? DEFAULT_WINDOW;
   if (p.header.ts < o.now - window.pastSeconds) return refuse('stale');
   if (p.header.ts > o.now + window.futureSeconds) return refuse('future');
-  if (o.acceptsFrom !== undefined && p.header.ts < o.acceptsFrom) return refuse('before_start');
   const message = parseRunRequest(parseJson(text));
   if (message === undefined) return refuse('bad_plaintext');
   return ok({ message, header: p.header, key });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClientConfig } from '../../src/config/client-config.js';
 import { parseServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { generateKeySpec, type KeySpec } from '../../src/protocol/keys.js';
-import { MemoryAdmissionStore } from '../../src/server/admission/admission.js';
+import { MemoryAdmissionStore } from '../../src/server/admission/memory-store.js';
 import { startServer, type RunningServer, type Timeouts } from '../../src/server/http/start-server.js';
 import type { AccessFields, Logger } from '../../src/server/observe/log.js';
 

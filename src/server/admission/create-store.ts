@@ -1,4 +1,5 @@
-import { MemoryAdmissionStore, type AdmissionStore } from './admission.js';
+import type { AdmissionStore } from './admission.js';
+import { MemoryAdmissionStore } from './memory-store.js';
 import type { OnStoreError, ServerConfig } from '../../config/server-config.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { FailoverAdmissionStore } from './failover-store.js';

@@ -1,5 +1,5 @@
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from './admission.js';
-import { MemoryAdmissionStore } from './admission.js';
+import { MemoryAdmissionStore, UnlimitedAdmissionStore } from './memory-store.js';
 import type { OnStoreError } from '../../config/server-config.js';
 import type { Window } from '../../protocol/envelope.js';
 import type { Logger } from '../observe/log.js';
@@ -27,7 +27,8 @@ export class FailoverAdmissionStore implements AdmissionStore {
   readonly #mode: OnStoreError;
   readonly #log: Logger;
   readonly #now: () => number;
-  #local: MemoryAdmissionStore | undefined;
+  /** This instance's own store while the shared one is down: local limits, or none (open). */
+  #local: AdmissionStore | undefined;
   #window: Window | undefined;
   /** Unix seconds at which the fallback began; undefined while the shared store works. */
   #since: number | undefined;
@@ -40,10 +41,6 @@ export class FailoverAdmissionStore implements AdmissionStore {
     this.#mode = mode;
     this.#log = log;
     this.#now = now;
-  }
-
-  get acceptsFrom(): number | undefined {
-    return this.#primary.acceptsFrom;
   }
 
   /** A shared store that cannot be prepared now is prepared by its reconnection (redis-store.ts). */
@@ -72,19 +69,18 @@ export class FailoverAdmissionStore implements AdmissionStore {
     }
   }
 
-  #fallback(r: AdmissionRequest, since: number): Admission {
+  async #fallback(r: AdmissionRequest, since: number): Promise<Admission> {
     // Tokens stamped before the outage may already have been accepted through the shared store,
     // which the local memory never saw, so they cannot be checked: answer as if the store were
     // down (503), and a client's retry, sealed afresh, passes. Requests in flight when the outage
     // is noticed were sealed a moment before it; IN_FLIGHT_S lets those through.
     if (r.ts !== undefined && r.ts < since - IN_FLIGHT_S) throw new PsimbolsError('store_unavailable', 'token stamped before the store became unreachable');
     if (this.#local === undefined) {
-      this.#local = new MemoryAdmissionStore({ now: this.#now });
+      // Tokens stamped from the outage on are this store's to check: it remembers from then.
+      this.#local = this.#mode === 'local' ? new MemoryAdmissionStore({ now: this.#now, remembersFrom: 0 }) : new UnlimitedAdmissionStore(this.#now);
       if (this.#window) void this.#local.prepare([], this.#window);
     }
-    if (this.#mode === 'local') return this.#local.admitNow(r);
-    if (this.#local.replay.seen(r.client, r.nonceKey, r.nonceTtlMs)) return { kind: 'replayed' };
-    return { kind: 'allowed', limit: r.limit, remaining: r.limit, resetMs: r.windowMs };
+    return this.#local.admit(r);
   }
 
   health(): StoreHealth {

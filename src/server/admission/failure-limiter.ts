@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 
 /** Counts a failed authentication against a key; answers how long the key was already blocked (0: not). */
 export interface FailureCounter {
-  record(key: string): number | Promise<number>;
+  record(key: string): Promise<number>;
 }
 
 type FailureLimiterOptions = { readonly limit: number; readonly windowMs: number; readonly maxEntries?: number };
@@ -36,7 +36,7 @@ export class FailureLimiter implements FailureCounter {
     return left;
   }
 
-  record(ip: string): number {
+  async record(ip: string): Promise<number> {
     const blocked = this.blockedMs(ip);
     this.fail(ip);
     return blocked;

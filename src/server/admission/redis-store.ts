@@ -1,8 +1,9 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { parseStoreUrl } from '../../config/urls.js';
 import { errorMessage, PsimbolsError } from '../../errors.js';
-import { DEFAULT_WINDOW, MAX_WINDOW_SECONDS } from '../../protocol/envelope.js';
+import { MAX_WINDOW_SECONDS } from '../../protocol/envelope.js';
 import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionStore, type StoreHealth } from './admission.js';
+import { decodeAnswer, luaArgv, luaPrelude } from './codec.js';
 
 // Limits and replays shared by several server instances. One Lua script decides both in one
 // round trip: SET NX of the replay key fails for a replay; otherwise the client's sorted set of
@@ -24,58 +25,64 @@ import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionSt
 //   sealed afresh passes. At start, and for clients added by a reload, an instance writes the
 //   start of the current second instead, so that a new client's first request is not refused.
 
-const ADMIT = `
-local now = tonumber(ARGV[10])
+// The script's own arguments, after the request's fields (codec.ts); and its keys, in order.
+const ADMIT_EXTRA = ['refusedCap', 'keepFor', 'clock'] as const;
+const keysOf = (client: string, nonce: string): string[] => [nonceKeyOf(client, nonce), rateLimitKey(client), refusedKey(client), epochKey(client)];
+
+// The rules R1-R4 of admission.ts, for one atomic round trip.
+const ADMIT = `${luaPrelude(ADMIT_EXTRA)}
+local nonceKey, acceptedKey, refusedKey, epochKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now = tonumber(x.clock)
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local epoch = tonumber(redis.call('GET', KEYS[4]))
+-- R4: forgotten, stale, future.
+local epoch = tonumber(redis.call('GET', epochKey))
 if not epoch then
   epoch = now
-  redis.call('SET', KEYS[4], now)
+  redis.call('SET', epochKey, now)
 end
-local ttl = tonumber(ARGV[1])
-local ts = tonumber(ARGV[6])
-if ts then
-  if ts * 1000 < epoch then return {-2, 0, 0} end
+local ttl = r.nonceTtlMs
+if r.ts then
+  if r.ts * 1000 < epoch then return {KIND.forgotten, 0, 0} end
   local seconds = math.floor(now / 1000)
-  if ts < seconds - tonumber(ARGV[7]) then return {-3, 0, 0} end
-  if ts > seconds + tonumber(ARGV[8]) then return {-4, 0, 0} end
-  ttl = math.max(1000, (ts + tonumber(ARGV[9]) + 1) * 1000 - now)
+  if r.ts < seconds - r.pastSeconds then return {KIND.stale, 0, 0} end
+  if r.ts > seconds + r.futureSeconds then return {KIND.future, 0, 0} end
+  ttl = math.max(1000, (r.ts + tonumber(x.keepFor) + 1) * 1000 - now)
 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then
-  return {-1, 0, 0}
+-- R1: a replay.
+if not redis.call('SET', nonceKey, '1', 'NX', 'PX', ttl) then
+  return {KIND.replayed, 0, 0}
 end
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[2])
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', KEYS[2], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], window)
+-- R2: the limit.
+redis.call('ZREMRANGEBYSCORE', acceptedKey, '-inf', now - r.windowMs)
+local count = redis.call('ZCARD', acceptedKey)
+local allowed = false
+if count < r.limit then
+  redis.call('ZADD', acceptedKey, now, r.nonceKey)
+  redis.call('PEXPIRE', acceptedKey, r.windowMs)
   count = count + 1
-  allowed = 1
+  allowed = true
 end
-local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-local reset = window
-if oldest[2] then reset = tonumber(oldest[2]) + window - now end
--- A refused request is remembered only if a slot frees before its token goes stale, and only
--- up to the client's cap of refused nonces.
-if allowed == 0 then
+local oldest = redis.call('ZRANGE', acceptedKey, 0, 0, 'WITHSCORES')
+local reset = r.windowMs
+if oldest[2] then reset = tonumber(oldest[2]) + r.windowMs - now end
+-- R3: a refused nonce is held only if a slot frees before its token goes stale, up to the cap.
+if not allowed then
   local keep = false
   if reset < ttl then
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-    if redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[5]) then
-      redis.call('ZADD', KEYS[3], now + ttl, ARGV[4])
-      if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+    redis.call('ZREMRANGEBYSCORE', refusedKey, '-inf', now)
+    if redis.call('ZCARD', refusedKey) < tonumber(x.refusedCap) then
+      redis.call('ZADD', refusedKey, now + ttl, r.nonceKey)
+      if redis.call('PTTL', refusedKey) < ttl then redis.call('PEXPIRE', refusedKey, ttl) end
       keep = true
     end
   end
-  if not keep then redis.call('DEL', KEYS[1]) end
+  if not keep then redis.call('DEL', nonceKey) end
+  return {KIND.limited, 0, reset}
 end
-return {allowed, math.max(0, limit - count), reset}
+return {KIND.allowed, math.max(0, r.limit - count), reset}
 `;
 
 // ARGV[1]: 'second' (start, reload) or 'now' (after a reconnect, which may follow a loss), each
@@ -108,12 +115,11 @@ type RedisStoreOptions = {
   readonly clock?: () => number;
 };
 
-type AdmitReply = [number, number, number];
+type AdmitReply = [kind: number, remaining: number, resetMs: number];
 type WithAdmit = (Redis | Cluster) & {
-  psimbolsAdmit(...args: [nonce: string, accepted: string, refused: string, epoch: string, ttl: number, limit: number, window: number, member: string, refusedCap: number, ts: string, past: number, future: number, keepFor: number, now: string]): Promise<AdmitReply>;
+  psimbolsAdmit(...keysThenArgv: (string | number)[]): Promise<AdmitReply>;
   psimbolsEpoch(epoch: string, mode: EpochMode): Promise<number>;
 };
-const REPLY: Record<number, Admission> = { [-1]: { kind: 'replayed' }, [-2]: { kind: 'forgotten' }, [-3]: { kind: 'stale' }, [-4]: { kind: 'future' } };
 
 const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
 const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
@@ -121,7 +127,6 @@ const refusedKey = (client: string): string => `psimbols:rn:{${client}}`;
 const epochKey = (client: string): string => `psimbols:epoch:{${client}}`;
 
 export class RedisAdmissionStore implements AdmissionStore {
-  readonly acceptsFrom = undefined;
   readonly #redis: WithAdmit;
   readonly #threshold: number;
   readonly #commandTimeoutMs: number;
@@ -209,11 +214,8 @@ export class RedisAdmissionStore implements AdmissionStore {
     if (this.#failures >= this.#threshold && now < this.#openUntil) throw new PsimbolsError('store_unavailable', 'circuit open');
     let reply: AdmitReply;
     try {
-      const ttl = Math.max(1, Math.ceil(r.nonceTtlMs));
-      const w = r.window ?? DEFAULT_WINDOW;
-      const ts = r.ts === undefined ? '' : String(r.ts);
-      const clock = this.#clock ? String(this.#clock()) : '';
-      const admitted = this.#redis.psimbolsAdmit(nonceKeyOf(r.client, r.nonceKey), rateLimitKey(r.client), refusedKey(r.client), epochKey(r.client), ttl, r.limit, r.windowMs, r.nonceKey, Math.min(r.limit, REFUSED_NONCES), ts, w.pastSeconds, w.futureSeconds, MAX_WINDOW_SECONDS, clock);
+      const argv = luaArgv({ ...r, nonceTtlMs: Math.max(1, Math.ceil(r.nonceTtlMs)) }, [Math.min(r.limit, REFUSED_NONCES), MAX_WINDOW_SECONDS, this.#clock ? this.#clock() : '']);
+      const admitted = this.#redis.psimbolsAdmit(...keysOf(r.client, r.nonceKey), ...argv);
       // A Cluster retries a command through redirections and a cluster that is down, for a second
       // or more; the command timeout bounds each try, this the whole.
       reply = await (this.#redis instanceof Cluster ? withTimeout(admitted, this.#commandTimeoutMs) : admitted);
@@ -223,10 +225,10 @@ export class RedisAdmissionStore implements AdmissionStore {
       throw new PsimbolsError('store_unavailable', errorMessage(e), { cause: e });
     }
     this.#failures = 0;
-    const [allowed, remaining, resetMs] = reply;
-    const refused = REPLY[allowed];
-    if (refused !== undefined) return refused;
-    return { kind: allowed === 1 ? 'allowed' : 'limited', limit: r.limit, remaining, resetMs };
+    const [kind, remaining, resetMs] = reply;
+    const admission = decodeAnswer([kind, r.limit, remaining, resetMs]);
+    if (admission === undefined) throw new PsimbolsError('store_unavailable', `the admission script answered ${JSON.stringify(reply)}`);
+    return admission;
   }
 
   health(): StoreHealth {

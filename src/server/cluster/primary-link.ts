@@ -1,112 +1,119 @@
 import { PsimbolsError } from '../../errors.js';
-import type { Window } from '../../protocol/envelope.js';
 import type { Admission, AdmissionRequest, AdmissionStore, StoreHealth } from '../admission/admission.js';
-import { MemoryAdmissionStore } from '../admission/admission.js';
-import type { FailureCounter, FailureLimiter } from '../admission/failure-limiter.js';
+import type { FailureCounter } from '../admission/failure-limiter.js';
+import type { AdmitAsk, Answers, Asks, FailAsk } from './messages.js';
 
 // Admission across the workers of `serve --workers N`: the primary holds the one memory store
 // and the one failure count, and workers ask it. A worker has at most one message of questions
 // in flight: what is asked meanwhile waits for the answer and goes in the next message (Nagle's
 // idea). Under load a message then carries many questions, so the primary's work per request is
-// a store lookup and a share of one message; when idle, a question goes at once.
+// a store lookup and a share of one message; when idle, a question goes at once. A message not
+// answered within the deadline fails its questions as 'store_unavailable' (a 503): a primary that
+// stops answering never leaves a request hanging.
 
-type AdmitAsk = readonly [id: number, client: string, nonceKey: string, nonceTtlMs: number, limit: number, windowMs: number, ts: number | null];
-type FailAsk = readonly [id: number, key: string];
-type AdmitAnswer = readonly [id: number, kind: Admission['kind'], limit: number, remaining: number, resetMs: number];
-type FailAnswer = readonly [id: number, blockedMs: number];
+/** How long a worker waits for the primary's answer to one message. */
+export const ASK_DEADLINE_MS = 2000;
 
-export type Asks = { readonly psimbols: 'asks'; readonly admits: readonly AdmitAsk[]; readonly fails: readonly FailAsk[] };
-export type Answers = { readonly psimbols: 'answers'; readonly acceptsFrom: number | undefined; readonly admits: AdmitAnswer[]; readonly fails: FailAnswer[] };
-
-const UNITS: Record<string, Admission> = { replayed: { kind: 'replayed' }, stale: { kind: 'stale' }, future: { kind: 'future' }, forgotten: { kind: 'forgotten' } };
-
-function admissionOf(a: AdmitAnswer): Admission {
-  const [, kind, limit, remaining, resetMs] = a;
-  return kind === 'allowed' || kind === 'limited' ? { kind, limit, remaining, resetMs } : (UNITS[kind] ?? { kind: 'forgotten' });
+/** The primary's side: answers one message of questions from its store and failure count. */
+export async function answer(asks: Asks, store: AdmissionStore | undefined, failures: FailureCounter): Promise<Answers> {
+  const forgotten: Admission = { kind: 'forgotten' };
+  const admits = await Promise.all(asks.admits.map(async ([id, r]) => [id, store === undefined ? forgotten : await store.admit(r)] as const));
+  const fails = await Promise.all(asks.fails.map(async ([id, key]) => [id, await failures.record(key)] as const));
+  return { psimbols: 'answers', admits, fails };
 }
 
-/** The primary's side: answers one message of asks from its store and failure count. */
-export function answer(asks: Asks, store: MemoryAdmissionStore | undefined, failures: FailureLimiter): Answers {
-  const admits = asks.admits.map(([id, client, nonceKey, nonceTtlMs, limit, windowMs, ts]): AdmitAnswer => {
-    if (store === undefined) return [id, 'forgotten', 0, 0, 0];
-    const a = store.admitNow({ client, nonceKey, nonceTtlMs, limit, windowMs, ts: ts ?? undefined });
-    return a.kind === 'allowed' || a.kind === 'limited' ? [id, a.kind, a.limit, a.remaining, a.resetMs] : [id, a.kind, 0, 0, 0];
-  });
-  const fails = asks.fails.map(([id, key]): FailAnswer => [id, failures.record(key)]);
-  return { psimbols: 'answers', acceptsFrom: store?.acceptsFrom, admits, fails };
-}
-
-type Waiter = { resolve(value: never): void; reject(e: unknown): void };
+type Waiter = { resolve(value: Admission | number): void; reject(e: unknown): void };
 
 /** A worker's side: the store and failure count it asks the primary for. */
 export class PrimaryLink implements AdmissionStore, FailureCounter {
-  /** The primary store's, as its last message said. */
-  acceptsFrom: number | undefined;
   #next = 0;
   #admits: AdmitAsk[] = [];
   #fails: FailAsk[] = [];
   #scheduled = false;
-  #inFlight = false;
+  /** The ids of the message in flight not yet answered, and its deadline. */
+  #inFlight: { readonly ids: Set<number>; readonly timer: NodeJS.Timeout } | undefined;
   #closed = false;
   readonly #waiting = new Map<number, Waiter>();
   readonly #send: (asks: Asks) => void;
+  readonly #deadlineMs: number;
 
-  constructor(send: (asks: Asks) => void, acceptsFrom: number | undefined) {
+  constructor(send: (asks: Asks) => void, deadlineMs = ASK_DEADLINE_MS) {
     this.#send = send;
-    this.acceptsFrom = acceptsFrom;
+    this.#deadlineMs = deadlineMs;
   }
 
   // The primary prepares its store before it hands a new config to the workers.
-  async prepare(_clients: readonly string[], _window: Window): Promise<void> {}
+  async prepare(): Promise<void> {}
 
-  admit(r: AdmissionRequest): Promise<Admission> {
-    return this.#ask<Admission>((id) => this.#admits.push([id, r.client, r.nonceKey, r.nonceTtlMs, r.limit, r.windowMs, r.ts ?? null]));
+  async admit(r: AdmissionRequest): Promise<Admission> {
+    const answer = await this.#ask((id) => this.#admits.push([id, r]));
+    if (typeof answer === 'number') throw new PsimbolsError('store_unavailable', 'the primary answered a failure count for an admission');
+    return answer;
   }
 
-  record(key: string): Promise<number> {
-    return this.#ask<number>((id) => this.#fails.push([id, key]));
+  async record(key: string): Promise<number> {
+    const answer = await this.#ask((id) => this.#fails.push([id, key]));
+    if (typeof answer !== 'number') throw new PsimbolsError('store_unavailable', 'the primary answered an admission for a failure count');
+    return answer;
   }
 
-  #ask<T>(queue: (id: number) => void): Promise<T> {
+  #ask(queue: (id: number) => void): Promise<Admission | number> {
     if (this.#closed) return Promise.reject(new PsimbolsError('store_unavailable', 'the primary is gone'));
     const id = this.#next++;
     queue(id);
-    if (!this.#scheduled && !this.#inFlight) {
+    if (!this.#scheduled && this.#inFlight === undefined) {
       this.#scheduled = true;
       setImmediate(this.#flush);
     }
-    return new Promise<T>((resolve, reject) => this.#waiting.set(id, { resolve: resolve as (v: never) => void, reject }));
+    return new Promise((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
   }
 
   readonly #flush = (): void => {
     this.#scheduled = false;
     if (this.#admits.length === 0 && this.#fails.length === 0) return;
-    this.#inFlight = true;
     const asks: Asks = { psimbols: 'asks', admits: this.#admits, fails: this.#fails };
     this.#admits = [];
     this.#fails = [];
+    const ids = new Set([...asks.admits.map(([id]) => id), ...asks.fails.map(([id]) => id)]);
+    const timer = setTimeout(() => this.#expire(ids), this.#deadlineMs);
+    this.#inFlight = { ids, timer };
     try {
       this.#send(asks);
     } catch (e) {
-      this.#inFlight = false;
-      for (const [id] of [...asks.admits, ...asks.fails]) this.#settle(id, undefined, e);
+      this.#expire(ids, e);
     }
   };
 
-  #settle(id: number, value: unknown, error?: unknown): void {
+  // The message is given up on: its questions fail, and the next message may go.
+  #expire(ids: Set<number>, cause?: unknown): void {
+    if (this.#inFlight?.ids === ids) this.#done();
+    const e = new PsimbolsError('store_unavailable', cause === undefined ? `the primary did not answer within ${this.#deadlineMs} ms` : 'the primary could not be asked', { cause });
+    for (const id of ids) this.#settle(id, undefined, e);
+  }
+
+  #done(): void {
+    clearTimeout(this.#inFlight?.timer);
+    this.#inFlight = undefined;
+    if (this.#admits.length > 0 || this.#fails.length > 0) this.#flush();
+  }
+
+  #settle(id: number, value: Admission | number | undefined, error?: unknown): void {
     const w = this.#waiting.get(id);
     if (w === undefined) return;
     this.#waiting.delete(id);
-    if (error === undefined) w.resolve(value as never);
-    else w.reject(new PsimbolsError('store_unavailable', 'the primary did not answer', { cause: error }));
+    if (value !== undefined) w.resolve(value);
+    else w.reject(error);
   }
 
+  /** An answer that comes after its deadline finds no one waiting, and is dropped. */
   receive(answers: Answers): void {
-    this.#inFlight = false;
-    if (this.#admits.length > 0 || this.#fails.length > 0) this.#flush();
-    this.acceptsFrom = answers.acceptsFrom;
-    for (const a of answers.admits) this.#settle(a[0], admissionOf(a));
+    for (const [id, admission] of answers.admits) this.#settle(id, admission);
     for (const [id, blockedMs] of answers.fails) this.#settle(id, blockedMs);
+    const flight = this.#inFlight;
+    if (flight === undefined) return;
+    for (const [id] of answers.admits) flight.ids.delete(id);
+    for (const [id] of answers.fails) flight.ids.delete(id);
+    if (flight.ids.size === 0) this.#done();
   }
 
   health(): StoreHealth {
@@ -115,6 +122,8 @@ export class PrimaryLink implements AdmissionStore, FailureCounter {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const id of [...this.#waiting.keys()]) this.#settle(id, undefined, new Error('closed'));
+    clearTimeout(this.#inFlight?.timer);
+    const gone = new PsimbolsError('store_unavailable', 'the primary is gone');
+    for (const id of [...this.#waiting.keys()]) this.#settle(id, undefined, gone);
   }
 }

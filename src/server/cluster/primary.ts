@@ -1,9 +1,9 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ServerConfig } from '../../config/server-config.js';
-import { PsimbolsError, type ErrorCode } from '../../errors.js';
-import { MemoryAdmissionStore } from '../admission/admission.js';
-import { answer, type Answers, type Asks } from './primary-link.js';
-import type { FromWorker, Init, ToWorker } from './worker.js';
+import { PsimbolsError } from '../../errors.js';
+import { MemoryAdmissionStore } from '../admission/memory-store.js';
+import { encodeToWorker, parseFromWorker, type Answers, type FromWorker, type Init, type ToWorker } from './messages.js';
+import { answer } from './primary-link.js';
 import type { FailureLimiter } from '../admission/failure-limiter.js';
 import type { Logger, LogFormat } from '../observe/log.js';
 import type { MetricsServer } from '../http/metrics-server.js';
@@ -52,7 +52,7 @@ function admissionFor({ store, limits }: ServerConfig): Admission {
 
 /** Sends to a worker unless its channel is closed (it is exiting): it is then forked again anyway. */
 function tell(worker: Worker, m: ToWorker): void {
-  if (worker.isConnected()) worker.send(m);
+  if (worker.isConnected()) worker.send(encodeToWorker(m));
 }
 
 class Supervisor {
@@ -80,7 +80,10 @@ class Supervisor {
     const worker = cluster.fork();
     this.#started.set(worker, Date.now());
     return new Promise((resolve, reject) => {
-      worker.on('message', (m: FromWorker) => this.#receive(worker, m, resolve, reject));
+      worker.on('message', (m: unknown) => {
+        const message = parseFromWorker(m);
+        if (message !== undefined) this.#receive(worker, message, resolve, reject);
+      });
       worker.once('exit', (code, signal) => {
         reject(new Error(`worker ${worker.process.pid} exited before it listened (${signal ?? `code ${code}`})`));
         this.#exited(worker, code, signal);
@@ -91,13 +94,13 @@ class Supervisor {
   #init(): Init {
     const o = this.#o;
     // Restart-only settings stay as the primary started; clients and the window are the latest.
-    return { psimbols: 'init', config: withReloadable(o.config, this.#config), configPath: o.configPath, host: o.host, port: o.port, logFormat: o.logFormat, metrics: o.metrics !== undefined, acceptsFrom: this.#admission.store?.acceptsFrom };
+    return { psimbols: 'init', config: withReloadable(o.config, this.#config), configPath: o.configPath, host: o.host, port: o.port, logFormat: o.logFormat, metrics: o.metrics !== undefined };
   }
 
   #receive(worker: Worker, m: FromWorker, ready: (a: { url: string; port: number }) => void, failed: (e: Error) => void): void {
-    switch (m?.psimbols) {
+    switch (m.psimbols) {
       case 'asks':
-        return this.#answer(worker, answer(m as Asks, this.#admission.store, this.#admission.failures));
+        return void answer(m, this.#admission.store, this.#admission.failures).then((a) => this.#answer(worker, a));
       case 'log':
         return this.#o.write(m.text);
       case 'ready':
@@ -106,8 +109,7 @@ class Supervisor {
         if (this.#stopping) tell(worker, { psimbols: 'drain' });
         return ready({ url: m.url, port: m.port });
       case 'failed':
-        // Our own worker's words: its code is an ErrorCode when `ours`.
-        return failed(m.ours ? new PsimbolsError(m.code as ErrorCode, m.message) : Object.assign(new Error(m.message), { code: m.code }));
+        return failed(m.code !== undefined ? new PsimbolsError(m.code, m.message) : Object.assign(new Error(m.message), { code: m.errno }));
       case 'hello':
         // Too late to start serving: it holds no connection yet.
         if (this.#stopping) return void worker.process.kill('SIGKILL');
@@ -122,8 +124,7 @@ class Supervisor {
   #answer(worker: Worker, a: Answers): void {
     const pending = this.#outbox.get(worker);
     if (pending !== undefined) {
-      pending.admits.push(...a.admits);
-      pending.fails.push(...a.fails);
+      this.#outbox.set(worker, { psimbols: 'answers', admits: [...pending.admits, ...a.admits], fails: [...pending.fails, ...a.fails] });
       return;
     }
     if (this.#outbox.size === 0) setImmediate(this.#send);
@@ -131,8 +132,7 @@ class Supervisor {
   }
 
   readonly #send = (): void => {
-    const acceptsFrom = this.#admission.store?.acceptsFrom;
-    for (const [worker, a] of this.#outbox) tell(worker, { ...a, acceptsFrom });
+    for (const [worker, a] of this.#outbox) tell(worker, a);
     this.#outbox.clear();
   };
 
@@ -154,7 +154,7 @@ class Supervisor {
     const state = buildState(next);
     await this.#admission.store?.prepare([...state.clients.keys()], state.window);
     this.#config = next;
-    const message: ToWorker = { psimbols: 'config', config: next, acceptsFrom: this.#admission.store?.acceptsFrom };
+    const message: ToWorker = { psimbols: 'config', config: next };
     for (const worker of this.workers) tell(worker, message);
   }
 

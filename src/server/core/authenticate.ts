@@ -32,8 +32,6 @@ export type Authenticated = {
 type AuthContext = {
   readonly state: ServerState;
   readonly nowMs: number;
-  /** Unix seconds: earlier timestamps are refused (a store that forgot on restart). */
-  readonly acceptsFrom: number | undefined;
 };
 
 // Keyed on the ciphertext without its IV: flipping IV bits alters only the first plaintext block
@@ -59,7 +57,7 @@ function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: Au
   const window = c.state.window;
   // A legacy client has no ps2 keys (unless it is rotating to ps2): openRequest then decrypts
   // with its decoy key, and refuses with unknown_key.
-  const r = openRequest(outer.request, { client: outer.client, server, keys: client.keys, now: Math.floor(c.nowMs / 1000), window, acceptsFrom: c.acceptsFrom });
+  const r = openRequest(outer.request, { client: outer.client, server, keys: client.keys, now: Math.floor(c.nowMs / 1000), window });
   if (!known) return refuse('unknown_client');
   if (!r.ok) return r;
   // Checked after decryption so a mismatch costs the same work as any other refusal.
@@ -109,20 +107,16 @@ export class Authenticator {
     this.#failures = failures;
   }
 
-  check(body: unknown, ip: string, c: AuthContext): Gate | Promise<Gate> {
+  async check(body: unknown, ip: string, c: AuthContext): Promise<Gate> {
     const outer = parseOuterRequest(body);
     if (outer === undefined) return BAD_OUTER;
     const r = authenticate(outer, c);
     return r.ok ? { kind: 'authenticated', request: r.value } : this.refuse(ip, r.reason, outer.client);
   }
 
-  /** Counts a failure against the address; also for a replay, which only the store can see. */
-  refuse(ip: string, reason: RefusalReason, client: string): Refused | Promise<Refused> {
-    const blocked = this.#failures.record(failureKey(ip));
-    return typeof blocked === 'number' ? refused(blocked, reason, client) : blocked.then((ms) => refused(ms, reason, client));
+  /** Counts a failure against the address; also for what only the store can see (a replay). */
+  async refuse(ip: string, reason: RefusalReason, client: string): Promise<Refused> {
+    const blockedMs = await this.#failures.record(failureKey(ip));
+    return blockedMs > 0 ? { kind: 'blocked', retryAfterMs: blockedMs, reason, client } : { kind: 'unauthorized', reason, client };
   }
-}
-
-function refused(blockedMs: number, reason: RefusalReason, client: string): Refused {
-  return blockedMs > 0 ? { kind: 'blocked', retryAfterMs: blockedMs, reason, client } : { kind: 'unauthorized', reason, client };
 }

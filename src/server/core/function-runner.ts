@@ -102,8 +102,7 @@ export class FunctionRunner {
     return { queued: this.#pool?.queueSize ?? 0, active: this.#active };
   }
 
-  /** Synchronous for a function that answers synchronously: no promise to wait for on the hot path. */
-  invoke(client: string, module: string, fn: string, params: Params, allow: Allow): CallOutcome | Promise<CallOutcome> {
+  async invoke(client: string, module: string, fn: string, params: Params, allow: Allow): Promise<CallOutcome> {
     const fns = this.#modules.get(module);
     if (!fns) return fail('unknown_module', `no module "${module}"`);
     const entry = fns.get(fn);
@@ -116,18 +115,11 @@ export class FunctionRunner {
     }
     if (this.#active >= this.#options.maxConcurrentCalls) return fail('busy', 'the server is at its limit of concurrent calls; retry shortly');
     this.#active++;
-    let outcome: CallOutcome | Promise<CallOutcome>;
     try {
-      outcome = entry.worker ? isolated(entry, entry.worker, { path: entry.worker.path, fn, params: parsed.data, client }) : inline(entry, client, parsed.data);
-    } catch (e) {
+      return await (entry.worker ? isolated(entry, entry.worker, { path: entry.worker.path, fn, params: parsed.data, client }) : inline(entry, client, parsed.data));
+    } finally {
       this.#active--;
-      throw e;
     }
-    if (!(outcome instanceof Promise)) {
-      this.#active--;
-      return outcome;
-    }
-    return outcome.finally(() => void this.#active--);
   }
 
   async close(): Promise<void> {
@@ -156,7 +148,7 @@ class CallContext {
   }
 }
 
-function inline(entry: Entry, client: string, params: unknown): CallOutcome | Promise<CallOutcome> {
+async function inline(entry: Entry, client: string, params: unknown): Promise<CallOutcome> {
   const context = new CallContext(client);
   let result: FunctionResult | Promise<FunctionResult>;
   try {
@@ -164,6 +156,7 @@ function inline(entry: Entry, client: string, params: unknown): CallOutcome | Pr
   } catch (e) {
     return thrown(e);
   }
+  // A module's function may answer at once (FunctionDef.run): then there is no deadline to arm.
   if (!(result instanceof Promise)) return success(result.value, result.comment);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<CallOutcome>((resolve) => {

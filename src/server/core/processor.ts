@@ -1,7 +1,7 @@
 import { isPsimbolsError } from '../../errors.js';
 import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../../protocol/messages.js';
 import type { OuterResponse } from '../../protocol/outer.js';
-import type { Admission, AdmissionStore } from '../admission/admission.js';
+import type { AdmissionStore } from '../admission/admission.js';
 import { Authenticator, type Authenticated, type Refused } from './authenticate.js';
 import type { FailureCounter } from '../admission/failure-limiter.js';
 import type { CallOutcome, FunctionRunner } from './function-runner.js';
@@ -76,15 +76,24 @@ export class Processor {
     return this.#state;
   }
 
+  /** Never rejects for a store that cannot decide (a primary that stops answering included): that is 'unavailable'. */
   async process(body: unknown, ip: string): Promise<Outcome> {
-    // Synchronous steps are not awaited: each await is a turn of the microtask queue per request.
-    const checked = this.#auth.check(body, ip, { state: this.#state, nowMs: this.#now(), acceptsFrom: this.#store.acceptsFrom });
-    const gate = checked instanceof Promise ? await checked : checked;
+    try {
+      return await this.#process(body, ip);
+    } catch (e) {
+      if (isPsimbolsError(e, 'store_unavailable')) return { kind: 'unavailable', client: claimedClient(body) };
+      throw e;
+    }
+  }
+
+  async #process(body: unknown, ip: string): Promise<Outcome> {
+    const state = this.#state;
+    const gate = await this.#auth.check(body, ip, { state, nowMs: this.#now() });
     if (gate.kind !== 'authenticated') return gate;
     const a = gate.request;
-    const admitted = this.#admit(a);
-    const admission = admitted instanceof Promise ? await admitted : admitted;
-    if (admission === undefined || admission.kind === 'forgotten') return { kind: 'unavailable', client: a.client.id };
+    const { window } = state;
+    const admission = await this.#store.admit({ client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, pastSeconds: window.pastSeconds, futureSeconds: window.futureSeconds });
+    if (admission.kind === 'forgotten') return { kind: 'unavailable', client: a.client.id };
     if (admission.kind !== 'allowed' && admission.kind !== 'limited') return this.#auth.refuse(ip, admission.kind, a.client.id);
     const { limit, remaining, resetMs } = admission;
     const client = a.client.id;
@@ -92,21 +101,9 @@ export class Processor {
     const call = `${a.message.run.module}.${a.message.run.function}`;
     if (admission.kind === 'limited') return { kind: 'limited', client, requestId, call, limit, remaining, resetMs, seal: (m) => outerOf(a, a.seal(m)) };
     const observer = this.#observer;
-    const called = observer ? this.#observed(observer, a.client, a.message) : this.#call(a.client, a.message);
-    const outcome = called instanceof Promise ? await called : called;
+    const outcome = await (observer ? this.#observed(observer, a.client, a.message) : this.#call(a.client, a.message));
     const { response, errorCode, detail } = sealOutcome(a, outcome);
     return { kind: 'ok', client, requestId, call, limit, remaining, resetMs, response, errorCode, detail };
-  }
-
-  // Undefined when the store cannot decide (a 503); any other failure is a bug, and rises to the
-  // handler's 500.
-  #admit(a: Authenticated): Admission | Promise<Admission | undefined> {
-    const admitted = this.#store.admit({ client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, window: this.#state.window });
-    if (!(admitted instanceof Promise)) return admitted;
-    return admitted.catch((e: unknown) => {
-      if (isPsimbolsError(e, 'store_unavailable')) return undefined;
-      throw e;
-    });
   }
 
   async #observed(observer: CallObserver, client: ClientState, message: RunRequest): Promise<CallOutcome> {
@@ -116,7 +113,7 @@ export class Processor {
     return outcome;
   }
 
-  #call(client: ClientState, message: RunRequest): CallOutcome | Promise<CallOutcome> {
+  async #call(client: ClientState, message: RunRequest): Promise<CallOutcome> {
     const { module, function: fn, params } = message.run;
     if (module === LIST_FUNCTIONS.module && fn === LIST_FUNCTIONS.function) {
       return { ok: true, value: { value: this.#runner.list(client.allow), comment: 'functions this client may call' } };
@@ -124,6 +121,9 @@ export class Processor {
     return this.#runner.invoke(client.id, module, fn, params, client.allow);
   }
 }
+
+/** The id a body claims, for the log of a request that could not be decided. */
+const claimedClient = (body: unknown): string => (typeof body === 'object' && body !== null && 'client' in body && typeof body.client === 'string' ? body.client : '');
 
 const outerOf = (a: Authenticated, token: string): OuterResponse => ({ client: a.client.id, server: a.outer.server, response: token });
 

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { ServerConfig } from '../../config/server-config.js';
-import { MemoryAdmissionStore, type AdmissionStore } from '../admission/admission.js';
+import type { AdmissionStore } from '../admission/admission.js';
+import { MemoryAdmissionStore } from '../admission/memory-store.js';
 import { assemble } from '../core/assemble.js';
 import { trustedProxies } from './client-address.js';
 import { FailureLimiter, type FailureCounter } from '../admission/failure-limiter.js';
