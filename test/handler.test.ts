@@ -39,7 +39,7 @@ function setup(o: { limit?: number; failedAuthPerIp?: number; trustProxy?: strin
   };
   const body = (value: unknown): Buffer => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
   const post = (value: unknown, head: Partial<RequestHead> = {}): Promise<HttpResponse> =>
-    handler.handle({ method: 'POST', url: '/', contentType: 'application/json', contentLength: undefined, remoteAddress: '10.0.0.1', ...head }, body(value));
+    handler.handle({ method: 'POST', url: '/', contentType: 'application/json', contentLength: undefined, remoteAddress: '10.0.0.1', ...head }, async () => body(value));
   return { clock, handler, sealed, post };
 }
 
@@ -49,9 +49,10 @@ describe('the handler, without a socket', () => {
   test('GET and HEAD / answer the health line; HEAD with its length and no body', async () => {
     const { handler } = setup();
     const head: RequestHead = { method: 'GET', url: '/', contentType: undefined, contentLength: undefined, remoteAddress: '' };
-    const get = await handler.handle(head, Buffer.alloc(0));
+    const noBody = async () => assert.fail('GET reads no body');
+    const get = await handler.handle(head, noBody);
     assert.deepEqual([get.status, get.body, get.headers['Content-Type']], [200, 'psimbols ok\n', 'text/plain; charset=utf-8']);
-    const h = await handler.handle({ ...head, method: 'HEAD' }, Buffer.alloc(0));
+    const h = await handler.handle({ ...head, method: 'HEAD' }, noBody);
     assert.deepEqual([h.status, h.body, h.headers['Content-Length']], [200, '', '12']);
   });
 
@@ -106,8 +107,8 @@ describe('the handler, without a socket', () => {
     assert.equal(r.headers.RateLimit, '"hourly";r=0;t=2600');
     const opened = s.open((JSON.parse(r.body) as { response: string }).response);
     assert.deepEqual(opened.ok && opened.value, { request_id: s.requestId, error: { code: 'rate_limited', message: 'too many requests: retry in 2600 s' } });
-    const { status, client, call, requestId, error } = r.log;
-    assert.deepEqual({ status, client, call, requestId, error }, { status: 429, client: 'alice', call: 'supermath.factorial', requestId: s.requestId, error: 'rate_limited' });
+    const { status, outcome, client, module, fn, requestId, error } = r.log;
+    assert.deepEqual({ status, outcome, client, call: `${module}.${fn}`, requestId, error }, { status: 429, outcome: 'rate_limited', client: 'alice', call: 'supermath.factorial', requestId: s.requestId, error: 'rate_limited' });
   });
 
   test('an address past its failures gets 429 too_many_failures with the seconds left in its window', async () => {

@@ -53,7 +53,10 @@ describe('serve --metrics', () => {
     assert.equal((await post(m.served.url, { ...call('alice', 'factorial', { n: 3 }), client: ghost })).status, 401);
     const good = call('alice', 'factorial', { n: 3 });
     assert.equal((await post(m.served.url, { ...good, request: flipBit(good.request, 60, 1) })).status, 401);
+    assert.equal((await fetch(m.served.url)).status, 200, 'a health check');
     const text = await scrape(m);
+    assert.equal(sample(text, 'psimbols_requests_total{outcome="ok",call="none"}'), undefined, 'a health check is not a call');
+    assert.equal(sample(text, 'psimbols_health_checks_total'), 1);
     assert.equal(sample(text, 'psimbols_requests_total{outcome="ok",call="supermath.factorial"}'), 2);
     assert.equal(sample(text, 'psimbols_requests_total{outcome="function_error",call="other"}'), 1);
     assert.equal(sample(text, 'psimbols_requests_total{outcome="rate_limited",call="supermath.factorial"}'), 1);

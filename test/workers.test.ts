@@ -9,6 +9,10 @@ import { generateKeySpec, type KeySpec } from '../src/protocol/keys.js';
 import { flipBit } from './helpers/attacks.js';
 import { spawnServe, type Served } from './helpers/cli.js';
 import { postFresh, tempDir } from './helpers/server.js';
+import { parseServerConfig } from '../src/config/server-config.js';
+import { PrimaryLink } from '../src/server/cluster/primary-link.js';
+import { startServer } from '../src/server/http/start-server.js';
+import { silentLogger } from '../src/server/observe/log.js';
 import { eventually } from './helpers/wait.js';
 import { redisMissing, startRedis } from './helpers/redis.js';
 
@@ -195,6 +199,27 @@ describe('serve --workers 2 --store redis://…', { skip: redisMissing() }, () =
       });
     } finally {
       await redis.remove();
+    }
+  });
+});
+
+describe('a worker whose primary stops answering', () => {
+  test('answers 503 within the ask deadline, for a request that authenticates and for one that fails', async () => {
+    const key = generateKeySpec();
+    const asked: number[] = [];
+    // The primary's end of the channel takes every message and never answers.
+    const link = new PrimaryLink((asks) => void asked.push(asks.admits.length + asks.fails.length), 200);
+    const config = parseServerConfig({ listen: { host: '127.0.0.1', port: 0 }, clients: { alice: { server: SERVER, keys: [key] } } }, 'test');
+    const server = await startServer({ config, log: silentLogger, store: link, failures: link, watch: false });
+    try {
+      const good = sealCall({ client: 'alice', server: SERVER, key }, 'supermath', 'factorial', { n: 3 }).outer;
+      const bad = { ...good, request: flipBit(good.request, 60, 0) };
+      const started = performance.now();
+      assert.deepEqual(await Promise.all([postFresh(server.url, good), postFresh(server.url, bad)]), [503, 503]);
+      assert.ok(performance.now() - started < 5000, 'answered at the deadline, not at the request timeout');
+      assert.ok(asked.length >= 1, 'the questions reached the primary');
+    } finally {
+      await server.close();
     }
   });
 });

@@ -15,7 +15,8 @@ export const WINDOW_MS = 3_600_000;
 export type Served = {
   readonly client: string;
   readonly requestId: string;
-  readonly call: string;
+  readonly module: string;
+  readonly fn: string;
   readonly limit: number;
   readonly remaining: number;
   readonly resetMs: number;
@@ -98,12 +99,12 @@ export class Processor {
     const { limit, remaining, resetMs } = admission;
     const client = a.client.id;
     const requestId = a.message.request_id;
-    const call = `${a.message.run.module}.${a.message.run.function}`;
-    if (admission.kind === 'limited') return { kind: 'limited', client, requestId, call, limit, remaining, resetMs, seal: (m) => outerOf(a, a.seal(m)) };
+    const { module, function: fn } = a.message.run;
+    if (admission.kind === 'limited') return { kind: 'limited', client, requestId, module, fn, limit, remaining, resetMs, seal: (m) => outerOf(a, a.seal(m)) };
     const observer = this.#observer;
     const outcome = await (observer ? this.#observed(observer, a.client, a.message) : this.#call(a.client, a.message));
     const { response, errorCode, detail } = sealOutcome(a, outcome);
-    return { kind: 'ok', client, requestId, call, limit, remaining, resetMs, response, errorCode, detail };
+    return { kind: 'ok', client, requestId, module, fn, limit, remaining, resetMs, response, errorCode, detail };
   }
 
   async #observed(observer: CallObserver, client: ClientState, message: RunRequest): Promise<CallOutcome> {

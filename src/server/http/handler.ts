@@ -1,6 +1,6 @@
 import { errorMessage } from '../../errors.js';
 import { clientAddress, type ForwardingHeaders } from './client-address.js';
-import type { Sent } from '../observe/log.js';
+import type { RequestOutcome, Sent } from '../observe/log.js';
 import type { Outcome, Processor } from '../core/processor.js';
 import { WINDOW_MS } from '../core/processor.js';
 
@@ -22,9 +22,16 @@ export type HttpResponse = {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
-  /** For the access log; never sent. */
+  /** For the access log and the metrics; never sent. */
   readonly log: Sent;
+  /** The client's address: the peer's, or the one a trusted proxy forwarded. */
+  readonly ip: string;
+  /** Nothing is sent and the connection is closed (the client went away mid-body). */
+  readonly drop?: true;
 };
+
+/** A response before the handler has placed who asked. */
+type Answer = Omit<HttpResponse, 'ip'>;
 
 type HandlerOptions = {
   readonly processor: Processor;
@@ -34,18 +41,12 @@ type HandlerOptions = {
   readonly trustsProxy?: (address: string) => boolean;
 };
 
+/** What the handler asks of the transport for a request's body: the bytes, or why there are none. */
+export type ReadBody = (limit: number) => Promise<Buffer | 'too_large' | 'aborted'>;
+
 export type Handler = {
-  readonly bodyLimit: number;
-  /** The answer that needs no body (route, method, type, a declared length over the limit), or undefined: read the body, then `post`. */
-  head(req: RequestHead): HttpResponse | undefined;
-  /** `ip`: the client's address, when the caller has already found it (`address`). */
-  post(req: RequestHead, body: Buffer, ip?: string): Promise<HttpResponse>;
-  /** For a body that grew past the limit while it was read. */
-  tooLarge(): HttpResponse;
-  /** `head`, then `post` with the body: the whole handler in one call. */
-  handle(req: RequestHead, body: Buffer): Promise<HttpResponse>;
-  /** The client's address, for the access log: the peer's, or the one a trusted proxy forwarded. */
-  address(req: RequestHead): string;
+  /** Answers one request; the body is read only when the head leaves it needed. */
+  handle(req: RequestHead, readBody: ReadBody): Promise<HttpResponse>;
 };
 
 // A 503 tells the client to wait this long: long enough for a store's circuit breaker to try again.
@@ -64,20 +65,20 @@ const baseHeaders = (body: string, type: string): Record<string, string> => ({
   'X-Content-Type-Options': 'nosniff',
 });
 
-function respond(status: number, body: string, log: Sent, extra?: Record<string, string>, type = JSON_TYPE): HttpResponse {
+function respond(status: number, body: string, log: Sent, extra?: Record<string, string>, type = JSON_TYPE): Answer {
   return { status, headers: extra === undefined ? baseHeaders(body, type) : Object.assign(baseHeaders(body, type), extra), body, log };
 }
 
-const error = (status: number, code: string, message: string, extra?: Record<string, string>): HttpResponse =>
-  respond(status, jsonText({ error: code, message }), { status, error: code }, extra);
+const error = (status: number, outcome: RequestOutcome, code: string, message: string, extra?: Record<string, string>): Answer =>
+  respond(status, jsonText({ error: code, message }), { status, outcome, error: code }, extra);
 
 /** Logged for a client that went away before its body arrived: nothing is sent (nginx's 499). */
-export const ABORTED: Sent = { status: 499, error: 'client_aborted' };
+const ABORTED: Answer = { status: 499, headers: {}, body: '', log: { status: 499, outcome: 'aborted', error: 'client_aborted' }, drop: true };
 
 // One byte-identical answer for every authentication failure (docs/PROTOCOL.md, "Errors").
 const UNAUTHORIZED_BODY = jsonText({ error: 'unauthorized', message: 'request refused' });
 // The rest of an oversized body is not read; the connection cannot be reused.
-const TOO_LARGE = (): HttpResponse => respond(413, jsonText({ error: 'payload_too_large', message: 'the request body is over the limit' }), { status: 413 }, { Connection: 'close' });
+const TOO_LARGE = (): Answer => respond(413, jsonText({ error: 'payload_too_large', message: 'the request body is over the limit' }), { status: 413, outcome: 'bad_request' }, { Connection: 'close' });
 
 function isJsonType(value: string | undefined): boolean {
   if (value === undefined || value === 'application/json') return true;
@@ -86,75 +87,93 @@ function isJsonType(value: string | undefined): boolean {
 }
 
 // The hot path: one headers object and one log object per request.
-function served(outcome: Outcome & { kind: 'ok' | 'limited' }, status: number, body: string, error: string | undefined, detail: string | undefined): HttpResponse {
+function served(outcome: Outcome & { kind: 'ok' | 'limited' }, status: number, body: string, error: string | undefined, detail: string | undefined, ip: string): HttpResponse {
   const t = String(seconds(outcome.resetMs));
   const headers = baseHeaders(body, JSON_TYPE);
   headers['RateLimit-Policy'] = `"hourly";q=${outcome.limit};w=${WINDOW_SECONDS}`;
   headers.RateLimit = `"hourly";r=${outcome.remaining};t=${t}`;
   if (status === 429) headers['Retry-After'] = t;
-  return { status, headers, body, log: { status, client: outcome.client, call: outcome.call, requestId: outcome.requestId, error, detail } };
+  const log: Sent = { status, outcome: status === 429 ? 'rate_limited' : error === undefined ? 'ok' : 'function_error', client: outcome.client, module: outcome.module, fn: outcome.fn, requestId: outcome.requestId, error, detail };
+  return { status, headers, body, log, ip };
 }
 
-function outcomeResponse(outcome: Outcome): HttpResponse {
+function refusal(outcome: Outcome & { kind: 'unauthorized' | 'blocked' | 'unavailable' | 'bad_request' }): Answer {
   switch (outcome.kind) {
     case 'bad_request':
-      return error(400, 'bad_request', outcome.message);
+      return error(400, 'bad_request', 'bad_request', outcome.message);
     case 'unauthorized':
-      return respond(401, UNAUTHORIZED_BODY, { status: 401, client: outcome.client, reason: outcome.reason });
+      return respond(401, UNAUTHORIZED_BODY, { status: 401, outcome: 'unauthorized', client: outcome.client, reason: outcome.reason });
     case 'blocked': {
       const s = seconds(outcome.retryAfterMs);
-      const r = error(429, 'too_many_failures', `too many failed requests from this address: retry in ${s} s`, { 'Retry-After': String(s) });
+      const r = error(429, 'blocked', 'too_many_failures', `too many failed requests from this address: retry in ${s} s`, { 'Retry-After': String(s) });
       return { ...r, log: { ...r.log, client: outcome.client, reason: outcome.reason } };
     }
     case 'unavailable': {
-      const r = error(503, 'unavailable', 'the server cannot check limits right now', { 'Retry-After': String(UNAVAILABLE_RETRY_S) });
-      return { ...r, log: { status: 503, client: outcome.client, error: 'store_unavailable' } };
+      const r = error(503, 'unavailable', 'unavailable', 'the server cannot check limits right now', { 'Retry-After': String(UNAVAILABLE_RETRY_S) });
+      return { ...r, log: { ...r.log, client: outcome.client, error: 'store_unavailable' } };
     }
+  }
+}
+
+function outcomeResponse(outcome: Outcome, ip: string): HttpResponse {
+  switch (outcome.kind) {
     case 'limited': {
       const message = `too many requests: retry in ${seconds(outcome.resetMs)} s`;
       const reply = outcome.seal({ request_id: outcome.requestId, error: { code: 'rate_limited', message } });
-      return served(outcome, 429, jsonText(reply), 'rate_limited', undefined);
+      return served(outcome, 429, jsonText(reply), 'rate_limited', undefined, ip);
     }
     case 'ok':
-      return served(outcome, 200, jsonText(outcome.response), outcome.errorCode, outcome.detail);
+      return served(outcome, 200, jsonText(outcome.response), outcome.errorCode, outcome.detail, ip);
+    default:
+      return { ...refusal(outcome), ip };
   }
 }
 
 // Anything unexpected is a plain 500: the detail goes to the log, never to the client.
-export function internalError(e: unknown): HttpResponse {
-  const r = error(500, 'internal', 'internal error');
+export function internalError(e: unknown): Answer {
+  const r = error(500, 'internal_error', 'internal', 'internal error');
   return { ...r, log: { ...r.log, detail: errorMessage(e) } };
+}
+
+/** The answer that needs no body (route, method, type, a declared length over the limit), or undefined. */
+function beforeBody(req: RequestHead, o: HandlerOptions): Answer | undefined {
+  if (req.url !== '/' && req.url.split('?')[0] !== '/') return error(404, 'bad_request', 'not_found', 'POST requests to /');
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    const r = respond(200, o.health(), { status: 200, outcome: 'health' }, undefined, TEXT_TYPE);
+    return req.method === 'HEAD' ? { ...r, body: '' } : r;
+  }
+  if (req.method !== 'POST') return error(405, 'bad_request', 'method_not_allowed', 'use POST', { Allow: 'GET, HEAD, POST' });
+  if (!isJsonType(req.contentType)) return error(415, 'bad_request', 'unsupported_media_type', 'send application/json');
+  if (Number(req.contentLength) > o.bodyLimit) return TOO_LARGE();
+  return undefined;
+}
+
+async function afterBody(body: Buffer | 'too_large' | 'aborted', ip: string, o: HandlerOptions): Promise<HttpResponse> {
+  if (body === 'aborted') return { ...ABORTED, ip };
+  if (body === 'too_large' || body.length > o.bodyLimit) return { ...TOO_LARGE(), ip };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { ...error(400, 'bad_request', 'bad_request', 'the body is not valid JSON'), ip };
+  }
+  return outcomeResponse(await o.processor.process(parsed, ip), ip);
 }
 
 export function createHandler(o: HandlerOptions): Handler {
   const trusts = o.trustsProxy;
   // Without trusted proxies (the default) the peer is the client, and nothing needs parsing.
   const address = trusts === undefined ? (req: RequestHead): string => req.remoteAddress : (req: RequestHead): string => clientAddress(req.remoteAddress, req, trusts);
-  const head = (req: RequestHead): HttpResponse | undefined => {
-    if (req.url !== '/' && req.url.split('?')[0] !== '/') return error(404, 'not_found', 'POST requests to /');
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      const text = o.health();
-      const r = respond(200, text, { status: 200 }, undefined, TEXT_TYPE);
-      return req.method === 'HEAD' ? { ...r, body: '' } : r;
-    }
-    if (req.method !== 'POST') return error(405, 'method_not_allowed', 'use POST', { Allow: 'GET, HEAD, POST' });
-    if (!isJsonType(req.contentType)) return error(415, 'unsupported_media_type', 'send application/json');
-    if (Number(req.contentLength) > o.bodyLimit) return TOO_LARGE();
-    return undefined;
-  };
-  const post = async (req: RequestHead, body: Buffer, ip = address(req)): Promise<HttpResponse> => {
-    if (body.length > o.bodyLimit) return TOO_LARGE();
-    let parsed: unknown;
+  const handle = async (req: RequestHead, readBody: ReadBody): Promise<HttpResponse> => {
+    let ip = req.remoteAddress;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      return error(400, 'bad_request', 'the body is not valid JSON');
-    }
-    try {
-      return outcomeResponse(await o.processor.process(parsed, ip));
+      ip = address(req);
+      const early = beforeBody(req, o);
+      if (early !== undefined) return { ...early, ip };
+      return await afterBody(await readBody(o.bodyLimit), ip, o);
     } catch (e) {
-      return internalError(e);
+      return { ...internalError(e), ip };
     }
   };
-  return { bodyLimit: o.bodyLimit, head, post, tooLarge: TOO_LARGE, handle: async (req, body) => head(req) ?? post(req, body), address };
+  return { handle };
 }

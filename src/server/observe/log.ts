@@ -10,11 +10,18 @@ export type Logger = {
   access(fields: AccessFields): void;
 };
 
-/** What the handler decided about a request, for its access line. */
+/** What became of a request, as the handler decided it: for the access line and the metrics. */
+export const REQUEST_OUTCOMES = ['ok', 'function_error', 'rate_limited', 'unauthorized', 'blocked', 'unavailable', 'bad_request', 'aborted', 'internal_error', 'health'] as const;
+export type RequestOutcome = (typeof REQUEST_OUTCOMES)[number];
+
+/** What the handler decided about a request, for its access line and its metrics. */
 export type Sent = {
   readonly status: number;
+  readonly outcome: RequestOutcome;
   readonly client?: string;
-  readonly call?: string;
+  /** The function called, for a request that authenticated. */
+  readonly module?: string;
+  readonly fn?: string;
   readonly requestId?: string;
   readonly reason?: string;
   readonly error?: string;
@@ -37,7 +44,7 @@ const field = (name: string, v: string | undefined): string => (v === undefined 
 /** One JSON access line, built by hand in one expression: it is written for every request. */
 function accessLine(time: string, f: AccessFields, worker: number | undefined): string {
   // Latency to the hundredth of a millisecond: the digits beyond are noise.
-  return `{"time":"${time}","level":"${f.status >= 500 ? 'error' : 'info'}","msg":"request","ip":${jsonString(f.ip)},"method":${jsonString(f.method)},"ms":${Math.round(f.ms * 100) / 100},"status":${f.status}${field('client', f.client)}${field('call', f.call)}${field('requestId', f.requestId)}${field('reason', f.reason)}${field('error', f.error)}${field('detail', f.detail)}${worker === undefined ? '' : `,"worker":${worker}`}}\n`;
+  return `{"time":"${time}","level":"${f.status >= 500 ? 'error' : 'info'}","msg":"request","ip":${jsonString(f.ip)},"method":${jsonString(f.method)},"ms":${Math.round(f.ms * 100) / 100},"status":${f.status}${field('client', f.client)}${f.module === undefined ? '' : `,"call":${jsonString(`${f.module}.${f.fn ?? ''}`)}`}${field('requestId', f.requestId)}${field('reason', f.reason)}${field('error', f.error)}${field('detail', f.detail)}${worker === undefined ? '' : `,"worker":${worker}`}}\n`;
 }
 
 /** `worker`: the cluster worker whose lines these are, named in each. */
@@ -62,8 +69,8 @@ export function createLogger(write: (line: string) => void, format: LogFormat, n
     log: (level, message, fields = {}) => emit(level, message, fields),
     access: (f) => {
       if (format === 'json') return write(accessLine(timeOf(now()), f, worker));
-      const { status, method, ms, client, call, requestId, ...rest } = f;
-      emit(status >= 500 ? 'error' : 'info', `${status} ${method} ${client ?? '-'} ${call ?? '-'} ${ms.toFixed(1)}ms`, { id: requestId, ...rest });
+      const { status, outcome: _outcome, method, ms, client, module, fn, requestId, ...rest } = f;
+      emit(status >= 500 ? 'error' : 'info', `${status} ${method} ${client ?? '-'} ${module === undefined ? '-' : `${module}.${fn ?? ''}`} ${ms.toFixed(1)}ms`, { id: requestId, ...rest });
     },
   };
 }

@@ -31,30 +31,9 @@ const OTHER = 'other';
 const NONE = 'none';
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** The outcome of a request, from what the handler sent. */
-export function outcomeOf(sent: Sent): string {
-  switch (sent.status) {
-    case 200:
-      return sent.error === undefined ? 'ok' : 'function_error';
-    case 401:
-      return 'unauthorized';
-    case 429:
-      return sent.error === 'rate_limited' ? 'rate_limited' : 'blocked';
-    case 499:
-      return 'aborted';
-    case 500:
-      return 'internal_error';
-    case 503:
-      return 'unavailable';
-    default:
-      return 'bad_request';
-  }
-}
-
 function callLabel(sent: Sent, s: Sources): string {
-  if (sent.call === undefined) return NONE;
-  const dot = sent.call.indexOf('.');
-  return dot > 0 && s.isFunction(sent.call.slice(0, dot), sent.call.slice(dot + 1)) ? sent.call : OTHER;
+  if (sent.module === undefined || sent.fn === undefined) return NONE;
+  return s.isFunction(sent.module, sent.fn) ? `${sent.module}.${sent.fn}` : OTHER;
 }
 
 function gauges(registry: Registry, s: Sources): void {
@@ -87,10 +66,13 @@ export function serverMetrics(registry: Registry, s: Sources): Observer {
   const timeouts = new Counter({ name: 'psimbols_function_timeouts_total', help: 'function calls stopped at their deadline', labelNames: ['call'] as const, registers });
   const limited = new Counter({ name: 'psimbols_rate_limited_total', help: '429s for a client over its hourly limit', labelNames: ['client'] as const, registers });
   const refusals = new Counter({ name: 'psimbols_refusals_total', help: 'authentication refusals (401, or 429 for a blocked address), by reason', labelNames: ['reason'] as const, registers });
+  const health = new Counter({ name: 'psimbols_health_checks_total', help: 'GET and HEAD / answered (health checks), apart from calls', registers });
   const fallbacks = new Counter({ name: 'psimbols_store_fallbacks_total', help: 'times the shared store became unreachable, by onStoreError mode', labelNames: ['mode'] as const, registers });
   return {
     request: (sent, ms) => {
-      const outcome = outcomeOf(sent);
+      const { outcome } = sent;
+      // Health checks are not calls: they are counted apart.
+      if (outcome === 'health') return health.inc();
       requests.inc({ outcome, call: callLabel(sent, s) });
       latency.observe({ outcome }, ms / 1000);
       if (outcome === 'rate_limited') limited.inc({ client: sent.client !== undefined && s.isClient(sent.client) ? sent.client : OTHER });
