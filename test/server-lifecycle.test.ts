@@ -7,6 +7,8 @@ import { request, sealCall } from '../src/client/client.js';
 import { addClient } from '../src/config/edits.js';
 import { loadServerConfig, toJsonText, updateServerConfig } from '../src/config/store.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
+import { parseServerConfig } from '../src/config/server-config.js';
+import { startServer } from '../src/server/http/start-server.js';
 import { fixture, post, startTestServer, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -34,6 +36,24 @@ describe('hot reload of clients', () => {
       await assert.rejects(loadServerConfig(path), /not valid JSON/);
     } finally {
       await t.close();
+      await dir.remove();
+    }
+  });
+
+  test('a flag given to serve stands over the file on every reload, and is not taken for a change to the file', async () => {
+    const dir = await tempDir();
+    const path = join(dir.path, 'server.json');
+    const messages: string[] = [];
+    const file = parseServerConfig({ listen: { host: '127.0.0.1', port: 0 }, store: 'redis://127.0.0.1:1/0', clients: { alice: { server: 'http://psimbols.test/', keys: [generateKeySpec()] } } }, 'test');
+    await writeFile(path, toJsonText(file), { mode: 0o600 });
+    const server = await startServer({ config: file, flags: { store: 'memory' }, configPath: path, watch: false, log: { access: () => undefined, log: (level, m) => void messages.push(`${level} ${m}`) } });
+    try {
+      assert.equal(await server.reload(), true);
+      assert.equal(await server.reload(), true);
+      assert.deepEqual(messages.filter((m) => m.includes('take effect on restart')), [], 'the file\'s store never changed');
+      assert.match(await (await fetch(server.url)).text(), /store=memory/, 'the flag still decides the store');
+    } finally {
+      await server.close();
       await dir.remove();
     }
   });

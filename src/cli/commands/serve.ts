@@ -102,7 +102,7 @@ async function runAsWorker(): Promise<number> {
 
 function start(o: Options, path: string, config: ServerConfig, workers: number, log: Logger, format: LogFormat, write: (text: string) => void): Promise<Running> {
   const metrics = o.metrics ?? (config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen));
-  const common = { config, configPath: path, log, host: o.host, port: o.port, watch: o.watch, metrics };
+  const common = { config, flags: { store: o.store }, configPath: path, log, host: o.host, port: o.port, watch: o.watch, metrics };
   if (workers > 1) return import('../../server/cluster/primary.js').then((m) => m.startCluster({ ...common, workers, logFormat: format, write }));
   return startServer(common);
 }
@@ -126,12 +126,11 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
   const log = createLogger(out.write, format);
 
   try {
-    const { path, config: loaded } = await configToServe(io, g, o, log);
-    const config = o.store ? { ...loaded, store: o.store } : loaded;
+    const { path, config } = await configToServe(io, g, o, log);
     const wanted = o.workers ?? config.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
     const server = await start(o, path, config, workers, log, format, out.write).catch((e: unknown) => Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)));
-    log.log('info', `listening on ${server.url}`, { config: path, clients: Object.keys(config.clients).length, store: redactUrl(config.store), workers: workers === 1 ? undefined : workers, metrics: server.metricsUrl });
+    log.log('info', `listening on ${server.url}`, { config: path, clients: Object.keys(config.clients).length, store: redactUrl(o.store ?? config.store), workers: workers === 1 ? undefined : workers, metrics: server.metricsUrl });
     if (advertisesLoopbackOnly(config, o.host)) {
       log.log('warn', `listening on every address, but add-client tells new clients ${defaultServerUrl(config)}, which only this machine reaches: set "server" in the config to the URL clients should use`, { file: path });
     }

@@ -7,7 +7,7 @@ import { answer } from './primary-link.js';
 import type { FailureLimiter } from '../admission/failure-limiter.js';
 import type { Logger, LogFormat } from '../observe/log.js';
 import type { MetricsServer } from '../http/metrics-server.js';
-import { createReloader, withReloadable } from '../core/reload.js';
+import { createReloader, withFlags, withReloadable, type ConfigFlags } from '../core/reload.js';
 import { buildState } from '../core/server-state.js';
 import { failuresFor, sweepMsFor } from '../admission/create-store.js';
 
@@ -19,7 +19,9 @@ import { failuresFor, sweepMsFor } from '../admission/create-store.js';
 
 export type ClusterOptions = {
   readonly workers: number;
+  /** The config file's settings, as read, and the flags that stand over them. */
   readonly config: ServerConfig;
+  readonly flags?: ConfigFlags;
   readonly configPath: string;
   readonly host?: string;
   readonly port?: number;
@@ -178,7 +180,9 @@ async function clusterMetrics(o: ClusterOptions, admission: Admission, superviso
 }
 
 /** Starts the primary and its workers; resolves once every worker listens. */
-export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
+export async function startCluster(given: ClusterOptions): Promise<RunningCluster> {
+  // Workers serve the file with the flags over it; the reloader compares file with file.
+  const o = { ...given, config: withFlags(given.config, given.flags) };
   const admission = admissionFor(o.config);
   const supervisor = new Supervisor(o, admission);
   await supervisor.apply(o.config);
@@ -192,7 +196,7 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
     await admission.store?.close();
     throw e;
   }
-  const reloader = createReloader({ config: o.config, path: o.configPath, apply: (next) => supervisor.apply(next), log: o.log, watch: o.watch });
+  const reloader = createReloader({ config: given.config, flags: given.flags, path: o.configPath, apply: (next) => supervisor.apply(next), log: o.log, watch: o.watch });
   const close = async (): Promise<void> => {
     reloader.close();
     await supervisor.stop(o.config.limits.shutdownTimeoutMs);

@@ -5,34 +5,65 @@ import type { ServerConfig } from '../../config/server-config.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../observe/log.js';
 
-// Hot reload: a changed config file (or SIGHUP, through reload()) swaps in clients, defaults and
-// the timestamp window. Everything else is read once at start; a reload that changes it says so.
+// Hot reload: a changed config file (or SIGHUP, through reload()) swaps in what the table below
+// marks 'reload'; the rest is read once at start, and a reload that changes it says so. Flags
+// given to `serve` are a layer over the file: the file is compared with the file it replaces, and
+// the flags are applied again to what is served.
 
+type When = 'reload' | 'restart';
+type Limits = ServerConfig['limits'];
+
+const LIMITS: { readonly [K in keyof Limits]: When } = {
+  bodyBytes: 'restart',
+  callTimeoutMs: 'restart',
+  maxConcurrentCalls: 'restart',
+  pastSeconds: 'reload',
+  futureSeconds: 'reload',
+  failedAuthPerIp: 'restart',
+  failedAuthWindowSeconds: 'restart',
+  headersTimeoutMs: 'restart',
+  requestTimeoutMs: 'restart',
+  keepAliveTimeoutMs: 'restart',
+  shutdownTimeoutMs: 'restart',
+};
+
+/** Each field of a server config: does a reload apply it, or only a restart? */
+const FIELDS: { readonly [K in Exclude<keyof ServerConfig, 'limits'>]: When } = {
+  listen: 'restart',
+  server: 'reload',
+  defaults: 'reload',
+  trustProxy: 'restart',
+  store: 'restart',
+  onStoreError: 'restart',
+  modules: 'restart',
+  workers: 'restart',
+  metrics: 'restart',
+  clients: 'reload',
+};
+
+const keysOf = <T extends object>(o: T): (keyof T)[] => Object.keys(o) as (keyof T)[];
+const differ = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
+const copy = <T, K extends keyof T>(to: T, from: T, k: K): void => void (to[k] = from[k]);
+
+/** The restart-only fields that differ between two versions of the file, by name. */
 function restartOnlyChanges(running: ServerConfig, next: ServerConfig): string[] {
-  const fields = (c: ServerConfig): Record<string, unknown> => {
-    const { pastSeconds: _past, futureSeconds: _future, ...limits } = c.limits;
-    return {
-      listen: c.listen,
-      store: c.store,
-      onStoreError: c.onStoreError,
-      trustProxy: c.trustProxy,
-      modules: c.modules,
-      workers: c.workers,
-      metrics: c.metrics,
-      ...Object.fromEntries(Object.entries(limits).map(([k, v]) => [`limits.${k}`, v])),
-    };
-  };
-  const before = fields(running);
-  return Object.entries(fields(next))
-    .filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(before[k]))
-    .map(([k]) => k);
+  const top = keysOf(FIELDS).filter((k) => FIELDS[k] === 'restart' && differ(running[k], next[k]));
+  const limits = keysOf(LIMITS).filter((k) => LIMITS[k] === 'restart' && differ(running.limits[k], next.limits[k]));
+  return [...top, ...limits.map((k) => `limits.${k}`)];
 }
 
 /** What a process started with, but with what a reload changes (clients, defaults, the window) from `latest`. */
 export function withReloadable(start: ServerConfig, latest: ServerConfig): ServerConfig {
-  const { pastSeconds, futureSeconds } = latest.limits;
-  return { ...start, server: latest.server, defaults: latest.defaults, clients: latest.clients, limits: { ...start.limits, pastSeconds, futureSeconds } };
+  const config = { ...start, limits: { ...start.limits } };
+  for (const k of keysOf(FIELDS)) if (FIELDS[k] === 'reload') copy(config, latest, k);
+  for (const k of keysOf(LIMITS)) if (LIMITS[k] === 'reload') copy(config.limits, latest.limits, k);
+  return config;
 }
+
+/** Settings given to `serve` as flags, which stand over the file's. */
+export type ConfigFlags = { readonly store?: string };
+
+export const withFlags = (config: ServerConfig, flags: ConfigFlags | undefined): ServerConfig => (flags?.store === undefined ? config : { ...config, store: flags.store });
 
 type Reloader = {
   /** Re-reads the file and swaps in its clients; false (old clients kept) if it is invalid. Serialised. */
@@ -40,13 +71,16 @@ type Reloader = {
   close(): void;
 };
 
-/** `apply` swaps in a valid config everywhere it serves, or throws and changes nothing. */
-export function createReloader(o: { config: ServerConfig; path: string; apply: (next: ServerConfig) => Promise<void>; log: Logger; watch: boolean }): Reloader {
+/**
+ * `config`: the file as the process started with it, before flags. `apply` swaps in a valid
+ * config (flags applied) everywhere it serves, or throws and changes nothing.
+ */
+export function createReloader(o: { config: ServerConfig; flags?: ConfigFlags; path: string; apply: (next: ServerConfig) => Promise<void>; log: Logger; watch: boolean }): Reloader {
   const { path, log } = o;
   const once = async (): Promise<boolean> => {
     try {
       const next = await loadServerConfig(path, (m) => log.log('warn', m));
-      await o.apply(next);
+      await o.apply(withFlags(next, o.flags));
       const pending = restartOnlyChanges(o.config, next);
       if (pending.length > 0) log.log('warn', `changes to ${pending.join(', ')} take effect on restart`, { file: path });
       log.log('info', 'config reloaded', { file: path, clients: Object.keys(next.clients).length });

@@ -12,7 +12,7 @@ import { listen } from './listen.js';
 import type { MetricsServer } from './metrics-server.js';
 import { nodeListener } from './node-listener.js';
 import type { Processor } from '../core/processor.js';
-import { createReloader } from '../core/reload.js';
+import { createReloader, withFlags, type ConfigFlags } from '../core/reload.js';
 import { buildState } from '../core/server-state.js';
 
 // Opens the port: node:http with timeouts against slow and idle clients, and a bounded graceful
@@ -30,7 +30,10 @@ export type Timeouts = {
 };
 
 export type ServeOptions = {
+  /** The config file's settings, as read. */
   readonly config: ServerConfig;
+  /** Settings given as flags, which stand over the file's, on every reload too. */
+  readonly flags?: ConfigFlags;
   /** Where the config came from: watched for changes and re-read by reload(). */
   readonly configPath?: string;
   readonly host?: string;
@@ -110,7 +113,8 @@ async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; ser
 }
 
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
-  const { config, log } = o;
+  const { log } = o;
+  const config = withFlags(o.config, o.flags);
   const timeouts = timeoutsOf(config, o.timeouts);
   const metrics = await instrumented(o);
   const parts = await assemble(config, { ...o, observer: metrics.observer });
@@ -133,7 +137,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     await store.close();
     throw e;
   }
-  const reloader = o.configPath && o.reloads !== false ? createReloader({ config, path: o.configPath, apply: (next) => processor.update(buildState(next)), log, watch: o.watch !== false }) : undefined;
+  const reloader = o.configPath && o.reloads !== false ? createReloader({ config: o.config, flags: o.flags, path: o.configPath, apply: (next) => processor.update(buildState(next)), log, watch: o.watch !== false }) : undefined;
   const close = async (): Promise<void> => {
     if (closing) return;
     closing = true;
