@@ -213,6 +213,8 @@ describe('why did I get 401', () => {
       assert.match(old.stdout, /verdict +refused: it is stamped too long ago \(\d{3} s off; the window is −300 s … \+60 s\)/);
       const moved = JSON.stringify({ ...(JSON.parse(body) as object), server: 'http://elsewhere.test/' });
       assert.match((await runCli(['inspect', moved, '-c', join(dir, 'server.json')], { env })).stdout, /verdict +refused: it does not open with this key for this client id and server URL/);
+      const ghost = JSON.stringify({ ...(JSON.parse(body) as object), client: 'ghost' });
+      assert.match((await runCli(['inspect', ghost, '-c', join(dir, 'server.json')], { env })).stdout, /verdict +refused: no client of this id is registered/, 'the server\'s own steps, unknown_client included');
     });
   });
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
+import { CLIENT_ID_RULE } from '../config/ids.js';
 import type { GlobalOptions, Io } from './io.js';
 import {
   clientConfigOption,
@@ -90,7 +91,7 @@ function addClient(program: Program, lazy: Lazy): void {
   program
     .command('add-client')
     .description('register a client and print its config (seed format) for it to use')
-    .argument('[id]', 'client id (letters, digits, ".", "_", "-")')
+    .argument('[id]', `client id (${CLIENT_ID_RULE})`)
     .addOption(serverConfigOption())
     .addOption(keyFileOption())
     .addOption(new Option('--server <url>', 'the endpoint the client will use (default from the server config)').argParser(httpUrl))

@@ -1,6 +1,6 @@
 import { confirm, input } from '@inquirer/prompts';
 import { PsimbolsError } from '../errors.js';
-import { isClientId } from '../config/ids.js';
+import { CLIENT_ID_RULE, isClientId } from '../config/ids.js';
 import type { Io } from './io.js';
 
 // Imported only when a prompt is about to be shown. Prompts draw on stderr so stdout keeps
@@ -19,7 +19,7 @@ export async function askToConfirm(io: Io, message: string): Promise<boolean> {
 export async function askClientId(io: Io, message: string): Promise<string> {
   try {
     return await input(
-      { message, required: true, validate: (v) => isClientId(v) || 'letters, digits, ".", "_" or "-", at most 64' },
+      { message, required: true, validate: (v) => isClientId(v) || CLIENT_ID_RULE },
       { input: io.stdin, output: io.stderr },
     );
   } catch (e) {

@@ -1,7 +1,7 @@
 import { PsimbolsError } from '../errors.js';
 import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
 import { isObject } from '../protocol/messages.js';
-import { isClientId } from './ids.js';
+import { CLIENT_ID_RULE, isClientId } from './ids.js';
 import { isHttpUrl } from './urls.js';
 
 /** The seed's client config: which client we are, where the server is, and our shared key. */
@@ -14,7 +14,7 @@ const invalid = (file: string, field: string, problem: string): PsimbolsError =>
 export function parseClientConfig(value: unknown, file: string): ClientConfig {
   if (!isObject(value)) throw invalid(file, '(top level)', 'must be a JSON object');
   const c = value;
-  if (typeof c.client !== 'string' || !isClientId(c.client)) throw invalid(file, 'client', 'must be a client id (letters, digits, ".", "_", "-"; at most 64)');
+  if (typeof c.client !== 'string' || !isClientId(c.client)) throw invalid(file, 'client', `must be a client id (${CLIENT_ID_RULE})`);
   if (typeof c.server !== 'string' || !isHttpUrl(c.server)) throw invalid(file, 'server', 'must be an http:// or https:// URL');
   const problem = keySpecProblem(c.key);
   if (problem) throw invalid(file, problem.field ? `key.${problem.field}` : 'key', problem.problem);

@@ -1,7 +1,7 @@
 import { PsimbolsError } from '../errors.js';
 import type { KeySpec } from '../protocol/keys.js';
 import type { ClientConfig } from './client-config.js';
-import { isClientId } from './ids.js';
+import { CLIENT_ID_RULE, isClientId } from './ids.js';
 import { defaultServerUrl, type ClientEntry, type ServerConfig } from './server-config.js';
 
 // Pure edits of a server config: each returns a new config and never touches a file.
@@ -14,7 +14,7 @@ type NewClient = {
 };
 
 export function addClient(config: ServerConfig, id: string, client: NewClient, force = false): ServerConfig {
-  if (!isClientId(id)) throw new PsimbolsError('usage', `invalid client id ${JSON.stringify(id)}: use letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)`);
+  if (!isClientId(id)) throw new PsimbolsError('usage', `invalid client id ${JSON.stringify(id)}: use ${CLIENT_ID_RULE}`);
   if (clientEntry(config, id) && !force) throw new PsimbolsError('client_exists', `client "${id}" already exists (use --force to replace it)`);
   const entry: ClientEntry = {
     server: client.server ?? defaultServerUrl(config),

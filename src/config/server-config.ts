@@ -3,7 +3,7 @@ import { PsimbolsError } from '../errors.js';
 import { MAX_WINDOW_SECONDS } from '../protocol/envelope.js';
 import { keySpecProblem, type KeySpec } from '../protocol/keys.js';
 import { isHttpUrl, isStoreUrl, STORE_URL_RULE } from './urls.js';
-import { isClientId } from './ids.js';
+import { CLIENT_ID_RULE, isClientId } from './ids.js';
 import { isObject } from '../protocol/messages.js';
 import { HOST_PORT_RULE, isAddressOrCidr, parseHostPort, WORKERS_RULE } from './addresses.js';
 import { describeIssue } from './zod-issue.js';
@@ -103,7 +103,7 @@ export function parseServerConfig(value: unknown, file: string): ServerConfig {
   // zod drops a "__proto__" key without a word: name any invalid id before it can.
   const raw = isObject(value) && isObject(value.clients) ? Object.keys(value.clients) : [];
   const bad = raw.find((id) => !isClientId(id));
-  if (bad !== undefined) throw new PsimbolsError('config_invalid', `${file}: clients.${bad}: is not a valid client id (letters, digits, ".", "_", "-"; at most 64)`);
+  if (bad !== undefined) throw new PsimbolsError('config_invalid', `${file}: clients.${bad}: is not a valid client id (${CLIENT_ID_RULE})`);
   const result = serverConfigSchema.safeParse(value);
   if (result.success) return result.data;
   const { where, problem } = describeIssue(result.error.issues[0], 'field');

@@ -1,10 +1,11 @@
 import type { ClientConfig } from '../../config/client-config.js';
 import { loadServerConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
-import { DEFAULT_WINDOW, openRequest, readHeader, type Window } from '../../protocol/envelope.js';
-import { prepareKey, type LegacyKey, type V2Key } from '../../protocol/keys.js';
-import { buildState } from '../../server/core/server-state.js';
-import { openLegacyRequest } from '../../protocol/legacy-cbc.js';
+import { parseServerConfig } from '../../config/server-config.js';
+import { readHeader } from '../../protocol/envelope.js';
+import type { RefusalReason } from '../../protocol/result.js';
+import { authenticate } from '../../server/core/authenticate.js';
+import { buildState, type ServerState } from '../../server/core/server-state.js';
 import { isObject, parseJson } from '../../protocol/messages.js';
 import { clientConfig, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
@@ -17,15 +18,21 @@ import { out, printJson, type GlobalOptions, type Io } from '../io.js';
 // or a whole request body, as `call --offline` prints it.
 
 type Options = { readonly clientConfig?: string; readonly config?: string; readonly json?: boolean };
-type Keys = { readonly client: string; readonly server: string | undefined; readonly v2: readonly V2Key[]; readonly legacy: LegacyKey | undefined; readonly window: Window };
 type Request = { readonly token: string; readonly client: string | undefined; readonly server: string | undefined };
+/** What the server would know: its clients, as it prepares them, and the id to assume for a bare token. */
+type Known = { readonly state: ServerState; readonly client: string };
 
-const WHY: Record<string, string> = {
+// Every reason the server can refuse for, in words (exhaustive: a new reason needs its sentence).
+const WHY: Record<RefusalReason, string> = {
+  unknown_client: 'no client of this id is registered',
   unknown_key: "its key id is not one of this client's keys: another client's key, or a rotated one",
   bad_tag: 'it does not open with this key for this client id and server URL: a wrong key, an altered token, or another client id or server URL bound into it',
   stale: 'it is stamped too long ago',
   future: 'it is stamped in the future: the client\'s clock is ahead',
-  malformed_token: 'it is not a well-formed token (strict base64)',
+  before_start: 'it is stamped before the server\'s memory began (a restart): seal it afresh',
+  replayed: 'it was accepted before: a token is good once',
+  server_mismatch: 'it opens, but is bound to another server URL than the one registered for this client',
+  malformed_token: 'it is not a well-formed ps2 token (strict base64), nor a legacy token this client has a key for',
   bad_version: 'it is not ps2 (version byte)',
   bad_kind: 'it is a response, not a request',
   bad_length: 'it is too short to hold anything',
@@ -41,19 +48,17 @@ function requestOf(text: string): Request {
   return { token: text.trim(), client: undefined, server: undefined };
 }
 
-async function keysFrom(io: Io, g: GlobalOptions, o: Options, r: Request): Promise<Keys | undefined> {
+// The clients as the server prepares them (buildState), from its config or from one client's.
+async function knownFrom(io: Io, g: GlobalOptions, o: Options, r: Request): Promise<Known | undefined> {
   if (o.clientConfig !== undefined) {
     const c: ClientConfig = await clientConfig(io, g, o.clientConfig);
-    const key = prepareKey(c.key);
-    return { client: c.client, server: c.server, v2: key.kind === 'v2' ? [key] : [], legacy: key.kind === 'legacy' ? key : undefined, window: DEFAULT_WINDOW };
+    const config = parseServerConfig({ clients: { [c.client]: { server: c.server, keys: [c.key] } } }, o.clientConfig);
+    return { state: buildState(config), client: c.client };
   }
   if (o.config === undefined) return undefined;
   const config = await loadServerConfig(serverPath(io, g, o.config));
   if (r.client === undefined) throw new PsimbolsError('usage', 'with the server config, give the whole request body ({"client", "server", "request"}), so that the client is known');
-  // The keys as the server prepares them: the same code decides here as at the door.
-  const state = buildState(config);
-  const c = state.clients.get(r.client);
-  return { client: r.client, server: c?.server, v2: c?.keys ?? [], legacy: c?.legacy, window: state.window };
+  return { state: buildState(config), client: r.client };
 }
 
 function headerLines(token: string, now: number): string[] {
@@ -70,23 +75,20 @@ function headerLines(token: string, now: number): string[] {
   ];
 }
 
-/** The plaintext, or why the server would refuse the token, for these keys. */
-function verdict(r: Request, k: Keys, now: number): string[] {
-  const server = r.server ?? k.server ?? '';
-  if (!r.token.startsWith('ps2.')) {
-    if (k.legacy === undefined) return ['verdict     refused: a legacy token, and this client has no legacy key'];
-    const opened = openLegacyRequest(r.token, k.legacy);
-    return opened.ok ? ['verdict     opens (legacy, unauthenticated)', `plaintext   ${JSON.stringify(opened.value)}`] : [`verdict     refused: ${WHY[opened.reason] ?? opened.reason}`];
-  }
-  const opened = openRequest(r.token, { client: r.client ?? k.client, server, keys: k.v2, now, window: k.window });
+/** The plaintext, or why the server would refuse the token: the server's own steps decide (authenticate). */
+function verdict(r: Request, k: Known, now: number): string[] {
+  const client = r.client ?? k.client;
+  // A bare token is taken as bound to the server URL registered for its client.
+  const server = r.server ?? k.state.clients.get(client)?.server;
+  const opened = authenticate({ client, server, request: r.token }, { state: k.state, nowMs: now * 1000 });
   if (!opened.ok) {
     const h = readHeader(r.token);
-    const detail = h.ok && (opened.reason === 'stale' || opened.reason === 'future') ? ` (${Math.abs(now - h.value.ts)} s off; the window is −${k.window.pastSeconds} s … +${k.window.futureSeconds} s)` : '';
-    return [`verdict     refused: ${WHY[opened.reason] ?? opened.reason}${detail}`];
+    const { window } = k.state;
+    const detail = h.ok && (opened.reason === 'stale' || opened.reason === 'future') ? ` (${Math.abs(now - h.value.ts)} s off; the window is −${window.pastSeconds} s … +${window.futureSeconds} s)` : '';
+    return [`verdict     refused: ${WHY[opened.reason]}${detail}`];
   }
-  const lines = ['verdict     opens', `plaintext   ${JSON.stringify(opened.value.message)}`];
-  if (k.server !== undefined && server !== k.server) lines.push(`server      refused all the same: it is bound to ${server}, and the server registered ${k.server} for this client`);
-  return lines;
+  const legacy = opened.value.ts === undefined ? ' (legacy, unauthenticated)' : '';
+  return [`verdict     opens${legacy}`, `plaintext   ${JSON.stringify(opened.value.message)}`];
 }
 
 export async function run(io: Io, g: GlobalOptions, token: string, o: Options): Promise<number> {
@@ -95,8 +97,8 @@ export async function run(io: Io, g: GlobalOptions, token: string, o: Options): 
   const now = Math.floor(Date.now() / 1000);
   const lines = headerLines(r.token, now);
   if (r.client !== undefined) lines.unshift(`client      ${r.client}${r.server === undefined ? '' : `, server ${r.server}`}`);
-  const keys = await keysFrom(io, g, o, r);
-  if (keys !== undefined) lines.push(...verdict(r, keys, now));
+  const known = await knownFrom(io, g, o, r);
+  if (known !== undefined) lines.push(...verdict(r, known, now));
   else lines.push('verdict     (give --client-config or -c, the server config, to open it)');
   if (o.json) await printJson(io, g, Object.fromEntries(lines.map((l) => [l.slice(0, 12).trim(), l.slice(12)])));
   else out(io, lines.join('\n'));

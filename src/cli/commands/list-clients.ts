@@ -1,6 +1,5 @@
-import { defaultServerUrl } from '../../config/server-config.js';
 import { loadServerConfig } from '../../config/store.js';
-import { prepareKey } from '../../protocol/keys.js';
+import { buildState } from '../../server/core/server-state.js';
 import { serverPath, warnOn } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { out, printJson, type GlobalOptions, type Io } from '../io.js';
@@ -9,17 +8,14 @@ type Options = { readonly config?: string; readonly json?: boolean; readonly ids
 
 export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
   const config = await loadServerConfig(serverPath(io, g, o.config), warnOn(io));
-  // Key ids only: they identify a key without revealing it.
-  const rows = Object.entries(config.clients).map(([id, c]) => ({
-    client: id,
-    mode: c.keys.some((k) => k.mode === 'CBC') ? (c.keys.length > 1 ? 'ps2+legacy' : 'legacy') : 'ps2',
-    kids: c.keys.map((k) => {
-      const p = prepareKey(k);
-      return p.kind === 'v2' ? p.kidHex : 'cbc';
-    }),
-    server: c.server ?? defaultServerUrl(config),
-    requestsPerHour: c.requestsPerHour ?? config.defaults.requestsPerHour,
-    allow: c.allow ?? config.defaults.allow,
+  // As the server sees each client, defaults applied; key ids only: they identify a key without revealing it.
+  const rows = [...buildState(config).clients.values()].map((c) => ({
+    client: c.id,
+    mode: c.legacy === undefined ? 'ps2' : c.keys.length > 0 ? 'ps2+legacy' : 'legacy',
+    kids: [...c.keys.map((k) => k.kidHex), ...(c.legacy === undefined ? [] : ['cbc'])],
+    server: c.server,
+    requestsPerHour: c.limit,
+    allow: c.allowPatterns,
   }));
   if (o.ids) {
     for (const r of rows) out(io, r.client);

@@ -15,7 +15,7 @@ const LEGACY_REPLAY_MS = 24 * 3_600_000;
 
 // An unknown id goes down the same path as a known one. With no keys, openRequest decrypts with
 // its decoy key, so the refusal costs the same work: timing does not tell which ids exist.
-const UNKNOWN_CLIENT: ClientState = { id: '', server: undefined, keys: [], legacy: undefined, limit: 0, allow: () => false };
+const UNKNOWN_CLIENT: ClientState = { id: '', server: '', keys: [], legacy: undefined, limit: 0, allow: () => false, allowPatterns: [] };
 
 /** A request that opened: who sent it, what it asks, and how to seal the answer for it. */
 export type Authenticated = {

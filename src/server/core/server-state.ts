@@ -1,4 +1,4 @@
-import type { ClientEntry, ServerConfig } from '../../config/server-config.js';
+import { defaultServerUrl, type ClientEntry, type ServerConfig } from '../../config/server-config.js';
 import type { Window } from '../../protocol/envelope.js';
 import { prepareKey, type LegacyKey, type V2Key } from '../../protocol/keys.js';
 import { compileAllow, type Allow } from '../modules/module-api.js';
@@ -8,11 +8,14 @@ import { compileAllow, type Allow } from '../modules/module-api.js';
 
 export type ClientState = {
   readonly id: string;
-  readonly server: string | undefined;
+  /** The server URL bound into its tokens: its entry's, or the config's default (defaultServerUrl). */
+  readonly server: string;
   readonly keys: readonly V2Key[];
   readonly legacy: LegacyKey | undefined;
   readonly limit: number;
   readonly allow: Allow;
+  /** The allow-list as written (or the default), for display. */
+  readonly allowPatterns: readonly string[];
 };
 
 export type ServerState = {
@@ -22,13 +25,15 @@ export type ServerState = {
 
 function clientState(id: string, entry: ClientEntry, config: ServerConfig): ClientState {
   const keys = entry.keys.map(prepareKey);
+  const allowPatterns = entry.allow ?? config.defaults.allow;
   return {
     id,
-    server: entry.server,
+    server: entry.server ?? defaultServerUrl(config),
     keys: keys.filter((k): k is V2Key => k.kind === 'v2'),
     legacy: keys.find((k): k is LegacyKey => k.kind === 'legacy'),
     limit: entry.requestsPerHour ?? config.defaults.requestsPerHour,
-    allow: compileAllow(entry.allow ?? config.defaults.allow),
+    allow: compileAllow(allowPatterns),
+    allowPatterns,
   };
 }
 
