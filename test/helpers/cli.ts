@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { main } from '../../src/cli/main.js';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/psimbols.js', import.meta.url));
@@ -27,8 +28,34 @@ export function runProcess(command: string, args: readonly string[], o: RunOptio
   });
 }
 
-/** Runs the real built binary. */
-export const runCli = (args: readonly string[], o: RunOptions = {}): Promise<CliResult> => runProcess(process.execPath, [BIN, ...args], o);
+/** Runs the real built binary: for tests whose subject is the process (exit on a signal or a closed pipe, start-up, the call bundle, other processes). */
+export const runBinary = (args: readonly string[], o: RunOptions = {}): Promise<CliResult> => runProcess(process.execPath, [BIN, ...args], o);
+
+/** A stream that keeps what is written to it. */
+function collector(): Writable & { text: () => string } {
+  let text = '';
+  const w = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  return Object.assign(w, { text: () => text });
+}
+
+/**
+ * Runs the CLI in this process, through main(argv, io), with the environment and no terminal that
+ * runBinary gives the binary. `serve` (which owns the process's signals) and a `cwd` (which only
+ * a process has) run the binary instead.
+ */
+export async function runCli(args: readonly string[], o: RunOptions = {}): Promise<CliResult> {
+  if (o.cwd !== undefined || args.includes('serve')) return runBinary(args, o);
+  const stdout = collector();
+  const stderr = collector();
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...o.env };
+  const code = await main(args, { env, stdout, stderr, stdin: Readable.from([o.input ?? '']) });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
