@@ -4,12 +4,9 @@
 // load generator runs here too, so its allocations are in the total and in its own rows.
 // Options: --requests N (20000).
 import { Session } from 'node:inspector/promises';
-import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
-import { parseServerConfig } from '../dist/config/server-config.js';
-import { startServer } from '../dist/server/http/start-server.js';
-import { createLogger } from '../dist/server/observe/log.js';
-import { freePort } from '../scripts/free-port.mjs';
-import { arg } from './lib.js';
+import { createLogger, generateKeySpec, presealBodies, runLoad, startServer } from '../dist/index.js';
+import { parseServerConfig } from '../dist/internal.js';
+import { arg, freePort } from '../scripts/lib.mjs';
 
 const N = Number(arg('requests', 20000));
 const key = generateKeySpec();

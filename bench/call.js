@@ -8,8 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../scripts/free-port.mjs';
-import { arg } from './lib.js';
+import { arg, freePort } from '../scripts/lib.mjs';
 
 const RUNS = Number(arg('runs', 40));
 const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));

@@ -4,22 +4,12 @@
 //  3. The whole request path in one process: a million requests across ten thousand clients
 //     (each at its full quota of 100), then half a million more that are all refused; resident set
 //     after each. Run with --expose-gc (the npm script does).
-import { sealCall } from '../dist/index.js';
-import { MemoryAdmissionStore } from '../dist/server/admission/admission.js';
-import { FunctionRunner } from '../dist/server/core/function-runner.js';
-import { supermath } from '../dist/server/modules/supermath.js';
-import { buildState, Processor } from '../dist/server/core/processor.js';
-import { MemoryRateLimiter } from '../dist/server/admission/rate-limiter.js';
-import { MemoryReplayStore } from '../dist/server/admission/replay-store.js';
-import { parseServerConfig } from '../dist/config/server-config.js';
-import { generateKeySpec } from '../dist/index.js';
+import { generateKeySpec, sealCall } from '../dist/index.js';
+import { buildState, FailureLimiter, FunctionRunner, MemoryAdmissionStore, MemoryRateLimiter, MemoryReplayStore, parseServerConfig, Processor, supermath } from '../dist/internal.js';
+import { arg } from '../scripts/lib.mjs';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const CLIENTS = arg('clients', 10_000);
-const LIMIT = arg('limit', 100);
+const CLIENTS = Number(arg('clients', 10_000));
+const LIMIT = Number(arg('limit', 100));
 const HOUR = 3_600_000;
 const mib = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 const settle = () => {
@@ -61,7 +51,8 @@ if (!global.gc) console.log('(run with node --expose-gc for exact heap figures)'
   const clients = Object.fromEntries(keys.map((key, i) => [`c${i}`, { server: url, keys: [key], requestsPerHour: LIMIT }]));
   const config = parseServerConfig({ clients }, 'memory-bench');
   const runner = new FunctionRunner([{ def: supermath, isolate: false }], { callTimeoutMs: 5000, maxConcurrentCalls: 64 });
-  const processor = new Processor(buildState(config), { store: new MemoryAdmissionStore({ sweep: false }), runner });
+  const failures = new FailureLimiter({ limit: 100, windowMs: 60_000 });
+  const processor = new Processor(buildState(config), { store: new MemoryAdmissionStore({ sweep: false }), runner, failures });
   const rss0 = settle().rss;
   const live0 = live();
   const statuses = {};

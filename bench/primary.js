@@ -8,21 +8,22 @@ import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { arg } from './lib.js';
+import { arg } from '../scripts/lib.mjs';
 
 const REQUESTS = Number(arg('requests', 50000));
-const { answer } = await import('../dist/server/cluster/primary-link.js');
-const { MemoryAdmissionStore } = await import('../dist/server/admission/admission.js');
-const { FailureLimiter } = await import('../dist/server/admission/failure-limiter.js');
+const { answer, encodeFromWorker, encodeToWorker, FailureLimiter, MemoryAdmissionStore, parseFromWorker, parseToWorker, PrimaryLink } = await import('../dist/internal.js');
 
 if (process.argv[2] === 'worker') {
-  const { PrimaryLink } = await import('../dist/server/cluster/primary-link.js');
-  const link = new PrimaryLink((asks) => process.send(asks), undefined);
-  process.on('message', (m) => m.psimbols === 'answers' && link.receive(m));
+  // Both ends encode and parse each message as serve --workers does (cluster/messages.ts).
+  const link = new PrimaryLink((asks) => process.send(encodeFromWorker(asks)));
+  process.on('message', (m) => {
+    const answers = parseToWorker(m);
+    if (answers?.psimbols === 'answers') link.receive(answers);
+  });
   const [k, total] = [Number(process.argv[3]), Number(process.argv[4])];
   const client = `c-${process.pid}`;
   for (let done = 0; done < total; done += k) {
-    await Promise.all(Array.from({ length: k }, () => link.admit({ client, nonceKey: randomUUID(), nonceTtlMs: 360_000, limit: 1e9, windowMs: 3_600_000 })));
+    await Promise.all(Array.from({ length: k }, () => link.admit({ client, nonceKey: randomUUID(), nonceTtlMs: 360_000, limit: 1e9, windowMs: 3_600_000, ts: undefined, pastSeconds: 300, futureSeconds: 60 })));
   }
   process.send({ psimbols: 'done' });
   process.disconnect();
@@ -39,10 +40,11 @@ if (process.argv[2] === 'worker') {
           new Promise((resolve) => {
             const child = fork(fileURLToPath(import.meta.url), ['worker', String(k), String(REQUESTS)]);
             child.on('message', (m) => {
-              if (m.psimbols === 'asks') {
-                messages++;
-                child.send(answer(m, store, failures));
-              } else if (m.psimbols === 'done') resolve();
+              if (m.psimbols === 'done') return resolve();
+              const asks = parseFromWorker(m);
+              if (asks?.psimbols !== 'asks') return;
+              messages++;
+              void answer(asks, store, failures).then((a) => child.send(encodeToWorker(a)));
             });
           }),
       ),

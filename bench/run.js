@@ -3,19 +3,17 @@
 // Figures are medians with min and max. With redis-server installed, psimbols is also measured on a private Redis.
 // Options: --rounds N (5), --requests N (20000), --connections N (16), --store URL (instead of memory).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
-import { freePort } from '../scripts/free-port.mjs';
-import { arg, cpuMs, median } from './lib.js';
+import { arg, BIN, cpuMs, freePort, median, startRedis as startPrivateRedis, startServe as startServeProcess, stop } from '../scripts/lib.mjs';
 
 const ROUNDS = Number(arg('rounds', 5));
 const REQUESTS = Number(arg('requests', 20000));
 const CONNECTIONS = Number(arg('connections', 16));
 const STORE = arg('store', undefined);
-const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
 const BASELINE = fileURLToPath(new URL('./baseline.js', import.meta.url));
 const LEGACY_KEY = { type: 'AES', mode: 'CBC', data: 'bench-legacy-key-0123456789abcde' };
 
@@ -43,44 +41,19 @@ function start(cmd, args, ready) {
 }
 
 
-const stop = (child) => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill('SIGTERM'))));
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 const fmt = (s, digits = 0) => `${s.median.toFixed(digits)} (min ${s.min.toFixed(digits)}, max ${s.max.toFixed(digits)})`;
 
 async function startServe(env, configDir, url) {
-  // Logs go to a file, as they would to a collector: read through a pipe, they would cost the
-  // load generator's core and skew the figures against psimbols.
-  const log = openSync(join(configDir, 'serve.log'), 'w');
-  const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json'], { env: { ...env, PSIMBOLS_CONFIG_DIR: configDir }, stdio: ['ignore', 'ignore', log] });
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${readFileSync(join(configDir, 'serve.log'), 'utf8')}`);
-    try {
-      if ((await fetch(url)).ok) break;
-    } catch {
-      if (i > 200) throw new Error('serve did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const child = await startServeProcess({ configDir, url, env });
   pin(child.pid, 0);
   return child;
 }
 
 async function startRedis(dir) {
-  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise((resolve) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('Ready to accept')) {
-        child.stdout.resume();
-        pin(child.pid, 0);
-        resolve();
-      }
-    });
-  });
-  return { child, url: `redis://127.0.0.1:${port}/0` };
+  const redis = await startPrivateRedis(dir);
+  if (redis) pin(redis.child.pid, 0);
+  return redis;
 }
 
 // With two or more cores, servers (and Redis) run on core 0 and this load generator on core 1,

@@ -3,41 +3,22 @@
 // spent per request, read from /proc/PID/stat. The primary's share is what bounds a bigger
 // machine: it saturates its one core at 1e6 / (primary µs per request) requests per second.
 // Options: --rounds N (3), --requests N (20000), --connections N (32).
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
-import { freePort } from '../scripts/free-port.mjs';
-import { arg, cpuMs, median } from './lib.js';
+import { arg, cpuMs, freePort, median, startServe as startServeProcess, stop } from '../scripts/lib.mjs';
 
 const ROUNDS = Number(arg('rounds', 3));
 const REQUESTS = Number(arg('requests', 20000));
 const CONNECTIONS = Number(arg('connections', 32));
-const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
 
 const fmt = (xs, digits = 0) => `${median(xs).toFixed(digits)} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)})`;
 
 
 const childrenOf = (pid) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
-async function startServe(configDir, url, workers) {
-  const log = openSync(join(configDir, `serve-${workers}.log`), 'w');
-  const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json', '--workers', String(workers)], { env: { ...process.env, PSIMBOLS_CONFIG_DIR: configDir }, stdio: ['ignore', 'ignore', log] });
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) break;
-    } catch {
-      if (i > 200) throw new Error('serve did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return child;
-}
-
-const stop = (child) => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill('SIGTERM'))));
+const startServe = (configDir, url, workers) => startServeProcess({ configDir, url, args: ['--workers', String(workers)], logName: `serve-${workers}.log` });
 
 const dir = mkdtempSync(join(tmpdir(), 'psimbols-bench-workers-'));
 const children = [];

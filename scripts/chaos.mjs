@@ -11,25 +11,18 @@
 //   - honest requests refused for a reason other than their own limit or the store or an
 //     instance being down: must be 0.
 // It exits 1 if any of these fails. Everything it starts listens on 127.0.0.1 and is stopped.
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateKeySpec, sealCall } from '../dist/index.js';
-import { freePort } from './free-port.mjs';
+import { arg, freePort, hasRedis, startRedis as startPrivateRedis, startServe } from './lib.mjs';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const SECONDS = Number(arg('seconds', 60));
 const LIMIT = 25;
 const CLIENTS = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
-const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
 const LB = 'http://lb.chaos.test/';
 
-if (spawnSync('redis-server', ['--version']).status !== 0) {
+if (!hasRedis()) {
   console.error('chaos: redis-server not found: apt-get install -y redis-server');
   process.exit(process.env.CI ? 1 : 0);
 }
@@ -48,13 +41,7 @@ const writeConfig = (extra = {}) => {
 const redis = { port: await freePort(), child: undefined, url: '' };
 redis.url = `redis://127.0.0.1:${redis.port}/0`;
 async function startRedis() {
-  redis.child = spawn('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const up = spawnSync('redis-cli', ['-p', String(redis.port), 'PING'], { encoding: 'utf8' }).stdout?.trim() === 'PONG';
-    if (up) return;
-    await sleep(50);
-  }
-  throw new Error('redis-server did not start');
+  redis.child = (await startPrivateRedis(dir, redis.port)).child;
 }
 const stopRedis = () =>
   new Promise((r) => {
@@ -67,27 +54,9 @@ const stopRedis = () =>
 
 // --- Instances of the real binary.
 const instances = [];
-function startInstance(slot) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json', '--port', String(slot.port), '-c', configPath], {
-      env: { PATH: process.env.PATH, HOME: dir, PSIMBOLS_CONFIG_DIR: dir },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let text = '';
-    const onData = (d) => {
-      text += d;
-      if (text.includes('listening on')) {
-        child.stderr.off('data', onData);
-        child.stderr.resume();
-        slot.child = child;
-        resolve();
-      }
-    };
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      if (slot.child !== child) reject(new Error(`serve exited with ${code}: ${text}`));
-    });
-  });
+async function startInstance(slot) {
+  const env = { PATH: process.env.PATH, HOME: dir };
+  slot.child = await startServe({ configDir: dir, url: slot.url, args: ['--port', String(slot.port), '-c', configPath], env, logName: `serve-${slot.port}.log` });
 }
 
 // --- The clients.

@@ -3,11 +3,7 @@
 // run and a closing count, and exits 1 if any run failed. --idle leaves the cores alone.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
+import { arg } from './lib.mjs';
 const runs = Number(arg('runs', 10));
 const idle = process.argv.includes('--idle');
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
