@@ -247,7 +247,7 @@ describe('psimbols bench', () => {
     benchEnv = { PSIMBOLS_CONFIG_DIR: dir.path, PSIMBOLS_CLIENT_CONFIG: join(dir.path, 'bench.json') };
     const port = await freePort();
     await runCli(['add-client', 'bench', '--requests-per-hour', '100000000', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'bench.json')], { env: benchEnv });
-    await runCli(['add-client', 'small', '--requests-per-hour', '1000', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'small.json')], { env: benchEnv });
+    await runCli(['add-client', 'small', '--requests-per-hour', '200', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'small.json')], { env: benchEnv });
     served = await spawnServe(['--port', String(port)], benchEnv);
   });
   after(async () => {
@@ -256,12 +256,12 @@ describe('psimbols bench', () => {
   });
 
   test('sends fresh requests and reports rate, latency and outcomes, warm-up apart', async () => {
-    const r = await runCli(['bench', 'supermath', 'gcd', 'a=12', 'b=18', '-n', '300', '--connections', '4', '--json'], { env: benchEnv });
+    const r = await runCli(['bench', 'supermath', 'gcd', 'a=12', 'b=18', '-n', '200', '--connections', '4', '--json'], { env: benchEnv });
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { requests: number; warmup: number; rps: number; latencyMs: { p50: number; p99: number }; statuses: Record<string, number> };
-    assert.equal(report.requests, 300);
+    assert.equal(report.requests, 200);
     assert.equal(report.warmup, 4, 'one probe per connection');
-    assert.deepEqual(report.statuses, { ok: 300 }, 'every request fresh and answered');
+    assert.deepEqual(report.statuses, { ok: 200 }, 'every request fresh and answered');
     assert.ok(report.rps > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
     const text = await runCli(['bench', '-d', '0.5', '--connections', '2'], { env: benchEnv });
     assert.equal(text.code, 0, text.stderr);
@@ -276,7 +276,7 @@ describe('psimbols bench', () => {
     stderr.on('data', (d) => (bar += String(d)));
     stdout.on('data', (d) => (printed += String(d)));
     const io: Io = { env: benchEnv, stdin: fakeTty(), stdout, stderr };
-    assert.equal(await main(['bench', '-d', '1', '--connections', '2'], io), 0);
+    assert.equal(await main(['bench', '-d', '1', '--connections', '1'], io), 0);
     const frames = [...bar.matchAll(/\] +(\d+)% (\d+) req\/s/g)].map((m) => ({ share: Number(m[1]), rate: Number(m[2]) }));
     assert.ok(frames.length >= 5, `${frames.length} frames`);
     assert.ok(frames[0]!.share <= 30, `starts at ${frames[0]!.share}%`);
@@ -300,14 +300,14 @@ describe('psimbols bench', () => {
 
   test('a run larger than the client\'s remaining quota is refused before it starts, naming --requests-per-hour, unless --force', async () => {
     const small = join(dir.path, 'small.json');
-    for (const args of [['-d', '10', '--connections', '16'], ['-n', '5000']]) {
+    for (const args of [['-d', '10', '--connections', '16'], ['-n', '1000']]) {
       const r = await runCli(['bench', ...args, '--client-config', small], { env: benchEnv });
       assert.equal(r.code, 2, r.stdout);
       assert.match(r.stderr, /this run would send about \d+ requests, but client "small" has \d+ left in its hour .*--requests-per-hour/);
     }
     const call = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', small], { env: benchEnv });
     assert.deepEqual([call.code, call.stdout], [0, '6\n'], 'the refused runs spent only their probes');
-    const forced = await runCli(['bench', '-n', '1200', '--client-config', small, '--force', '--json'], { env: benchEnv });
+    const forced = await runCli(['bench', '-n', '260', '--client-config', small, '--force', '--json'], { env: benchEnv });
     assert.equal(forced.code, 5, 'sent anyway, and the 429s say so');
     assert.ok((JSON.parse(forced.stdout) as { statuses: Record<string, number> }).statuses['429']! > 0);
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -259,7 +259,11 @@ describe('psimbols serve as a process', () => {
       const served = await spawnServe(['--port', String(port), '--no-watch'], env);
       const file = join(dir.path, 'late.json');
       assert.equal((await runCli(['add-client', 'late', '-o', file], { env })).code, 0);
-      await new Promise((r) => setTimeout(r, 300));
+      // Not watched: the process holds no inotify instance (a watch would be one), so the change
+      // cannot be seen; no time to wait out.
+      const fds = await readdir(`/proc/${served.child.pid}/fd`);
+      const links = await Promise.all(fds.map((fd) => readlink(`/proc/${served.child.pid}/fd/${fd}`).catch(() => '')));
+      assert.equal(links.filter((l) => l.includes('inotify')).length, 0, links.join(' '));
       assert.equal((await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file], { env })).code, 4, 'not watched: not yet known');
       served.child.kill('SIGHUP');
       assert.equal(await eventually(async () => (await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file], { env })).code === 0), true);

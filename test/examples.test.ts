@@ -63,8 +63,12 @@ describe('examples/', () => {
     });
 
     test('the TypeScript example module answers, with its typed error', async () => {
-      assert.equal((await runCli(['call', 'textutil', 'reverse', 's=héllo'], { env })).stdout, 'olléh\n');
-      assert.equal((await runCli(['call', 'textutil', 'slug', 'title=Hello, World!'], { env })).stdout, 'hello-world\n');
+      // Each assertion shows stderr: a failure says why (the first call once timed out on a loaded
+      // machine while a cold worker loaded the module; the deadline now starts with the call).
+      const reversed = await runCli(['call', 'textutil', 'reverse', 's=héllo'], { env });
+      assert.equal(reversed.stdout, 'olléh\n', reversed.stderr);
+      const slug = await runCli(['call', 'textutil', 'slug', 'title=Hello, World!'], { env });
+      assert.equal(slug.stdout, 'hello-world\n', slug.stderr);
       const empty = await runCli(['call', 'textutil', 'slug', 'title=!!!'], { env });
       assert.deepEqual([empty.code, empty.stderr], [1, 'psimbols: textutil.slug: empty_slug: "!!!" has no ASCII letters or digits\n']);
     });

@@ -123,6 +123,18 @@ describe('supermath', () => {
   });
 });
 
+describe('the deadline of an isolated call', () => {
+  test('starts when a worker begins the call, not while a cold worker loads the module', async () => {
+    const t = await startTestServer({ config: { modules: [{ path: fixture('slow-start.ts') }] } });
+    try {
+      const r = await request(t.client('alice'), 'slowstart', 'ping', {}, { endpoint: t.url });
+      assert.deepEqual('return' in r && r.return, { value: 'pong' }, JSON.stringify(r));
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('modules written anywhere', () => {
   test('a module outside any package imports psimbols and zod, inline and isolated, through the real binary', async () => {
     const dir = await tempDir();

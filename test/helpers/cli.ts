@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { main } from '../../src/cli/main.js';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/psimbols.js', import.meta.url));
@@ -53,6 +52,8 @@ export async function runCli(args: readonly string[], o: RunOptions = {}): Promi
   const stdout = collector();
   const stderr = collector();
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...o.env };
+  // Loaded on first use: files that only spawn the binary do not pay for the CLI's modules.
+  const { main } = await import('../../src/cli/main.js');
   const code = await main(args, { env, stdout, stderr, stdin: Readable.from([o.input ?? '']) });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }

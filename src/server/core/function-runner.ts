@@ -1,3 +1,4 @@
+import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
 import { describeIssue } from '../../config/zod-issue.js';
@@ -168,13 +169,34 @@ async function inline(entry: Entry, client: string, params: unknown): Promise<Ca
   return Promise.race([result.then((r) => success(r.value, r.comment), thrown), deadline]).finally(() => clearTimeout(timer));
 }
 
-async function isolated(entry: Entry, worker: NonNullable<Entry['worker']>, task: WorkerTask): Promise<CallOutcome> {
+// A worker that starts (loading tsx and the module) and its call together get this much more
+// than the call's deadline: a module whose own loading hangs is stopped too.
+const START_ALLOWANCE_MS = 10_000;
+
+/**
+ * The deadline is the function's own: its clock starts when a worker begins the call, not while
+ * the pool starts a thread or the call waits for one (on a loaded machine a cold start alone took
+ * longer than a 5 s deadline).
+ */
+async function isolated(entry: Entry, worker: NonNullable<Entry['worker']>, task: Omit<WorkerTask, 'started'>): Promise<CallOutcome> {
+  const controller = new AbortController();
+  const { port1, port2 } = new MessageChannel();
+  let deadline: NodeJS.Timeout | undefined;
+  port1.once('message', () => {
+    clearTimeout(cap);
+    deadline = setTimeout(() => controller.abort(), entry.timeoutMs);
+  });
+  const cap = setTimeout(() => controller.abort(), entry.timeoutMs + START_ALLOWANCE_MS);
   try {
-    const reply = await worker.pool.run(task, { signal: AbortSignal.timeout(entry.timeoutMs) });
+    const reply = await worker.pool.run({ ...task, started: port2 }, { signal: controller.signal, transferList: [port2] });
     if (reply.ok) return success(reply.value, reply.comment);
     return reply.code === undefined ? fail('function_failed', 'the function failed', reply.detail) : { ok: false, error: { code: reply.code, message: reply.message } };
   } catch (e) {
     if (e instanceof Error && e.name === 'AbortError') return timedOut(entry);
     return fail('function_failed', 'the function failed', errorMessage(e));
+  } finally {
+    clearTimeout(cap);
+    clearTimeout(deadline);
+    port1.close();
   }
 }
