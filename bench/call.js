@@ -2,32 +2,29 @@
 // its floor `node -e "import('ky')"` (ky is a fixed choice, and every call loads it) and
 // `node -e 0`, in the same hyperfine run, through the launcher that npm links (bin/psimbols.js),
 // against a local server. Prints each median and call / import('ky') (target <= 1.15).
-// Options: --runs N (40).
-import { spawn, spawnSync } from 'node:child_process';
+// Without NODE_EXTRA_CA_CERTS, which some machines set (this project's does) and users rarely
+// do: on Node 20 it makes every process parse a CA bundle at start, a fixed cost that dilutes
+// every ratio. --with-extra-ca keeps it. Options: --runs N (40).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { arg, freePort } from '../scripts/lib.mjs';
+import { arg, BIN, freePort, startServe, stop } from '../scripts/lib.mjs';
 
 const RUNS = Number(arg('runs', 40));
-const BIN = fileURLToPath(new URL('../bin/psimbols.js', import.meta.url));
 if (spawnSync('hyperfine', ['--version']).status !== 0) {
   console.error('hyperfine not found: install it with "apt-get install -y hyperfine"');
   process.exit(2);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'psimbols-bench-call-'));
-const env = { ...process.env, PSIMBOLS_CONFIG_DIR: dir };
+const { NODE_EXTRA_CA_CERTS: extraCa, ...rest } = process.env;
+const env = { ...rest, ...(process.argv.includes('--with-extra-ca') && extraCa ? { NODE_EXTRA_CA_CERTS: extraCa } : {}), PSIMBOLS_CONFIG_DIR: dir };
+console.log(`NODE_EXTRA_CA_CERTS ${env.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'}; ${RUNS} runs of each command, after 5 warm-up runs`);
 const port = await freePort();
-const serve = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--log-format', 'json'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+// The first run writes the "local" client config that `call` uses.
+const serve = await startServe({ configDir: dir, url: `http://127.0.0.1:${port}/`, args: ['--port', String(port)], env });
 try {
-  // The first run writes the "local" client config that `call` uses.
-  await new Promise((resolve, reject) => {
-    let log = '';
-    serve.stderr.on('data', (d) => ((log += d), log.includes('listening on') && resolve()));
-    serve.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${log}`)));
-  });
   const json = join(dir, 'hyperfine.json');
   const commands = ['node -e 0', `node -e "import('ky')"`, `node ${BIN} call supermath factorial n=3`];
   const r = spawnSync('hyperfine', ['-N', '--warmup', '5', '--runs', String(RUNS), '--export-json', json, ...commands], { env, encoding: 'utf8' });
@@ -38,6 +35,6 @@ try {
   console.log(`psimbols call n=3       ${call.toFixed(1)} ms`);
   console.log(`call / import('ky')     ${(call / ky).toFixed(3)} (target <= 1.15); call / node -e 0 ${(call / empty).toFixed(2)}`);
 } finally {
-  serve.kill('SIGTERM');
+  await stop(serve);
   rmSync(dir, { recursive: true, force: true });
 }
