@@ -134,7 +134,7 @@ describe('timing does not tell ids (unknown, ps2, legacy) or legacy padding apar
     test(`a refusal costs the same: ${pair[0]} / ${pair[1]}`, async (ctx) => {
       const t = await startTestServer({ config: { limits: { failedAuthPerIp: 1_000_000 } } });
       try {
-        const { inProcess, http } = await compareRefusals(t, pair, { warm: 50, inProcess: 300, http: 60 });
+        const { inProcess, http } = await compareRefusals(t, pair, { warm: 50, inProcess: 200, http: 40 });
         ctx.diagnostic(inProcess.report);
         ctx.diagnostic(http.report);
         // Other test files run alongside this one, so only the size of the effect is asserted here;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseItem, literal } from '../src/cli/items.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
-import { fakeTty, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { fakeTty, freePort, runCli, serveInProcess, spawnServe, type Served } from './helpers/cli.js';
 import { PassThrough } from 'node:stream';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
@@ -224,7 +224,7 @@ describe('psimbols call when rate limited', () => {
     const port = await freePort();
     const added = await runCli(['add-client', 'once', '--requests-per-hour', '1', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'once.json')], { env });
     assert.equal(added.code, 0, added.stderr);
-    const served = await spawnServe(['--port', String(port)], env);
+    const served = await serveInProcess(env, port);
     try {
       const args = ['call', 'supermath', 'factorial', 'n=3', '--client-config', join(dir.path, 'once.json')];
       assert.equal((await runCli(args, { env })).stdout, '6\n');
@@ -241,14 +241,14 @@ describe('psimbols call when rate limited', () => {
 describe('psimbols bench', () => {
   let dir: { path: string; remove: () => Promise<void> };
   let benchEnv: Record<string, string>;
-  let served: Served;
+  let served: Awaited<ReturnType<typeof serveInProcess>>;
   before(async () => {
     dir = await tempDir();
     benchEnv = { PSIMBOLS_CONFIG_DIR: dir.path, PSIMBOLS_CLIENT_CONFIG: join(dir.path, 'bench.json') };
     const port = await freePort();
     await runCli(['add-client', 'bench', '--requests-per-hour', '100000000', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'bench.json')], { env: benchEnv });
     await runCli(['add-client', 'small', '--requests-per-hour', '200', '--server', `http://127.0.0.1:${port}/`, '-o', join(dir.path, 'small.json')], { env: benchEnv });
-    served = await spawnServe(['--port', String(port)], benchEnv);
+    served = await serveInProcess(benchEnv, port);
   });
   after(async () => {
     await served.stop();

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { loadServerConfig } from '../src/config/store.js';
-import { answerPrompt, BIN, fakeTty, freePort, runCli, runProcess, spawnServe, type Served } from './helpers/cli.js';
+import { answerPrompt, BIN, fakeTty, freePort, runCli, runProcess, spawnServe, type Served, serveInProcess } from './helpers/cli.js';
 import { fixture, LEGACY_KEY, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -37,17 +37,18 @@ describe('- means standard input or output', () => {
 describe('call items and configs', () => {
   let dir: { path: string; remove: () => Promise<void> };
   let env: Record<string, string>;
-  let served: Served;
+  let served: Pick<Served, 'stop' | 'stderr'>;
   before(async () => {
     dir = await tempDir();
     env = { PSIMBOLS_CONFIG_DIR: dir.path };
     const port = await freePort();
-    served = await spawnServe(['--port', String(port)], env);
+    // The first run (the real binary) writes the configs; the server then runs here, with a module.
+    const first = await spawnServe(['--port', String(port)], env);
+    await first.stop();
     const path = join(dir.path, 'server.json');
     const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
     await writeFile(path, JSON.stringify({ ...config, modules: [{ path: fixture('misbehaving.ts') }] }), { mode: 0o600 });
-    await served.stop();
-    served = await spawnServe(['--port', String(port)], env);
+    served = await serveInProcess(env, port);
   });
   after(async () => {
     await served.stop();

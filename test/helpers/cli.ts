@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/psimbols.js', import.meta.url));
@@ -103,6 +104,18 @@ export function spawnServe(args: readonly string[], env: Record<string, string>)
       reject(new Error(`serve exited with ${code}:\n${stderr}`));
     });
   });
+}
+
+/**
+ * The server of a config directory (its server.json, as `serve` would read it) in this process,
+ * for tests whose subject is a client command rather than the serve process.
+ */
+export async function serveInProcess(env: Record<string, string>, port: number): Promise<Pick<Served, 'url' | 'stop' | 'stderr'>> {
+  const [{ loadServerConfig }, { startServer }, { createLogger }] = await Promise.all([import('../../src/config/store.js'), import('../../src/server/http/start-server.js'), import('../../src/server/observe/log.js')]);
+  const configPath = join(env.PSIMBOLS_CONFIG_DIR ?? '', 'server.json');
+  let log = '';
+  const server = await startServer({ config: await loadServerConfig(configPath), configPath, host: '127.0.0.1', port, log: createLogger((line) => void (log += line), 'json'), watch: false });
+  return { url: server.url, stop: () => server.close().then(() => 0), stderr: () => log };
 }
 
 export type FakeTty = PassThrough & { isTTY: boolean; setRawMode: () => void; columns: number; rows: number };
