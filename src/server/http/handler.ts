@@ -1,3 +1,4 @@
+import { isClientId } from '../../config/ids.js';
 import { errorMessage } from '../../errors.js';
 import { clientAddress, type ForwardingHeaders } from './client-address.js';
 import type { RequestOutcome, Sent } from '../observe/log.js';
@@ -97,20 +98,26 @@ function served(outcome: Outcome & { kind: 'ok' | 'limited' }, status: number, b
   return { status, headers, body, log, ip };
 }
 
+/**
+ * The id a refused request claims, for the log: anyone can send any string there, so an id that
+ * breaks the id rule is logged as what it is, never verbatim (a 60 KB id once filled disks).
+ */
+const claimed = (id: string): string => (isClientId(id) ? id : `<invalid id: ${id.length} chars>`);
+
 function refusal(outcome: Outcome & { kind: 'unauthorized' | 'blocked' | 'unavailable' | 'bad_request' }): Answer {
   switch (outcome.kind) {
     case 'bad_request':
       return error(400, 'bad_request', 'bad_request', outcome.message);
     case 'unauthorized':
-      return respond(401, UNAUTHORIZED_BODY, { status: 401, outcome: 'unauthorized', client: outcome.client, reason: outcome.reason });
+      return respond(401, UNAUTHORIZED_BODY, { status: 401, outcome: 'unauthorized', client: claimed(outcome.client), reason: outcome.reason });
     case 'blocked': {
       const s = seconds(outcome.retryAfterMs);
       const r = error(429, 'blocked', 'too_many_failures', `too many failed requests from this address: retry in ${s} s`, { 'Retry-After': String(s) });
-      return { ...r, log: { ...r.log, client: outcome.client, reason: outcome.reason } };
+      return { ...r, log: { ...r.log, client: claimed(outcome.client), reason: outcome.reason } };
     }
     case 'unavailable': {
       const r = error(503, 'unavailable', 'unavailable', 'the server cannot check limits right now', { 'Retry-After': String(UNAVAILABLE_RETRY_S) });
-      return { ...r, log: { ...r.log, client: outcome.client, error: 'store_unavailable' } };
+      return { ...r, log: { ...r.log, client: claimed(outcome.client), error: 'store_unavailable' } };
     }
   }
 }

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Handler, HttpResponse, ReadBody, RequestHead } from './handler.js';
+import { failureKey } from '../admission/failure-limiter.js';
+import type { BlockedLines } from '../observe/blocked-lines.js';
 import type { Logger, Sent } from '../observe/log.js';
 
 // node:http to the pure handler and back: read the body under the handler's limit, write what it
@@ -48,8 +50,19 @@ const headOf = (req: IncomingMessage): RequestHead => ({
   xForwardedFor: typeof req.headers['x-forwarded-for'] === 'string' ? req.headers['x-forwarded-for'] : undefined,
 });
 
-/** The request listener for node:http. `closing` is true while shutting down: responses ask clients to close. */
-export function nodeListener(handler: Handler, log: Logger, closing: () => boolean, observe?: (sent: Sent, ms: number) => void): (req: IncomingMessage, res: ServerResponse) => void {
+type ListenerOptions = {
+  readonly handler: Handler;
+  readonly log: Logger;
+  /** True while shutting down: responses ask clients to close. */
+  readonly closing: () => boolean;
+  /** Which blocked requests get an access line (an address over its failure limit gets few). */
+  readonly blocked: BlockedLines;
+  readonly observe?: (sent: Sent, ms: number) => void;
+};
+
+/** The request listener for node:http. */
+export function nodeListener(o: ListenerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { handler, log, closing, blocked, observe } = o;
   return (req, res) => {
     const start = performance.now();
     const head = headOf(req);
@@ -57,7 +70,7 @@ export function nodeListener(handler: Handler, log: Logger, closing: () => boole
     void handler.handle(head, bodyOf(req)).then((r) => {
       write(res, r, closing());
       const ms = performance.now() - start;
-      log.access({ ip: r.ip, method: head.method, ms, ...r.log });
+      if (r.log.outcome !== 'blocked' || blocked.admit(failureKey(r.ip))) log.access({ ip: r.ip, method: head.method, ms, ...r.log });
       observe?.(r.log, ms);
     });
   };

@@ -6,6 +6,7 @@ import { assemble } from '../core/assemble.js';
 import { trustedProxies } from './client-address.js';
 import { FailureLimiter, type FailureCounter } from '../admission/failure-limiter.js';
 import { createHandler, type Handler } from './handler.js';
+import { BlockedLines } from '../observe/blocked-lines.js';
 import type { Logger } from '../observe/log.js';
 import type { Observer } from '../observe/metrics.js';
 import { listen } from './listen.js';
@@ -120,11 +121,12 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const parts = await assemble(config, { ...o, observer: metrics.observer });
   const { processor, runner, store } = parts;
   let closing = false;
+  const blocked = new BlockedLines(log, config.limits.failedAuthWindowSeconds * 1000);
   // Node enforces these itself, checking every connection (idle ones that never sent a byte
   // included) at the interval, and answers 408; its default clientError handler answers the rest.
   const server = createServer(
     { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, keepAliveTimeout: timeouts.keepAliveMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) },
-    nodeListener(handlerFor(config, parts), log, () => closing, metrics.observer?.request),
+    nodeListener({ handler: handlerFor(config, parts), log, closing: () => closing, blocked, observe: metrics.observer?.request }),
   );
   let address: { url: string; port: number };
   let metricsServer: MetricsServer | undefined;
@@ -133,6 +135,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     metricsServer = await metrics.serve(parts);
   } catch (e) {
     server.close();
+    blocked.close();
     await runner.close();
     await store.close();
     throw e;
@@ -143,6 +146,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     closing = true;
     reloader?.close();
     await Promise.all([drain(server, timeouts.shutdownMs), metricsServer?.close()]);
+    blocked.close();
     await runner.close();
     await store.close();
   };
