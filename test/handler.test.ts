@@ -13,7 +13,7 @@ import { createHandler, type HttpResponse, type RequestHead } from '../src/serve
 import { supermath } from '../src/server/modules/supermath.js';
 import { Processor } from '../src/server/core/processor.js';
 import { buildState } from '../src/server/core/server-state.js';
-import { trustedProxies } from '../src/server/http/client-address.js';
+import { trustedProxies, type ProxyHeader } from '../src/server/http/client-address.js';
 import { fakeClock } from './helpers/server.js';
 
 // The handler without a socket: every status, header and second it decides, from what a request
@@ -21,14 +21,14 @@ import { fakeClock } from './helpers/server.js';
 
 const SERVER = 'http://psimbols.test/';
 
-function setup(o: { limit?: number; failedAuthPerIp?: number; trustProxy?: string[]; store?: (now: () => number) => AdmissionStore } = {}) {
+function setup(o: { limit?: number; failedAuthPerIp?: number; trustProxy?: string[]; proxyHeader?: ProxyHeader; store?: (now: () => number) => AdmissionStore } = {}) {
   const clock = fakeClock();
   const key = generateKeySpec();
   const config = parseServerConfig({ clients: { alice: { server: SERVER, keys: [key], requestsPerHour: o.limit ?? 100 } } }, 'test');
   const store = o.store?.(clock.now) ?? new MemoryAdmissionStore({ now: clock.now, sweep: false });
   const runner = new FunctionRunner([{ def: supermath, isolate: false }], { callTimeoutMs: 1000, maxConcurrentCalls: 4 });
   const processor = new Processor(buildState(config), { store, runner, now: clock.now, failures: new FailureLimiter({ limit: o.failedAuthPerIp ?? 100, windowMs: 60_000 }, clock.now) });
-  const handler = createHandler({ processor, bodyLimit: 1024, health: () => 'psimbols ok\n', trustsProxy: trustedProxies(o.trustProxy ?? []) });
+  const handler = createHandler({ processor, bodyLimit: 1024, health: () => 'psimbols ok\n', trustsProxy: trustedProxies(o.trustProxy ?? []), proxyHeader: o.proxyHeader });
   const prepared = prepareKey(key) as V2Key;
   // Sealed on the fake clock, so tokens are fresh for the processor.
   const sealed = () => {
@@ -140,6 +140,43 @@ describe('the handler, without a socket', () => {
     assert.equal((await post(bad, via('198.51.100.7'))).status, 401, 'another address behind the same proxy is not');
     assert.equal((await post(sealed().outer, via('203.0.113.5'))).status, 200, 'an authenticated request from the attacker\'s address is served');
     assert.equal((await post(sealed().outer, { remoteAddress: '127.0.0.1', forwarded: 'for=198.51.100.7;proto=https' })).status, 200);
+  });
+
+  test('behind a proxy that writes X-Forwarded-For (the default), a Forwarded header the client sent names no one', async () => {
+    const { post } = setup({ failedAuthPerIp: 5, trustProxy: ['127.0.0.1'] });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    const statuses = [];
+    // The attacker rotates its own Forwarded; the proxy appends the address it saw to X-Forwarded-For.
+    for (let i = 0; i < 20; i++) statuses.push((await post(bad, { remoteAddress: '127.0.0.1', forwarded: `for=198.51.100.${i}`, xForwardedFor: '203.0.113.5' })).status);
+    assert.deepEqual([statuses.filter((x) => x === 401).length, statuses.filter((x) => x === 429).length], [5, 15]);
+  });
+
+  test('proxyHeader "forwarded" reads Forwarded, and then X-Forwarded-For is the client\'s to write', async () => {
+    const { post } = setup({ failedAuthPerIp: 3, trustProxy: ['127.0.0.1'], proxyHeader: 'forwarded' });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    for (let i = 0; i < 3; i++) await post(bad, { remoteAddress: '127.0.0.1', forwarded: 'for=203.0.113.5', xForwardedFor: `198.51.100.${i}` });
+    assert.equal((await post(bad, { remoteAddress: '127.0.0.1', forwarded: 'for="[2001:db8::1]:4711", for=203.0.113.5', xForwardedFor: '198.51.100.99' })).status, 429);
+  });
+
+  test('a hop that cannot be read counts against the nearest address that can, never against the proxy', async () => {
+    const { post } = setup({ failedAuthPerIp: 3, trustProxy: ['127.0.0.1'], proxyHeader: 'forwarded' });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    for (const hop of ['for=unknown', 'for=_hidden', 'for=garbled::::', 'for=unknown']) await post(bad, { remoteAddress: '127.0.0.1', forwarded: `for=203.0.113.5, ${hop}` });
+    assert.equal((await post(bad, { remoteAddress: '127.0.0.1', forwarded: 'for=203.0.113.5' })).status, 429, 'counted against the address that could be read');
+    assert.equal((await post(bad, { remoteAddress: '127.0.0.1', forwarded: 'for=198.51.100.7' })).status, 401, 'the proxy itself was not blocked');
+    for (let i = 0; i < 4; i++) await post(bad, { remoteAddress: '127.0.0.1', forwarded: 'for=unknown' });
+    assert.equal((await post(bad, { remoteAddress: '127.0.0.1', forwarded: 'for=198.51.100.8' })).status, 401, 'a chain that names no one is not the proxy either');
+  });
+
+  test('an IPv4-mapped address in hex is its IPv4 address; ::1 and :: share no /64 with real addresses', async () => {
+    const { post } = setup({ failedAuthPerIp: 3 });
+    const bad = { client: 'nobody', server: SERVER, request: 'ps2.AAAA' };
+    for (const remoteAddress of ['::ffff:909:901', '9.9.9.1', '::ffff:9.9.9.1']) await post(bad, { remoteAddress });
+    assert.equal((await post(bad, { remoteAddress: '9.9.9.1' })).status, 429, 'one address in three spellings');
+    for (let i = 0; i < 3; i++) await post(bad, { remoteAddress: '::1' });
+    assert.equal((await post(bad, { remoteAddress: '::1' })).status, 429);
+    assert.equal((await post(bad, { remoteAddress: '::ffff:198.51.100.1' })).status, 401, 'a dual-stack IPv4 client does not share the loopback\'s key');
+    assert.equal((await post(bad, { remoteAddress: '::' })).status, 401);
   });
 
   test('forwarding headers from a peer that is not a trusted proxy are ignored', async () => {

@@ -81,6 +81,8 @@ const serverConfigSchema = z.strictObject({
     .refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not be more than requestTimeoutMs' })
     .prefault({}),
   trustProxy: z.array(z.string().refine(isAddressOrCidr, 'must be an IP address or a CIDR block such as 10.0.0.0/8')).default([]),
+  // The one header the trusted proxies write; the other is passed through from the client.
+  proxyHeader: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for'),
   store: storeUrl.default('memory'),
   onStoreError: z.enum(ON_STORE_ERROR).default('closed'),
   modules: z.array(moduleEntry).default([]),

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { hostBlock } from '../../config/addresses.js';
 
 // Per-IP count of failed authentications in fixed windows, to blunt probing. An address's
 // expired window is dropped when that address is next seen, and memory is bounded without a
@@ -62,12 +62,5 @@ export class FailureLimiter implements FailureCounter {
   }
 }
 
-/** Failures are counted per IPv4 address and per IPv6 /64. */
-export function failureKey(address: string): string {
-  if (isIP(address) !== 6) return address;
-  const [head = '', tail = ''] = address.toLowerCase().split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  const full = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${full.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
-}
+/** Failures are counted per IPv4 address and per IPv6 /64 (config/addresses.ts, hostBlock). */
+export const failureKey = hostBlock;

@@ -33,6 +33,7 @@ const FIELDS: { readonly [K in Exclude<keyof ServerConfig, 'limits'>]: When } = 
   server: 'reload',
   defaults: 'reload',
   trustProxy: 'restart',
+  proxyHeader: 'restart',
   store: 'restart',
   onStoreError: 'restart',
   modules: 'restart',

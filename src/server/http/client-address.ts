@@ -1,12 +1,17 @@
 import { BlockList, isIP } from 'node:net';
+import { canonicalAddress } from '../../config/addresses.js';
 
 
 // Whose request is it: the connection's address, or, behind a proxy the config trusts, the
-// address that proxy saw (Forwarded, else X-Forwarded-For). Untrusted connections' headers are
-// ignored: anyone can send them. And the key under which failures are counted: IPv6 addresses by
-// /64, the block one host is usually given.
+// address that proxy saw, from the one header the config says the proxy writes (X-Forwarded-For
+// by default, as nginx, HAProxy, Envoy, AWS ALB and Caddy write it; Forwarded only when named).
+// A proxy passes the other header through untouched, so reading it would let a client name
+// itself. Untrusted connections' headers are ignored: anyone can send them.
 
 export type ForwardingHeaders = { readonly forwarded?: string; readonly xForwardedFor?: string };
+
+/** The header a trusted proxy writes (the config's proxyHeader). */
+export type ProxyHeader = 'x-forwarded-for' | 'forwarded';
 
 /** A predicate for the proxies a config trusts; entries are checked by the schema. */
 export function trustedProxies(entries: readonly string[]): (address: string) => boolean {
@@ -24,42 +29,44 @@ export function trustedProxies(entries: readonly string[]): (address: string) =>
   };
 }
 
-/** `[2001:db8::1]:443`, `"1.2.3.4:80"`, `::ffff:1.2.3.4` → the bare address, or undefined. */
+/** `[2001:db8::1]:443`, `"1.2.3.4:80"`, `::ffff:1.2.3.4` → the address in one spelling, or undefined. */
 function bareAddress(text: string): string | undefined {
   let t = text.trim().replace(/^"|"$/g, '');
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(t);
   if (bracketed) t = bracketed[1] ?? '';
   else if (/^[\d.]+:\d+$/.test(t)) t = t.slice(0, t.lastIndexOf(':'));
-  if (t.toLowerCase().startsWith('::ffff:') && isIP(t.slice(7)) === 4) t = t.slice(7);
-  return isIP(t) === 0 ? undefined : t;
+  return canonicalAddress(t);
 }
 
-/** The hops a proxy chain reports, nearest last; undefined when a hop is not an address. */
-function hops(h: ForwardingHeaders): (string | undefined)[] | undefined {
-  if (h.forwarded !== undefined) {
-    return h.forwarded.split(',').map((element) => {
+/** The hops the proxy's header reports, nearest last; undefined for a hop that is not an address (`unknown`, garbled). */
+function hops(h: ForwardingHeaders, header: ProxyHeader): (string | undefined)[] {
+  if (header === 'forwarded') {
+    return (h.forwarded ?? '').split(',').map((element) => {
       const pair = element.split(';').map((p) => p.trim()).find((p) => p.toLowerCase().startsWith('for='));
       return pair === undefined ? undefined : bareAddress(pair.slice(4));
     });
   }
-  return h.xForwardedFor?.split(',').map(bareAddress);
+  return (h.xForwardedFor ?? '').split(',').map(bareAddress);
 }
+
+/** Where failures go when a trusted proxy's chain names no address: no one's, never the proxy's. */
+export const UNKNOWN_ADDRESS = 'unknown';
 
 /**
  * The client's address: the connection's, unless it comes from a trusted proxy; then the
- * nearest hop of the chain that is not itself a trusted proxy. A chain that cannot be read
- * leaves the proxy's own address, so a garbled header never picks someone else's.
+ * nearest hop of the chain that is an address and is not itself a trusted proxy (if every hop is
+ * trusted, the farthest: the request began inside). A hop that cannot be read is passed over, so
+ * failures never count against the proxy, which would lock out everyone behind it; a chain that
+ * names no address gives UNKNOWN_ADDRESS.
  */
-export function clientAddress(remote: string, h: ForwardingHeaders, trusts: (address: string) => boolean): string {
+export function clientAddress(remote: string, h: ForwardingHeaders, trusts: (address: string) => boolean, header: ProxyHeader = 'x-forwarded-for'): string {
   const direct = bareAddress(remote) ?? remote;
   if (!trusts(direct)) return direct;
-  const chain = hops(h);
-  if (chain === undefined || chain.length === 0) return direct;
+  const chain = hops(h, header);
   for (let i = chain.length - 1; i >= 0; i--) {
     const hop = chain[i];
-    if (hop === undefined) return direct;
-    if (!trusts(hop)) return hop;
+    if (hop !== undefined && !trusts(hop)) return hop;
   }
-  return chain[0] ?? direct;
+  return chain.find((hop) => hop !== undefined) ?? UNKNOWN_ADDRESS;
 }
 

@@ -1,6 +1,6 @@
 import { isClientId } from '../../config/ids.js';
 import { errorMessage } from '../../errors.js';
-import { clientAddress, type ForwardingHeaders } from './client-address.js';
+import { clientAddress, type ForwardingHeaders, type ProxyHeader } from './client-address.js';
 import type { RequestOutcome, Sent } from '../observe/log.js';
 import type { Outcome, Processor } from '../core/processor.js';
 import { WINDOW_MS } from '../core/processor.js';
@@ -40,6 +40,8 @@ type HandlerOptions = {
   readonly health: () => string;
   /** The proxies whose forwarding headers name the client (the config's trustProxy). */
   readonly trustsProxy?: (address: string) => boolean;
+  /** The header those proxies write (the config's proxyHeader). */
+  readonly proxyHeader?: ProxyHeader;
 };
 
 /** What the handler asks of the transport for a request's body: the bytes, or why there are none. */
@@ -170,7 +172,7 @@ async function afterBody(body: Buffer | 'too_large' | 'aborted', ip: string, o: 
 export function createHandler(o: HandlerOptions): Handler {
   const trusts = o.trustsProxy;
   // Without trusted proxies (the default) the peer is the client, and nothing needs parsing.
-  const address = trusts === undefined ? (req: RequestHead): string => req.remoteAddress : (req: RequestHead): string => clientAddress(req.remoteAddress, req, trusts);
+  const address = trusts === undefined ? (req: RequestHead): string => req.remoteAddress : (req: RequestHead): string => clientAddress(req.remoteAddress, req, trusts, o.proxyHeader);
   const handle = async (req: RequestHead, readBody: ReadBody): Promise<HttpResponse> => {
     let ip = req.remoteAddress;
     try {

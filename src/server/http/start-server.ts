@@ -88,6 +88,7 @@ function handlerFor(config: ServerConfig, { processor, store }: Parts): Handler 
     processor,
     bodyLimit: config.limits.bodyBytes,
     trustsProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : undefined,
+    proxyHeader: config.proxyHeader,
     health: () => {
       const h = store.health();
       // Anyone can ask: no counts, only whether serving is possible.
