@@ -184,6 +184,24 @@ for (const f of factories) {
       assert.deepEqual(again, ['replayed', 'replayed', ...Array(8).fill('limited')]);
     });
 
+    test('past the cap of refused nonces, a refused request is still never accepted later; a fresh one is', async () => {
+      const c = client();
+      // A shared store remembers a client from its start (its epoch, on Redis's own clock), as serve
+      // prepares it; the fake clock must not be behind that, as a topology's start-up may leave it.
+      await store.prepare([c], { pastSeconds: 300, futureSeconds: 60 });
+      clock.set(Math.max(clock.now(), Date.now() + 1000));
+      const ts = Math.floor(clock.now() / 1000);
+      const o = { limit: 2, windowMs: 5_000, nonceTtlMs: 30_000, ts };
+      for (let i = 0; i < 2; i++) assert.equal((await store.admit(req(c, o))).kind, 'allowed');
+      const refused = Array.from({ length: 10 }, () => req(c, o));
+      for (const r of refused) assert.equal((await store.admit(r)).kind, 'limited');
+      clock.advance(5_000);
+      const again = [];
+      for (const r of refused) again.push((await store.admit(r)).kind);
+      assert.deepEqual(again.filter((k) => k === 'allowed'), [], again.join(' '));
+      assert.equal((await store.admit(req(c, { ...o, ts: ts + 5 }))).kind, 'allowed', 'a fresh request, stamped later');
+    });
+
     test('clients are limited separately', async () => {
       const a = client();
       const b = client();

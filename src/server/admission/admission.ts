@@ -13,7 +13,11 @@
 //    limited request is held too, but only when a slot frees before its token goes stale (else it
 //    could never be accepted anyway), and only up to min(limit, REFUSED_NONCES) such nonces per
 //    client beyond its allowed ones: otherwise a client hammering while limited would grow the
-//    store without bound.
+//    store without bound. Past that cap, the store keeps one number per client instead: the
+//    newest stamp of a refused request it did not hold. A ps2 token stamped at or before it is
+//    answered 'limited' (retry once the stamp is past), so no refused request is ever accepted
+//    later; a fresh request is stamped later and is served. (A legacy token carries no stamp: its
+//    refused nonces past the cap are the one gap, docs/SECURITY.md.)
 // R4 Forgetting. A store that may have lost what it knew (a memory store restarted, a Redis that
 //    lost its data or failed over) refuses tokens stamped before it can vouch for them: the memory
 //    store with 'before_start', a shared store with 'forgotten' (a 503: a retry sealed afresh

@@ -28,12 +28,13 @@ class Sweeper {
   readonly #timer: NodeJS.Timeout;
   #slice: NodeJS.Timeout | undefined;
 
-  constructor(replay: MemoryReplayStore, limiter: MemoryRateLimiter | undefined, everyMs: number) {
+  constructor(replay: MemoryReplayStore, limiter: MemoryRateLimiter | undefined, everyMs: number, also?: () => void) {
     const step = (): void => {
       this.#slice = replay.sweep(SWEEP_SLICE) ? undefined : setTimeout(step, SWEEP_TICK_MS).unref();
     };
     this.#timer = setInterval(() => {
       limiter?.sweep();
+      also?.();
       if (this.#slice === undefined) step();
     }, everyMs).unref();
   }
@@ -51,13 +52,15 @@ export class MemoryAdmissionStore implements AdmissionStore {
   readonly #now: () => number;
   #window: Window | undefined;
   #remembersFrom: number;
+  /** R3 past the cap: per client, the newest stamp refused and not held, and until when it matters. */
+  readonly #refusedUpTo = new Map<string, { ts: number; until: number }>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.limiter = new MemoryRateLimiter(this.#now);
     this.replay = new MemoryReplayStore(this.#now);
     this.#remembersFrom = options.remembersFrom ?? Math.floor(this.#now() / 1000);
-    if (options.sweep !== false) this.#sweeper = new Sweeper(this.replay, this.limiter, options.sweepMs ?? SWEEP_MS);
+    if (options.sweep !== false) this.#sweeper = new Sweeper(this.replay, this.limiter, options.sweepMs ?? SWEEP_MS, () => this.#sweepRefused());
   }
 
   /** Unix seconds: tokens stamped earlier are refused, because this store may have forgotten them. */
@@ -81,13 +84,28 @@ export class MemoryAdmissionStore implements AdmissionStore {
   async admit(r: AdmissionRequest): Promise<Admission> {
     if (r.ts !== undefined && r.ts < this.#remembersFrom) return BEFORE_START;
     if (this.replay.has(r.client, r.nonceKey)) return REPLAYED;
+    const forgotten = this.#refusedUpTo.get(r.client);
+    if (r.ts !== undefined && forgotten !== undefined && r.ts <= forgotten.ts) return this.#untilPast(r, forgotten.ts);
     const d = this.limiter.take(r.client, r.limit, r.windowMs);
     // R3. Allowed nonces within their lifetime (at most an hour) never exceed the limit.
     const replayable = d.resetMs < r.nonceTtlMs;
     if (d.allowed || (replayable && this.replay.countFor(r.client) < r.limit + Math.min(r.limit, REFUSED_NONCES))) {
       this.replay.add(r.client, r.nonceKey, r.nonceTtlMs);
+    } else if (replayable && r.ts !== undefined) {
+      // Newer than any stamp kept (older ones were answered above), and kept as long as its token.
+      this.#refusedUpTo.set(r.client, { ts: r.ts, until: this.#now() + r.nonceTtlMs });
     }
     return { kind: d.allowed ? 'allowed' : 'limited', limit: d.limit, remaining: d.remaining, resetMs: d.resetMs };
+  }
+
+  // R3 past the cap: refused until the stamp is past, with no quota spent.
+  #untilPast(r: AdmissionRequest, ts: number): Admission {
+    return { kind: 'limited', limit: r.limit, remaining: 0, resetMs: Math.max(1000, (ts + 1) * 1000 - this.#now()) };
+  }
+
+  #sweepRefused(): void {
+    const now = this.#now();
+    for (const [client, f] of this.#refusedUpTo) if (f.until <= now) this.#refusedUpTo.delete(client);
   }
 
   health(): StoreHealth {

@@ -27,11 +27,11 @@ import { decodeAnswer, luaArgv, luaPrelude } from './codec.js';
 
 // The script's own arguments, after the request's fields (codec.ts); and its keys, in order.
 const ADMIT_EXTRA = ['refusedCap', 'keepFor', 'clock'] as const;
-const keysOf = (client: string, nonce: string): string[] => [nonceKeyOf(client, nonce), rateLimitKey(client), refusedKey(client), epochKey(client)];
+const keysOf = (client: string, nonce: string): string[] => [nonceKeyOf(client, nonce), rateLimitKey(client), refusedKey(client), epochKey(client), refusedUpToKey(client)];
 
 // The rules R1-R4 of admission.ts, for one atomic round trip.
 const ADMIT = `${luaPrelude(ADMIT_EXTRA)}
-local nonceKey, acceptedKey, refusedKey, epochKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local nonceKey, acceptedKey, refusedKey, epochKey, refusedUpToKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(x.clock)
 if not now then
   local t = redis.call('TIME')
@@ -55,6 +55,12 @@ end
 if not redis.call('SET', nonceKey, '1', 'NX', 'PX', ttl) then
   return {KIND.replayed, 0, 0}
 end
+-- R3 past the cap: stamped at or before a refused request that was not held.
+local upTo = tonumber(redis.call('GET', refusedUpToKey))
+if r.ts and upTo and r.ts <= upTo then
+  redis.call('DEL', nonceKey)
+  return {KIND.limited, 0, math.max(1000, (upTo + 1) * 1000 - now)}
+end
 -- R2: the limit.
 redis.call('ZREMRANGEBYSCORE', acceptedKey, '-inf', now - r.windowMs)
 local count = redis.call('ZCARD', acceptedKey)
@@ -77,6 +83,9 @@ if not allowed then
       redis.call('ZADD', refusedKey, now + ttl, r.nonceKey)
       if redis.call('PTTL', refusedKey) < ttl then redis.call('PEXPIRE', refusedKey, ttl) end
       keep = true
+    elseif r.ts then
+      -- Newer than any stamp kept (older ones were answered above), and kept as long as its token.
+      redis.call('SET', refusedUpToKey, r.ts, 'PX', ttl)
     end
   end
   if not keep then redis.call('DEL', nonceKey) end
@@ -125,6 +134,7 @@ const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
 const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
 const refusedKey = (client: string): string => `psimbols:rn:{${client}}`;
 const epochKey = (client: string): string => `psimbols:epoch:{${client}}`;
+const refusedUpToKey = (client: string): string => `psimbols:rf:{${client}}`;
 
 export class RedisAdmissionStore implements AdmissionStore {
   readonly #redis: WithAdmit;
@@ -149,7 +159,7 @@ export class RedisAdmissionStore implements AdmissionStore {
     const redis = connect(o.url, this.#commandTimeoutMs);
     redis.on('error', () => undefined);
     // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
-    redis.defineCommand('psimbolsAdmit', { numberOfKeys: 4, lua: ADMIT });
+    redis.defineCommand('psimbolsAdmit', { numberOfKeys: 5, lua: ADMIT });
     redis.defineCommand('psimbolsEpoch', { numberOfKeys: 1, lua: EPOCH });
     this.#redis = redis as WithAdmit;
     // Admissions wait for the check: none may reach a new Redis before its epochs are moved.
