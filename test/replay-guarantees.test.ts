@@ -6,6 +6,8 @@ import { sealCall } from '../src/client/client.js';
 import { toJsonText } from '../src/config/store.js';
 import { sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type KeySpec, type V2Key } from '../src/protocol/keys.js';
+import type { Admission } from '../src/server/admission/admission.js';
+import { RedisAdmissionStore } from '../src/server/admission/redis-store.js';
 import { redisMissing, startRedis, type TestRedis } from './helpers/redis.js';
 import { fakeClock, post, startTestServer, tempDir, type TestServer } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
@@ -141,5 +143,31 @@ describe('an instance that served a client before', { skip: redisMissing() }, ()
       await redis.start();
       assert.equal(await eventually(async () => (await post(a.url, sealCall(config, 'supermath', 'factorial', { n: 3 }).outer)).status === 200), true);
     });
+  });
+});
+
+describe('a Redis that answers with a new identity, with many clients', { skip: redisMissing() }, () => {
+  test('no admission is decided before its client\'s epoch has moved, however long moving every epoch takes', async () => {
+    const redis = await startRedis();
+    const store = new RedisAdmissionStore({ url: redis.url });
+    try {
+      await store.ready();
+      // 50,000 clients: moving every epoch after a new identity takes longer than admissions wait.
+      const clients = Array.from({ length: 50_000 }, (_, i) => `c${i}`);
+      await store.prepare(clients);
+      const stamped = Math.floor(Date.now() / 1000);
+      // Same data, new run id: as a replica promoted, or a restart from a snapshot, would answer.
+      assert.match(await redis.command('SAVE'), /OK/);
+      await redis.stop();
+      await redis.start();
+      const last = clients.at(-1)!;
+      const request = { client: last, nonceKey: 'n-before', nonceTtlMs: 360_000, limit: 10, windowMs: 3_600_000, ts: stamped, pastSeconds: 300, futureSeconds: 60 };
+      let answer: Admission | undefined;
+      assert.ok(await eventually(async () => (answer = await store.admit(request).catch(() => undefined)) !== undefined), 'the store is back');
+      assert.deepEqual(answer, { kind: 'forgotten' }, 'stamped before the new identity answered: it cannot be checked');
+    } finally {
+      await store.close();
+      await redis.remove();
+    }
   });
 });

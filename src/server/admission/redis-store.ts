@@ -26,7 +26,7 @@ import { decodeAnswer, luaArgv, luaPrelude } from './codec.js';
 //   start of the current second instead, so that a new client's first request is not refused.
 
 // The script's own arguments, after the request's fields (codec.ts); and its keys, in order.
-const ADMIT_EXTRA = ['refusedCap', 'keepFor', 'clock'] as const;
+const ADMIT_EXTRA = ['refusedCap', 'keepFor', 'clock', 'floor'] as const;
 const keysOf = (client: string, nonce: string): string[] => [nonceKeyOf(client, nonce), rateLimitKey(client), refusedKey(client), epochKey(client), refusedUpToKey(client)];
 
 // The rules R1-R4 of admission.ts, for one atomic round trip.
@@ -37,11 +37,16 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- R4: forgotten, stale, future.
+-- R4: forgotten, stale, future. The floor is when this instance last saw a new Redis answer: an
+-- epoch older than that is moved here, in the same atomic step as the decision it governs.
 local epoch = tonumber(redis.call('GET', epochKey))
+local floor = tonumber(x.floor)
 if not epoch then
   epoch = now
   redis.call('SET', epochKey, now)
+elseif floor and epoch < floor then
+  epoch = floor
+  redis.call('SET', epochKey, floor)
 end
 local ttl = r.nonceTtlMs
 if r.ts then
@@ -110,6 +115,7 @@ return 0
 `;
 
 type EpochMode = 'second' | 'now' | 'reset';
+const EPOCH_SLICE = 1000;
 
 type RedisStoreOptions = {
   readonly url: string;
@@ -148,6 +154,9 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly #clients = new Set<string>();
   // Each master's run id and replication id, from the last connection; undefined before the first.
   #identities: Map<string, string> | undefined;
+  // Redis's time (ms) when a Redis this store had not seen before last answered: every admission
+  // moves its client's epoch to at least this, so none is decided on an epoch not yet moved.
+  #floor: number | undefined;
   #settling: Promise<void> | undefined;
 
   constructor(o: RedisStoreOptions) {
@@ -177,21 +186,27 @@ export class RedisAdmissionStore implements AdmissionStore {
   }
 
   // On every connection: a Redis (or a Cluster master) this store has not seen answer before may
-  // lack what the one before knew, so every epoch moves to now; otherwise only missing ones are
-  // written, in case the same Redis lost its data.
+  // lack what the one before knew, so every epoch moves to now: at once for this instance's own
+  // admissions (the floor), and in Redis for every client, in the background, for instances that
+  // did not see the change. Otherwise only missing epochs are written, in case the same Redis
+  // lost its data. Admissions wait for the identity check alone, which is bounded: a Cluster node
+  // that is down keeps the question queued until it is back.
   async #connected(): Promise<void> {
     const seen = this.#identities;
-    // Unknown (not every node answers yet), only missing epochs are written. Bounded: a Cluster
-    // node that is down keeps the question queued until it is back, and admissions wait for this.
     const now = await withTimeout(identities(this.#redis), this.#commandTimeoutMs).catch(() => undefined);
-    if (now !== undefined) this.#identities = now;
+    if (now !== undefined) this.#identities = now.ids;
     if (seen === undefined) return;
-    const changed = now !== undefined && [...now].some(([node, id]) => seen.get(node) !== id);
-    await withTimeout(this.#writeEpochs([...this.#clients], changed ? 'reset' : 'now'), this.#commandTimeoutMs);
+    const changed = now !== undefined && [...now.ids].some(([node, id]) => seen.get(node) !== id);
+    if (changed) this.#floor = Math.max(this.#floor ?? 0, now.timeMs);
+    void this.#writeEpochs([...this.#clients], changed ? 'reset' : 'now').catch(() => undefined);
   }
 
-  #writeEpochs(clients: readonly string[], mode: EpochMode): Promise<unknown> {
-    return Promise.all(clients.map((c) => this.#redis.psimbolsEpoch(epochKey(c), mode)));
+  // In slices, each sent once the last is answered: 50,000 commands at once would leave the last
+  // ones waiting past their timeout behind the others.
+  async #writeEpochs(clients: readonly string[], mode: EpochMode): Promise<void> {
+    for (let i = 0; i < clients.length; i += EPOCH_SLICE) {
+      await Promise.all(clients.slice(i, i + EPOCH_SLICE).map((c) => this.#redis.psimbolsEpoch(epochKey(c), mode)));
+    }
   }
 
   /** Writes the epoch of each client new to this instance (see the comment at the top). */
@@ -224,7 +239,7 @@ export class RedisAdmissionStore implements AdmissionStore {
     if (this.#failures >= this.#threshold && now < this.#openUntil) throw new PsimbolsError('store_unavailable', 'circuit open');
     let reply: AdmitReply;
     try {
-      const argv = luaArgv({ ...r, nonceTtlMs: Math.max(1, Math.ceil(r.nonceTtlMs)) }, [Math.min(r.limit, REFUSED_NONCES), MAX_WINDOW_SECONDS, this.#clock ? this.#clock() : '']);
+      const argv = luaArgv({ ...r, nonceTtlMs: Math.max(1, Math.ceil(r.nonceTtlMs)) }, [Math.min(r.limit, REFUSED_NONCES), MAX_WINDOW_SECONDS, this.#clock ? this.#clock() : '', this.#floor ?? '']);
       const admitted = this.#redis.psimbolsAdmit(...keysOf(r.client, r.nonceKey), ...argv);
       // A Cluster retries a command through redirections and a cluster that is down, for a second
       // or more; the command timeout bounds each try, this the whole.
@@ -289,14 +304,18 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 const INFO_FIELD = (info: string, field: string): string => new RegExp(`^${field}:(\\S+)`, 'm').exec(info)?.[1] ?? '';
 
-/** Which Redis processes answer, and as which replication history: host:port of each master to "run_id/replid". */
-async function identities(redis: Redis | Cluster): Promise<Map<string, string>> {
+/**
+ * Which Redis processes answer, and as which replication history (host:port of each master to
+ * "run_id/replid"), and the latest of their clocks, in ms.
+ */
+async function identities(redis: Redis | Cluster): Promise<{ ids: Map<string, string>; timeMs: number }> {
   const masters = redis instanceof Cluster ? redis.nodes('master') : [redis];
-  const ids = await Promise.all(
+  const answers = await Promise.all(
     masters.map(async (node) => {
-      const info = await node.info();
-      return [`${node.options.host ?? ''}:${node.options.port ?? ''}`, `${INFO_FIELD(info, 'run_id')}/${INFO_FIELD(info, 'master_replid')}`] as const;
+      const [info, [seconds = '0', micros = '0']] = await Promise.all([node.info(), node.time()]);
+      const id = [`${node.options.host ?? ''}:${node.options.port ?? ''}`, `${INFO_FIELD(info, 'run_id')}/${INFO_FIELD(info, 'master_replid')}`] as const;
+      return { id, timeMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) };
     }),
   );
-  return new Map(ids);
+  return { ids: new Map(answers.map((a) => a.id)), timeMs: Math.max(...answers.map((a) => a.timeMs)) };
 }
