@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -17,8 +18,9 @@ import { eventually } from './helpers/wait.js';
 import { redisMissing, startRedis } from './helpers/redis.js';
 
 // `serve --workers 2`, the real binary: the primary owns limits, replays and failure counts, so
-// the workers together behave as one server. Each request below goes on a new connection, which
-// the primary hands to the workers in turn (round robin); the log names the worker of each line.
+// the workers together behave as one server. Workers accept connections themselves, so which one
+// takes a new connection is the kernel's choice: onWorker() stops the other (SIGSTOP) to send
+// requests to one worker for certain. The log names the worker of each line.
 
 const SERVER = 'http://psimbols.test/';
 
@@ -39,6 +41,14 @@ const workerPids = (s: Served): number[] => {
   }
 };
 
+const readlinkOr = (path: string): string => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+};
+
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
@@ -47,6 +57,19 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
+
+/** Runs `body` while only worker `index` (of the two) takes new connections: the other is stopped. */
+async function onWorker<T>(served: Served, index: 0 | 1, body: () => Promise<T>): Promise<T> {
+  const pids = workerPids(served).sort((a, b) => a - b);
+  const other = pids[1 - index];
+  assert.ok(other !== undefined, `two workers, not ${pids.length}`);
+  process.kill(other, 'SIGSTOP');
+  try {
+    return await body();
+  } finally {
+    process.kill(other, 'SIGCONT');
+  }
+}
 
 async function serveWorkers(config: Record<string, unknown>): Promise<{ served: Served; dir: Awaited<ReturnType<typeof tempDir>>; write(c: Record<string, unknown>): Promise<void> }> {
   const dir = await tempDir();
@@ -70,9 +93,12 @@ describe('serve --workers 2', () => {
   });
 
   test('give a client exactly requestsPerHour between them, and both serve', async () => {
-    const statuses = await Promise.all(Array.from({ length: 20 }, () => postFresh(s.served.url, seal('exact'))));
-    assert.equal(statuses.filter((x) => x === 200).length, 10);
-    assert.equal(statuses.filter((x) => x === 429).length, 10);
+    const send = (n: number) => () => Promise.all(Array.from({ length: n }, () => postFresh(s.served.url, seal('exact'))));
+    const first = await onWorker(s.served, 0, send(7));
+    const second = await onWorker(s.served, 1, send(13));
+    assert.deepEqual(first, Array(7).fill(200));
+    assert.equal(second.filter((x) => x === 200).length, 3, 'the second worker grants only what the first left');
+    assert.equal(second.filter((x) => x === 429).length, 10);
     await eventually(async () => lines(s.served).filter((l) => l.msg === 'request' && l.status === 200).length >= 10);
     const workers = new Set(lines(s.served).filter((l) => l.msg === 'request').map((l) => l.worker));
     assert.equal(workers.size, 2, `served by ${[...workers].join(', ')}`);
@@ -80,9 +106,9 @@ describe('serve --workers 2', () => {
 
   test('refuse, on every worker, a token one of them accepted', async () => {
     const token = seal('replay');
-    assert.equal(await postFresh(s.served.url, token, '127.0.0.3'), 200);
-    const again = await Promise.all(Array.from({ length: 4 }, () => postFresh(s.served.url, token, '127.0.0.3')));
-    assert.deepEqual(again, [401, 401, 401, 401]);
+    const replay = () => Promise.all([1, 2].map(() => postFresh(s.served.url, token, '127.0.0.3')));
+    assert.equal(await onWorker(s.served, 0, () => postFresh(s.served.url, token, '127.0.0.3')), 200);
+    assert.deepEqual([...(await onWorker(s.served, 0, replay)), ...(await onWorker(s.served, 1, replay))], [401, 401, 401, 401]);
     await eventually(async () => lines(s.served).filter((l) => l.reason === 'replayed').length === 4);
     const refusedBy = new Set(lines(s.served).filter((l) => l.reason === 'replayed').map((l) => l.worker));
     assert.equal(refusedBy.size, 2, 'both workers refused the replay');
@@ -91,14 +117,20 @@ describe('serve --workers 2', () => {
   test('count failed authentications from an address once, whichever worker sees them', async () => {
     const bad = () => ({ ...seal('probe'), request: flipBit(seal('probe').request, 60, 1) });
     const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push(await postFresh(s.served.url, bad(), '127.0.0.4'));
+    const fail = (n: number) => async () => {
+      for (let i = 0; i < n; i++) statuses.push(await postFresh(s.served.url, bad(), '127.0.0.4'));
+    };
+    await onWorker(s.served, 0, fail(3));
+    await onWorker(s.served, 1, fail(3));
+    await onWorker(s.served, 0, fail(2));
     assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429, 429]);
     // An honest request from the same address is still served.
     assert.equal(await postFresh(s.served.url, seal('steady'), '127.0.0.4'), 200);
   });
 
   test('write every log line whole: each line of the log is one JSON object', async () => {
-    await Promise.all(Array.from({ length: 200 }, () => postFresh(s.served.url, { client: 'x'.repeat(2000), request: 'y' }, '127.0.0.5')));
+    // From 200 addresses, each under its failure limit, so that every request gets its line.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => postFresh(s.served.url, { client: `x${i}`, request: 'ps2.AAAA' }, `127.0.1.${i + 1}`)));
     await eventually(async () => lines(s.served).filter((l) => l.msg === 'request').length >= 230);
     assert.ok(lines(s.served).length > 230);
   });
@@ -129,7 +161,8 @@ describe('serve --workers 2, supervised', () => {
       await s.write({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] }, bob: { server: SERVER, keys: [bob] } } });
       s.served.child.kill('SIGHUP');
       assert.ok(await eventually(async () => s.served.stderr().includes('config reloaded')));
-      assert.deepEqual(await Promise.all([1, 2, 3, 4].map(callBob)), [200, 200, 200, 200]);
+      // Once the primary has logged the reload, a worker may still be applying it.
+      assert.ok(await eventually(async () => (await onWorker(s.served, 0, callBob)) === 200 && (await onWorker(s.served, 1, callBob)) === 200));
       assert.ok(await eventually(async () => servedBy(s.served, 'bob').size === 2), 'both workers serve the reloaded client');
       await s.write({ server: SERVER, clients: { alice: { server: SERVER, keys: ['not a key'] } } });
       s.served.child.kill('SIGHUP');
@@ -150,8 +183,10 @@ describe('serve --workers 2, supervised', () => {
         const now = workerPids(s.served);
         return now.length === 2 && !now.includes(before[0]!);
       }));
-      // The new worker (cluster id 3) is served connections once it listens.
-      assert.ok(await eventually(async () => (await postFresh(s.served.url, sealFor('alice', alice))) === 200 && servedBy(s.served, 'alice').has(3)));
+      // The new worker (cluster id 3) serves once it listens.
+      const fresh = workerPids(s.served).sort((a, b) => a - b).indexOf(workerPids(s.served).find((p) => !before.includes(p))!);
+      assert.ok(fresh === 0 || fresh === 1);
+      assert.ok(await eventually(async () => (await onWorker(s.served, fresh, () => postFresh(s.served.url, sealFor('alice', alice)))) === 200 && servedBy(s.served, 'alice').has(3)));
       assert.deepEqual(await Promise.all([1, 2, 3, 4].map(() => postFresh(s.served.url, sealFor('alice', alice)))), [200, 200, 200, 200]);
     });
   });
@@ -183,6 +218,30 @@ describe('serve --workers 2, supervised', () => {
   });
 });
 
+describe('a worker killed with connections waiting for it', () => {
+  test('leaves none unanswered: they go to the other worker, and the primary holds no socket', async () => {
+    const alice = generateKeySpec();
+    await withWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } }, async (s) => {
+      const primary = s.served.child.pid!;
+      const sockets = () => readdirSync(`/proc/${primary}/fd`).filter((fd) => readlinkOr(`/proc/${primary}/fd/${fd}`).startsWith('socket:')).length;
+      const idle = sockets();
+      for (let round = 0; round < 3; round++) {
+        // The newest: the other has listened all along (were the last listener to die, the
+        // primary would close the port, and waiting connections would be reset, not left waiting).
+        const victim = Math.max(...workerPids(s.served));
+        // The victim takes no connection while stopped; under a round robin, the primary would
+        // hand it half of these, and they would be lost with it.
+        process.kill(victim, 'SIGSTOP');
+        const answers = Promise.all(Array.from({ length: 6 }, () => postFresh(s.served.url, sealFor('alice', alice))));
+        process.kill(victim, 'SIGKILL');
+        assert.deepEqual(await answers, Array(6).fill(200));
+        assert.ok(await eventually(async () => workerPids(s.served).length === 2 && !workerPids(s.served).includes(victim), 15_000));
+      }
+      assert.ok(sockets() <= idle, `the primary holds ${sockets()} sockets, ${idle} before`);
+    });
+  });
+});
+
 describe('serve --workers 2 --store redis://…', { skip: redisMissing() }, () => {
   test('each worker asks Redis itself: exact limits, and a replay refused whichever worker sees it', async () => {
     const redis = await startRedis();
@@ -190,9 +249,10 @@ describe('serve --workers 2 --store redis://…', { skip: redisMissing() }, () =
     try {
       await withWorkers({ store: redis.url, clients: { alice: { server: SERVER, keys: [key], requestsPerHour: 6 } } }, async (s) => {
         const token = sealFor('alice', key);
-        assert.equal(await postFresh(s.served.url, token), 200);
-        assert.deepEqual(await Promise.all([1, 2].map(() => postFresh(s.served.url, token, '127.0.0.6'))), [401, 401]);
-        const statuses = await Promise.all(Array.from({ length: 10 }, () => postFresh(s.served.url, sealFor('alice', key))));
+        assert.equal(await onWorker(s.served, 0, () => postFresh(s.served.url, token)), 200);
+        assert.equal(await onWorker(s.served, 1, () => postFresh(s.served.url, token, '127.0.0.6')), 401);
+        const send = (n: number) => () => Promise.all(Array.from({ length: n }, () => postFresh(s.served.url, sealFor('alice', key))));
+        const statuses = [...(await onWorker(s.served, 0, send(3))), ...(await onWorker(s.served, 1, send(7)))];
         assert.equal(statuses.filter((x) => x === 200).length, 5);
         assert.equal(statuses.filter((x) => x === 429).length, 5);
         assert.ok(await eventually(async () => servedBy(s.served, 'alice').size === 2));

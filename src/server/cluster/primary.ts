@@ -41,6 +41,13 @@ export type RunningCluster = {
   close(): Promise<void>;
 };
 
+// Workers accept connections themselves (SCHED_NONE), so the primary never holds one. In Node's
+// round robin the primary accepts and hands each connection over, and one handed to a worker that
+// dies is neither served nor closed: the client waits for ever, the primary keeps the socket in
+// CLOSE-WAIT (nodejs/node#3551, #21746). The price: the kernel, not a rotation, spreads new
+// connections, less evenly under light load.
+cluster.schedulingPolicy = cluster.SCHED_NONE;
+
 const FIRST_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 10_000;
 // A worker that lived this long was healthy: the next restart starts from the first backoff.
