@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { parseServerConfig } from '../src/config/server-config.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
+import { sharedCollection } from '../src/server/http/metrics-server.js';
 import { startServer } from '../src/server/http/start-server.js';
 import { createLogger } from '../src/server/observe/log.js';
 import { post } from './helpers/server.js';
@@ -55,5 +57,41 @@ describe('the log, under a flood of refused requests', () => {
     const left = all.filter((l) => l.msg === 'access lines left out for an address over its failure limit');
     assert.deepEqual(left.map((l) => l.suppressed), [sent - 6]);
     assert.ok(Buffer.byteLength(s.text()) < 300 * 10, `${Buffer.byteLength(s.text())} bytes of log for ${sent} requests`);
+  });
+});
+
+describe('the metrics port, under many scrapers and slow ones', () => {
+  test('concurrent scrapes share one collection, and its text is reused for a second', async () => {
+    let collections = 0;
+    let t = 0;
+    const collect = sharedCollection(async () => `text ${++collections}`, 1000, () => t);
+    assert.deepEqual(new Set(await Promise.all(Array.from({ length: 64 }, collect))), new Set(['text 1']));
+    t = 999;
+    assert.equal(await collect(), 'text 1');
+    t = 1000;
+    assert.equal(await collect(), 'text 2');
+    assert.equal(collections, 2);
+  });
+
+  test('has the request port\'s timeouts: a half-sent request is closed; and at most 32 connections', async () => {
+    const config = parseServerConfig({ listen: { host: '127.0.0.1', port: 0 }, limits: { headersTimeoutMs: 500, requestTimeoutMs: 1000 } }, 'test');
+    const server = await startServer({ config, log: createLogger(() => undefined, 'json'), watch: false, metrics: { host: '127.0.0.1', port: 0 } });
+    try {
+      const { port } = new URL(server.metricsUrl!);
+      // Each socket reads, or it would never see the server close it.
+      const open = () => connect(Number(port), '127.0.0.1').resume();
+      const half = open();
+      half.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+      const started = performance.now();
+      await new Promise((r) => half.on('close', r));
+      assert.ok(performance.now() - started < 10_000, 'closed by the headers timeout, not left open');
+      const sockets = Array.from({ length: 40 }, open);
+      let closed = 0;
+      await new Promise<void>((r) => sockets.forEach((s) => s.on('close', () => ++closed === 8 && r())));
+      assert.equal(closed, 8, 'the eight past the cap are closed at once');
+      sockets.forEach((s) => s.destroy());
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -183,7 +183,7 @@ async function clusterMetrics(o: ClusterOptions, admission: Admission, superviso
   const m = await import('../observe/metrics.js');
   const own = m.primaryRegistry({ replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures }, () => supervisor.workers.length, () => supervisor.restarts);
   const { serveMetrics } = await import('../http/metrics-server.js');
-  return serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own));
+  return serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own), o.config.limits);
 }
 
 /** Starts the primary and its workers; resolves once every worker listens. */

@@ -1,26 +1,64 @@
 import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
+import type { ServerConfig } from '../../config/server-config.js';
 import { errnoCode, errorMessage, PsimbolsError } from '../../errors.js';
 import { listen } from './listen.js';
 
-// The metrics port: `GET /metrics`, apart from the port that serves requests.
+// The metrics port: `GET /metrics`, apart from the port that serves requests. Anyone who reaches
+// it can scrape, so a scrape costs the server a bounded amount: concurrent scrapes share one
+// collection and its text is reused for CACHE_MS; the port has the request port's timeouts and
+// at most MAX_CONNECTIONS connections.
 
 export type MetricsServer = { readonly url: string; close(): Promise<void> };
 
-/** `GET /metrics` on its own address, apart from the port that serves requests. */
-export async function serveMetrics(host: string, port: number, exposition: () => Promise<string>): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
-    if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('GET /metrics\n');
-      return;
-    }
-    exposition().then(
-      (text) => res.writeHead(200, { 'Content-Type': Registry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? '' : text),
-      () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
+const CACHE_MS = 1000;
+const MAX_CONNECTIONS = 32;
+
+/** One collection at a time, its text reused for `cacheMs`: 64 scrapers cost one collection a second. */
+export function sharedCollection(collect: () => Promise<string>, cacheMs = CACHE_MS, now: () => number = Date.now): () => Promise<string> {
+  let last: { text: string; at: number } | undefined;
+  let inFlight: Promise<string> | undefined;
+  return () => {
+    if (last !== undefined && now() - last.at < cacheMs) return Promise.resolve(last.text);
+    inFlight ??= collect().then(
+      (text) => {
+        last = { text, at: now() };
+        inFlight = undefined;
+        return text;
+      },
+      (e: unknown) => {
+        inFlight = undefined;
+        throw e;
+      },
     );
-  });
+    return inFlight;
+  };
+}
+
+/** `GET /metrics` on its own address, apart from the port that serves requests. */
+export async function serveMetrics(host: string, port: number, exposition: () => Promise<string>, limits: ServerConfig['limits']): Promise<MetricsServer> {
+  const collect = sharedCollection(exposition);
+  const server: Server = createServer(
+    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) },
+    (req, res) => {
+      if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('GET /metrics\n');
+        return;
+      }
+      collect().then(
+        (text) => res.writeHead(200, { 'Content-Type': Registry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? '' : text),
+        () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
+      );
+    },
+  );
+  server.maxConnections = MAX_CONNECTIONS;
   const { url } = await listen(server, port, host).catch((e: unknown) =>
     Promise.reject(new PsimbolsError('usage', `cannot serve metrics on ${host}:${port} (${errnoCode(e) ?? errorMessage(e)}): pick another address with --metrics (or metrics.listen in the config)`, { cause: e })),
   );
-  return { url: `${url}metrics`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  const close = (): Promise<void> =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    });
+  return { url: `${url}metrics`, close };
 }

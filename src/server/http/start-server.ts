@@ -109,7 +109,7 @@ async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; ser
     const memory = parts.store instanceof MemoryAdmissionStore ? parts.store : undefined;
     if (parts.failures instanceof FailureLimiter) m.admissionSizes(instruments.registry, { replay: memory?.replay, limiter: memory?.limiter, failures: parts.failures });
     const { serveMetrics } = await import('./metrics-server.js');
-    return serveMetrics(metrics.host, metrics.port, () => instruments.registry.metrics());
+    return serveMetrics(metrics.host, metrics.port, () => instruments.registry.metrics(), o.config.limits);
   };
   return { observer: instruments.observer, serve };
 }
