@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { parseServerConfig } from '../src/config/server-config.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
-import { sharedCollection } from '../src/server/http/metrics-server.js';
+import { paced, sharedCollection } from '../src/server/http/metrics-server.js';
 import { startServer } from '../src/server/http/start-server.js';
 import { createLogger } from '../src/server/observe/log.js';
 import { post } from './helpers/server.js';
@@ -71,6 +71,20 @@ describe('the metrics port, under many scrapers and slow ones', () => {
     t = 1000;
     assert.equal(await collect(), 'text 2');
     assert.equal(collections, 2);
+  });
+
+  test('answers go out at most one every 50 ms, in turn', async () => {
+    let t = 0;
+    const ran: number[] = [];
+    const inTurn = paced(50, () => t);
+    inTurn(() => ran.push(1));
+    assert.deepEqual(ran, [1], 'the first at once');
+    const done = new Promise<void>((r) => inTurn(() => (ran.push(2), r())));
+    await done;
+    assert.deepEqual(ran, [1, 2]);
+    t = 1000;
+    inTurn(() => ran.push(3));
+    assert.deepEqual(ran, [1, 2, 3], 'after a quiet while, at once again');
   });
 
   test('has the request port\'s timeouts: a half-sent request is closed; and at most 32 connections', async () => {

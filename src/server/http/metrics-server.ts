@@ -5,14 +5,28 @@ import { errnoCode, errorMessage, PsimbolsError } from '../../errors.js';
 import { listen } from './listen.js';
 
 // The metrics port: `GET /metrics`, apart from the port that serves requests. Anyone who reaches
-// it can scrape, so a scrape costs the server a bounded amount: concurrent scrapes share one
-// collection and its text is reused for CACHE_MS; the port has the request port's timeouts and
-// at most MAX_CONNECTIONS connections.
+// it can scrape, so scrapes cost the server a bounded amount: concurrent scrapes share one
+// collection and its text is reused for CACHE_MS; answers go out at most one every PACE_MS (a
+// Prometheus scrapes a target every 15 s by default), the rest wait their turn; and the port has
+// the request port's timeouts and at most MAX_CONNECTIONS connections, so few can wait.
 
 export type MetricsServer = { readonly url: string; close(): Promise<void> };
 
 const CACHE_MS = 1000;
+const PACE_MS = 50;
 const MAX_CONNECTIONS = 32;
+
+/** Runs each task at most one every `paceMs`, in the order given. */
+export function paced(paceMs = PACE_MS, now: () => number = Date.now): (task: () => void) => void {
+  let next = 0;
+  return (task) => {
+    const t = now();
+    const at = Math.max(t, next);
+    next = at + paceMs;
+    if (at === t) task();
+    else setTimeout(task, at - t);
+  };
+}
 
 /** One collection at a time, its text reused for `cacheMs`: 64 scrapers cost one collection a second. */
 export function sharedCollection(collect: () => Promise<string>, cacheMs = CACHE_MS, now: () => number = Date.now): () => Promise<string> {
@@ -38,6 +52,7 @@ export function sharedCollection(collect: () => Promise<string>, cacheMs = CACHE
 /** `GET /metrics` on its own address, apart from the port that serves requests. */
 export async function serveMetrics(host: string, port: number, exposition: () => Promise<string>, limits: ServerConfig['limits']): Promise<MetricsServer> {
   const collect = sharedCollection(exposition);
+  const inTurn = paced();
   const server: Server = createServer(
     { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) },
     (req, res) => {
@@ -45,10 +60,13 @@ export async function serveMetrics(host: string, port: number, exposition: () =>
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('GET /metrics\n');
         return;
       }
-      collect().then(
-        (text) => res.writeHead(200, { 'Content-Type': Registry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? '' : text),
-        () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
-      );
+      inTurn(() => {
+        if (res.destroyed) return;
+        collect().then(
+          (text) => res.writeHead(200, { 'Content-Type': Registry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? '' : text),
+          () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
+        );
+      });
     },
   );
   server.maxConnections = MAX_CONNECTIONS;
