@@ -41,7 +41,7 @@ function topologyFactory(name: string, startTopology: () => Promise<Topology>): 
     skip: missing,
     setup: async (now) => {
       topology = await startTopology();
-      const store = new RedisAdmissionStore({ url: topology.url, clock: now });
+      const store = new RedisAdmissionStore({ url: topology.url, clock: now, commandTimeoutMs: 2000 });
       await store.ready(10_000);
       return store;
     },
@@ -96,7 +96,7 @@ const factories: Factory[] = [
     skip: missing,
     setup: async (now) => {
       redis ??= await startRedis();
-      const store = new RedisAdmissionStore({ url: redis.url, clock: now });
+      const store = new RedisAdmissionStore({ url: redis.url, clock: now, commandTimeoutMs: 2000 });
       await store.ready();
       return store;
     },

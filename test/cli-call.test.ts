@@ -276,7 +276,7 @@ describe('psimbols bench', () => {
     stderr.on('data', (d) => (bar += String(d)));
     stdout.on('data', (d) => (printed += String(d)));
     const io: Io = { env: benchEnv, stdin: fakeTty(), stdout, stderr };
-    assert.equal(await main(['bench', '-d', '1', '--connections', '1'], io), 0);
+    assert.equal(await main(['bench', '-d', '0.7', '--connections', '1'], io), 0);
     const frames = [...bar.matchAll(/\] +(\d+)% (\d+) req\/s/g)].map((m) => ({ share: Number(m[1]), rate: Number(m[2]) }));
     assert.ok(frames.length >= 5, `${frames.length} frames`);
     assert.ok(frames[0]!.share <= 30, `starts at ${frames[0]!.share}%`);

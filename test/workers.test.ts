@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -58,12 +58,21 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** The state letter of a process in /proc (T: stopped). */
+const stateOf = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
+
+/** Stops a process and waits until it is stopped: on a loaded machine it may run on for a moment. */
+async function stopProcess(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  assert.ok(await eventually(async () => stateOf(pid) === 'T'), `process ${pid} did not stop`);
+}
+
 /** Runs `body` while only worker `index` (of the two) takes new connections: the other is stopped. */
 async function onWorker<T>(served: Served, index: 0 | 1, body: () => Promise<T>): Promise<T> {
   const pids = workerPids(served).sort((a, b) => a - b);
   const other = pids[1 - index];
   assert.ok(other !== undefined, `two workers, not ${pids.length}`);
-  process.kill(other, 'SIGSTOP');
+  await stopProcess(other);
   try {
     return await body();
   } finally {
@@ -231,7 +240,7 @@ describe('a worker killed with connections waiting for it', () => {
         const victim = Math.max(...workerPids(s.served));
         // The victim takes no connection while stopped; under a round robin, the primary would
         // hand it half of these, and they would be lost with it.
-        process.kill(victim, 'SIGSTOP');
+        await stopProcess(victim);
         const answers = Promise.all(Array.from({ length: 6 }, () => postFresh(s.served.url, sealFor('alice', alice))));
         process.kill(victim, 'SIGKILL');
         assert.deepEqual(await answers, Array(6).fill(200));

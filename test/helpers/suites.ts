@@ -4,7 +4,8 @@ import { readdirSync } from 'node:fs';
 // file. Node 20 runs tsx's module hooks on a thread of their own, so a process pays about a second
 // of CPU to load the server's modules through them: 24 processes cost 25 s of a suite of 90 (the
 // same as Node 22's --experimental-test-isolation=none, which Node 20 lacks). Each file still
-// stands alone: run one with `node --import tsx --test test/NAME.test.ts`.
+// stands alone: run one with `node --import tsx --test test/NAME.test.ts`. The runner's
+// --test-timeout bounds a half as it bounds a test, so it is set for a half on a loaded machine.
 
 /** Imports every `share`-th test file (1-based, of `shares`), in name order. */
 export async function importShare(share: number, shares: number): Promise<void> {
