@@ -153,12 +153,9 @@ describe('a Redis that answers with a new identity, with many clients', { skip: 
     try {
       await store.ready();
       // 50,000 clients: moving every epoch after a new identity takes longer than admissions wait.
-      // Their epochs are written by a patient store; the store under test knows the clients too.
+      // (On a loaded machine a slice of the epochs written here may time out: that client's first
+      // admission then writes it, which refuses the old token all the same.)
       const clients = Array.from({ length: 50_000 }, (_, i) => `c${i}`);
-      const setup = new RedisAdmissionStore({ url: redis.url, commandTimeoutMs: 30_000 });
-      await setup.ready(30_000);
-      await setup.prepare(clients);
-      await setup.close();
       await store.prepare(clients).catch(() => undefined);
       const stamped = Math.floor(Date.now() / 1000);
       // Same data, new run id: as a replica promoted, or a restart from a snapshot, would answer.
