@@ -2,9 +2,10 @@
 // Runs the compiled CLI. `npm ci` builds it through the prepare script: tsc to dist/, then
 // esbuild bundles (scripts/bundle.mjs). `psimbols call …` requires one CommonJS file holding
 // only that command, since scripts run it most and its start-up is most of its time: this
-// launcher is CommonJS too (bin/package.json), so that path never starts the ES module loader.
+// launcher is CommonJS too (bin/package.json), so that path never starts the ES module loader,
+// and it loads the bundle with the V8 code cache the build made (load-call.cjs).
 // Every other command line imports the ES module bundle of the whole CLI.
 'use strict';
 
-if (process.argv[2] === 'call') require('../dist/cli-call/main.cjs').run('call');
+if (process.argv[2] === 'call') require('./load-call.cjs').loadCall().run('call');
 else import('../dist/cli-bundle/main.js').then((cli) => cli.run());

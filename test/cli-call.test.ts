@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +11,17 @@ import { PassThrough } from 'node:stream';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { post, tempDir } from './helpers/server.js';
+
+describe('the call bundle', () => {
+  test('loads with the code cache the build made, and compiles as usual when V8 refuses a cache', async () => {
+    const { compileBundle } = createRequire(import.meta.url)('../bin/load-call.cjs') as { compileBundle(cache: Buffer | undefined): { script: { cachedDataRejected?: boolean }; exports: { run?: unknown } } };
+    const cache = await readFile(new URL('../dist/cli-call/main.cjs.cache', import.meta.url));
+    assert.equal(compileBundle(cache).script.cachedDataRejected, false, 'the cache matches the bundle');
+    const refused = compileBundle(Buffer.from('not a code cache'));
+    assert.equal(refused.script.cachedDataRejected, true);
+    assert.equal(typeof refused.exports.run, 'function');
+  });
+});
 
 describe('the item grammar', () => {
   test('key=value sends a number, true, false or null only for exact literals', () => {
