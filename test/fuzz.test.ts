@@ -15,12 +15,12 @@ import { post, startTestServer, tempDir, type TestServer } from './helpers/serve
 
 // Property-based fuzzing through the whole request path and the config parsers. The seed is
 // printed by fast-check on failure; set FC_SEED to replay one. npm test runs a share of each
-// property's runs (PSIMBOLS_FUZZ_SCALE, 0.4 by default) so that the suite stays quick; npm run
+// property's runs (PSIMBOLS_FUZZ_SCALE, 0.3 by default) so that the suite stays quick; npm run
 // stress, which CI runs, runs them all twice over (scale 2).
 
 const ALLOWED = new Set([200, 400, 401, 413, 429]);
 const seed = process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined;
-const scale = Number(process.env.PSIMBOLS_FUZZ_SCALE ?? 0.4);
+const scale = Number(process.env.PSIMBOLS_FUZZ_SCALE ?? 0.3);
 const params = (numRuns: number) => ({ numRuns: Math.max(20, Math.round(numRuns * scale)), ...(seed === undefined ? {} : { seed }) });
 
 describe('fuzzing the request path', () => {
