@@ -125,17 +125,24 @@ export const fakeTty = (): FakeTty => Object.assign(new PassThrough(), { isTTY: 
 
 /**
  * Types `answer` and Enter once a prompt whose text includes `marker` is drawn and listens for
- * keys, which it starts doing just after drawing: an event to wait for, not a time.
+ * keys: at once if something listens already, else when a keypress listener is added. Events to
+ * wait for, not a time (an earlier version polled with setImmediate, and spun for ever when the
+ * prompt listened before it drew).
  */
 export function answerPrompt(stdin: FakeTty, stderr: FakeTty, marker: string, answer: string): void {
   let shown = '';
   let answered = false;
+  const type = (): void => void setImmediate(() => stdin.write(`${answer}\r`));
   stderr.on('data', (d) => {
     shown += String(d);
     if (answered || !shown.includes(marker)) return;
     answered = true;
-    const drawn = stdin.listenerCount('keypress');
-    const type = (): void => void (stdin.listenerCount('keypress') > drawn ? stdin.write(`${answer}\r`) : setImmediate(type));
-    type();
+    if (stdin.listenerCount('keypress') > 0) return type();
+    const onListener = (event: string | symbol): void => {
+      if (event !== 'keypress') return;
+      stdin.off('newListener', onListener);
+      type();
+    };
+    stdin.on('newListener', onListener);
   });
 }
