@@ -54,7 +54,8 @@ export function decodeAnswer(v: unknown): Admission | undefined {
 
 /** ARGV for a request followed by a script's own arguments (named in `extra`, in that order). */
 export function luaArgv(r: AdmissionRequest, extra: readonly (string | number)[]): (string | number)[] {
-  return [...REQUEST_FIELDS.map((f) => r[f] ?? ''), ...extra];
+  // ARGV is strings: a missing ts (null in the IPC encoding) is '', which tonumber reads as nil.
+  return [...encodeRequest(r).map((v) => v ?? ''), ...extra];
 }
 
 /** Declares `r.<field>` for each request field, `x.<name>` for each extra argument, and `KIND.<kind>`. */

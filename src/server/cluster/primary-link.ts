@@ -12,7 +12,7 @@ import type { AdmitAsk, Answers, Asks, FailAsk } from './messages.js';
 // stops answering never leaves a request hanging.
 
 /** How long a worker waits for the primary's answer to one message. */
-export const ASK_DEADLINE_MS = 2000;
+const ASK_DEADLINE_MS = 2000;
 
 /** The primary's side: answers one message of questions from its store and failure count. */
 export async function answer(asks: Asks, store: AdmissionStore | undefined, failures: FailureCounter): Promise<Answers> {

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { ServerConfig } from '../../config/server-config.js';
 import { PsimbolsError } from '../../errors.js';
 import { MemoryAdmissionStore } from '../admission/memory-store.js';
-import { encodeToWorker, parseFromWorker, type Answers, type FromWorker, type Init, type ToWorker } from './messages.js';
+import { encodeToWorker, parseFromWorker, type AdmitAnswer, type Answers, type FailAnswer, type FromWorker, type Init, type ToWorker } from './messages.js';
 import { answer } from './primary-link.js';
 import type { FailureLimiter } from '../admission/failure-limiter.js';
 import type { Logger, LogFormat } from '../observe/log.js';
@@ -128,20 +128,21 @@ class Supervisor {
 
   // Answers to one worker go out together once per turn of the event loop: a message costs the
   // primary more than the admissions in it.
-  readonly #outbox = new Map<Worker, Answers>();
+  readonly #outbox = new Map<Worker, { admits: AdmitAnswer[]; fails: FailAnswer[] }>();
 
   #answer(worker: Worker, a: Answers): void {
     const pending = this.#outbox.get(worker);
     if (pending !== undefined) {
-      this.#outbox.set(worker, { psimbols: 'answers', admits: [...pending.admits, ...a.admits], fails: [...pending.fails, ...a.fails] });
+      pending.admits.push(...a.admits);
+      pending.fails.push(...a.fails);
       return;
     }
     if (this.#outbox.size === 0) setImmediate(this.#send);
-    this.#outbox.set(worker, a);
+    this.#outbox.set(worker, { admits: [...a.admits], fails: [...a.fails] });
   }
 
   readonly #send = (): void => {
-    for (const [worker, a] of this.#outbox) tell(worker, a);
+    for (const [worker, { admits, fails }] of this.#outbox) tell(worker, { psimbols: 'answers', admits, fails });
     this.#outbox.clear();
   };
 

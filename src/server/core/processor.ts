@@ -1,6 +1,6 @@
 import { isPsimbolsError } from '../../errors.js';
 import { LIST_FUNCTIONS, type RunRequest, type RunResponse } from '../../protocol/messages.js';
-import type { OuterResponse } from '../../protocol/outer.js';
+import { parseOuterRequest, type OuterResponse } from '../../protocol/outer.js';
 import type { AdmissionStore } from '../admission/admission.js';
 import { Authenticator, type Authenticated, type Refused } from './authenticate.js';
 import type { FailureCounter } from '../admission/failure-limiter.js';
@@ -82,7 +82,8 @@ export class Processor {
     try {
       return await this.#process(body, ip);
     } catch (e) {
-      if (isPsimbolsError(e, 'store_unavailable')) return { kind: 'unavailable', client: claimedClient(body) };
+      // The id the body claims, for the log of a request that could not be decided.
+      if (isPsimbolsError(e, 'store_unavailable')) return { kind: 'unavailable', client: parseOuterRequest(body)?.client ?? '' };
       throw e;
     }
   }
@@ -122,9 +123,6 @@ export class Processor {
     return this.#runner.invoke(client.id, module, fn, params, client.allow);
   }
 }
-
-/** The id a body claims, for the log of a request that could not be decided. */
-const claimedClient = (body: unknown): string => (typeof body === 'object' && body !== null && 'client' in body && typeof body.client === 'string' ? body.client : '');
 
 const outerOf = (a: Authenticated, token: string): OuterResponse => ({ client: a.client.id, server: a.outer.server, response: token });
 

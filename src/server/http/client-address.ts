@@ -50,7 +50,7 @@ function hops(h: ForwardingHeaders, header: ProxyHeader): (string | undefined)[]
 }
 
 /** Where failures go when a trusted proxy's chain names no address: no one's, never the proxy's. */
-export const UNKNOWN_ADDRESS = 'unknown';
+const UNKNOWN_ADDRESS = 'unknown';
 
 /**
  * The client's address: the connection's, unless it comes from a trusted proxy; then the

@@ -139,7 +139,7 @@ function outcomeResponse(outcome: Outcome, ip: string): HttpResponse {
 }
 
 // Anything unexpected is a plain 500: the detail goes to the log, never to the client.
-export function internalError(e: unknown): Answer {
+function internalError(e: unknown): Answer {
   const r = error(500, 'internal_error', 'internal', 'internal error');
   return { ...r, log: { ...r.log, detail: errorMessage(e) } };
 }
