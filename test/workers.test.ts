@@ -272,6 +272,55 @@ describe('serve --workers 2 --store redis://…', { skip: redisMissing() }, () =
   });
 });
 
+// A rolling restart: SIGUSR2 to the primary replaces each worker in turn, while clients send
+// fresh requests and replay every token that was accepted; then a worker that crashes is replaced.
+describe('serve --workers 2, workers restarted one by one', { skip: redisMissing() }, () => {
+  for (const store of ['memory', 'redis'] as const) {
+    test(`${store} store: no replay accepted, nothing past the limit`, async () => {
+      const redis = store === 'redis' ? await startRedis() : undefined;
+      const keys = { alice: generateKeySpec(), bob: generateKeySpec() };
+      const clients = { alice: { server: SERVER, keys: [keys.alice], requestsPerHour: 1000 }, bob: { server: SERVER, keys: [keys.bob], requestsPerHour: 6 } };
+      try {
+        await withWorkers({ store: redis?.url ?? 'memory', clients }, async (s) => {
+          const accepted: unknown[] = [];
+          const statuses: number[] = [];
+          let bobServed = 0;
+          const round = async (): Promise<void> => {
+            for (const id of ['alice', 'bob'] as const) {
+              const token = sealFor(id, keys[id]);
+              const status = await postFresh(s.served.url, token);
+              statuses.push(status);
+              if (status !== 200) continue;
+              if (id === 'bob') bobServed++;
+              accepted.push(token);
+            }
+          };
+          const before = workerPids(s.served);
+          for (let i = 0; i < 3; i++) await round();
+          s.served.child.kill('SIGUSR2');
+          // Requests go on while the workers are replaced.
+          while (!s.served.stderr().includes('workers restarted')) await round();
+          const after = workerPids(s.served);
+          assert.equal(after.length, 2);
+          assert.deepEqual(after.filter((p) => before.includes(p)), [], 'both workers replaced');
+          assert.doesNotMatch(s.served.stderr(), /worker exited; starting another/);
+          process.kill(after[0]!, 'SIGKILL');
+          assert.ok(await eventually(async () => workerPids(s.served).length === 2 && !workerPids(s.served).includes(after[0]!), 10_000), 'the killed worker was not replaced');
+          for (let i = 0; i < 3; i++) await round();
+          const replays = await Promise.all(accepted.flatMap((t) => [postFresh(s.served.url, t), postFresh(s.served.url, t, '127.0.0.7')]));
+          // Refused as replays (401), or, past the failure limit of the address, blocked (429).
+          assert.equal(replays.filter((x) => x === 200).length, 0, 'no replay accepted');
+          assert.ok(replays.includes(401));
+          assert.equal(bobServed, 6);
+          assert.deepEqual(statuses.filter((x) => x !== 200 && x !== 429), []);
+        });
+      } finally {
+        await redis?.remove();
+      }
+    });
+  }
+});
+
 describe('a worker whose primary stops answering', () => {
   test('answers 503 within the ask deadline, for a request that authenticates and for one that fails', async () => {
     const key = generateKeySpec();

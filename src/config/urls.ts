@@ -11,13 +11,15 @@ export function isHttpUrl(s: string): boolean {
 
 type Node = { readonly host: string; readonly port: number };
 type Auth = { readonly tls: boolean; readonly username: string | undefined; readonly password: string | undefined };
+/** How many replicas must hold an accepted request before it is answered (Redis's WAIT). */
+type Acks = { readonly replicaAcks: number };
 
 /** Where limits and replays are kept: this process's memory, one Redis, a Redis Cluster, or a Redis watched by Sentinel. */
 export type StoreUrl =
   | { readonly kind: 'memory' }
-  | { readonly kind: 'redis'; readonly url: string }
-  | (Auth & { readonly kind: 'cluster'; readonly nodes: readonly Node[] })
-  | (Auth & { readonly kind: 'sentinel'; readonly sentinels: readonly Node[]; readonly name: string; readonly db: number; readonly sentinelPassword: string | undefined });
+  | (Acks & { readonly kind: 'redis'; readonly url: string })
+  | (Auth & Acks & { readonly kind: 'cluster'; readonly nodes: readonly Node[] })
+  | (Auth & Acks & { readonly kind: 'sentinel'; readonly sentinels: readonly Node[]; readonly name: string; readonly db: number; readonly sentinelPassword: string | undefined });
 
 const MULTI = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/]*)@)?([^/?#@]+)(?:\/([^/?#]*)(?:\/(\d+))?)?\/?(?:\?([^#]*))?$/;
 
@@ -37,28 +39,58 @@ function authOf(scheme: string, userinfo: string | undefined): Auth {
   return { tls: scheme === 'rediss', username: user === '' ? undefined : decodeURIComponent(user), password: pass === undefined ? undefined : decodeURIComponent(pass) };
 }
 
+// The query may set replicaAcks=N (0 to 16). A Sentinel or a Cluster fails over to a replica, so
+// there an accepted request waits for one replica by default; one Redis has nothing to fail over to.
+const MAX_ACKS = 16;
+const DEFAULT_ACKS = { redis: 0, cluster: 1, sentinel: 1 } as const;
+
+function queryOf(query: string | undefined, kind: keyof typeof DEFAULT_ACKS, allowed: readonly string[]): { acks: number; params: URLSearchParams } | undefined {
+  const params = new URLSearchParams(query ?? '');
+  if ([...params.keys()].some((k) => k !== 'replicaAcks' && !allowed.includes(k))) return undefined;
+  const raw = params.get('replicaAcks');
+  if (raw === null) return { acks: DEFAULT_ACKS[kind], params };
+  const acks = /^\d{1,2}$/.test(raw) ? Number(raw) : NaN;
+  return acks <= MAX_ACKS ? { acks, params } : undefined;
+}
+
 /**
  * "memory"; redis://[user:password@]host:port[/db] (or rediss://);
  * redis+cluster://[user:password@]host:port,host:port,… (seed nodes);
- * redis+sentinel://[user:password@]host:port,host:port,…/MASTER[/db][?sentinelPassword=…].
- * Undefined for anything else.
+ * redis+sentinel://[user:password@]host:port,host:port,…/MASTER[/db][?sentinelPassword=…];
+ * each Redis form may end in ?replicaAcks=N. Undefined for anything else.
  */
 export function parseStoreUrl(s: string): StoreUrl | undefined {
   if (s === 'memory') return { kind: 'memory' };
-  if (/^rediss?:\/\/[^,]+$/.test(s)) return { kind: 'redis', url: s };
+  if (/^rediss?:\/\/[^,]+$/.test(s)) return singleRedis(s);
   const m = MULTI.exec(s);
   if (!m) return undefined;
   const [, scheme = '', kind, userinfo, hosts = '', name, db, query] = m;
   const auth = authOf(scheme, userinfo);
   if (kind === 'cluster') {
     const nodes = nodesOf(hosts, 6379);
-    return nodes && !name && !query ? { kind, nodes, ...auth } : undefined;
+    const q = queryOf(query, 'cluster', []);
+    return nodes && !name && q ? { kind, nodes, replicaAcks: q.acks, ...auth } : undefined;
   }
   const sentinels = nodesOf(hosts, 26379);
-  if (!sentinels || !name) return undefined;
-  const sentinelPassword = new URLSearchParams(query ?? '').get('sentinelPassword') ?? undefined;
-  return { kind: 'sentinel', sentinels, name: decodeURIComponent(name), db: Number(db ?? 0), sentinelPassword, ...auth };
+  const q = queryOf(query, 'sentinel', ['sentinelPassword']);
+  if (!sentinels || !name || !q) return undefined;
+  const sentinelPassword = q.params.get('sentinelPassword') ?? undefined;
+  return { kind: 'sentinel', sentinels, name: decodeURIComponent(name), db: Number(db ?? 0), sentinelPassword, replicaAcks: q.acks, ...auth };
+}
+
+// ioredis reads its own options from a URL's query; replicaAcks is ours, so it is taken out.
+function singleRedis(s: string): StoreUrl | undefined {
+  const at = s.indexOf('?');
+  if (at < 0) return { kind: 'redis', url: s, replicaAcks: DEFAULT_ACKS.redis };
+  const params = new URLSearchParams(s.slice(at + 1));
+  const raw = params.get('replicaAcks');
+  if (raw === null) return { kind: 'redis', url: s, replicaAcks: DEFAULT_ACKS.redis };
+  const q = queryOf(`replicaAcks=${encodeURIComponent(raw)}`, 'redis', []);
+  if (!q) return undefined;
+  params.delete('replicaAcks');
+  const rest = params.toString();
+  return { kind: 'redis', url: s.slice(0, at) + (rest ? `?${rest}` : ''), replicaAcks: q.acks };
 }
 
 export const isStoreUrl = (s: string): boolean => parseStoreUrl(s) !== undefined;
-export const STORE_URL_RULE = 'must be "memory", redis://host:port[/db], redis+cluster://host:port,host:port,… or redis+sentinel://host:port,…/MASTER (rediss for TLS)';
+export const STORE_URL_RULE = 'must be "memory", redis://host:port[/db], redis+cluster://host:port,host:port,… or redis+sentinel://host:port,…/MASTER (rediss for TLS), each with an optional ?replicaAcks=0..16';

@@ -6,8 +6,9 @@ import { freePort } from './cli.js';
 import { redisCommand, redisNode } from './redis.js';
 import { eventually } from './wait.js';
 
-// A Redis Cluster of three masters and a Sentinel-watched master with one replica, each from
-// Debian's redis-server on free ports in a temporary directory, for the store's tests.
+// A Redis Cluster of three masters (with a replica each, when asked) and a Sentinel-watched
+// master with one replica, each from Debian's redis-server on free ports in a temporary
+// directory, for the store's tests.
 
 export type Topology = {
   readonly url: string;
@@ -17,6 +18,14 @@ export type Topology = {
   restartMaster(): Promise<void>;
   /** One command to the current master (Sentinel's; a cluster's first node). */
   master(...args: string[]): Promise<string>;
+  /**
+   * A planned, graceful switch of the master (of `key`'s slot, in a Cluster) to its replica:
+   * SENTINEL FAILOVER or CLUSTER FAILOVER. Resolves once the replica answers as master; the old
+   * master may not yet know.
+   */
+  switchover(key?: string): Promise<void>;
+  /** Every former master follows the new one, and every replica is in sync: WAIT can succeed. */
+  settled(): Promise<boolean>;
   remove(): Promise<void>;
 };
 
@@ -35,10 +44,11 @@ const ok = async (check: () => Promise<boolean>, what: string, ms = 20_000): Pro
   if (!(await eventually(() => check().catch(() => false), ms))) throw new Error(`${what} did not happen within ${ms} ms`);
 };
 
-export async function startCluster(): Promise<Topology> {
+/** Three masters; with replicas, each has one and a Cluster URL with the default replicaAcks (1). */
+export async function startCluster(o: { replicas?: boolean } = {}): Promise<Topology> {
   const root = await mkdtemp(join(tmpdir(), 'psimbols-cluster-'));
   const nodes: { port: number; node: ReturnType<typeof redisNode> }[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (o.replicas ? 6 : 3); i++) {
     const [port, bus] = [await freePort(), await freePort()];
     const dir = join(root, String(i));
     await mkdir(dir);
@@ -46,14 +56,25 @@ export async function startCluster(): Promise<Topology> {
   }
   await Promise.all(nodes.map((n) => n.node.start()));
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
-  await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes']);
+  await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes', ...(o.replicas ? ['--cluster-replicas', '1'] : [])]);
   const healthy = async (): Promise<boolean> => (await Promise.all(nodes.map((n) => redisCommand(n.port, 'CLUSTER', 'INFO')))).every((i) => i.includes('cluster_state:ok'));
   await ok(healthy, 'the cluster becoming ok');
+  if (o.replicas) await ok(async () => (await Promise.all(nodes.map((n) => redisCommand(n.port, 'INFO', 'replication')))).filter((i) => i.includes('master_link_status:up')).length === 3, 'the replicas syncing');
   const first = nodes[0]!;
   return {
-    url: `redis+cluster://${addresses.join(',')}`,
+    url: `redis+cluster://${addresses.slice(0, 3).join(',')}${o.replicas ? '' : '?replicaAcks=0'}`,
     killMaster: () => first.node.stop(),
     master: (...args) => redisCommand(first.port, ...args),
+    switchover: async (key = '') => {
+      const slot = /:(\d+)/.exec(await redisCommand(first.port, 'CLUSTER', 'KEYSLOT', key))?.[1] ?? '';
+      const replica = await replicaOfSlot(nodes.map((n) => n.port), Number(slot));
+      await redisCommand(replica, 'CLUSTER', 'FAILOVER');
+      await ok(async () => (await redisCommand(replica, 'ROLE')).includes('master'), 'the replica taking over');
+    },
+    settled: async () => {
+      const infos = await Promise.all(nodes.map((n) => redisCommand(n.port, 'INFO', 'replication')));
+      return infos.filter((i) => i.includes('role:master')).length === 3 && infos.filter((i) => i.includes('master_link_status:up')).length === nodes.length - 3;
+    },
     restartMaster: async () => {
       await first.node.start();
       await ok(healthy, 'the cluster becoming ok again');
@@ -63,6 +84,20 @@ export async function startCluster(): Promise<Topology> {
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+// The port of the replica of the master that serves `slot`, from CLUSTER NODES.
+async function replicaOfSlot(ports: readonly number[], slot: number): Promise<number> {
+  const lines = (await redisCommand(ports[0]!, 'CLUSTER', 'NODES')).split('\n');
+  const master = lines.find((l) => l.includes('master') && l.split(' ').slice(8).some((range) => {
+    const [from = -1, to = from] = range.split('-').map(Number);
+    return slot >= from && slot <= to;
+  }));
+  const id = master?.split(' ')[0];
+  const replica = lines.find((l) => id !== undefined && l.split(' ')[3] === id);
+  const port = Number(/:(\d+)@/.exec(replica ?? '')?.[1]);
+  if (!Number.isInteger(port)) throw new Error(`no replica serves slot ${slot}`);
+  return port;
 }
 
 export async function startSentinel(): Promise<Topology> {
@@ -90,6 +125,15 @@ export async function startSentinel(): Promise<Topology> {
       await ok(async () => (await masterPort()) !== killed, 'sentinel failing over');
     },
     master: async (...args) => redisCommand(await masterPort(), ...args),
+    switchover: async () => {
+      const before = await masterPort();
+      await redisCommand(s, 'SENTINEL', 'FAILOVER', 'psimbols');
+      await ok(async () => (await masterPort()) !== before, 'sentinel switching over');
+    },
+    settled: async () => {
+      const infos = await Promise.all([a, b].map((port) => redisCommand(port, 'INFO', 'replication')));
+      return infos.filter((i) => i.includes('role:master')).length === 1 && infos.some((i) => i.includes('master_link_status:up'));
+    },
     restartMaster: async () => {
       if (killed !== undefined) await servers.get(killed)?.start();
     },

@@ -24,7 +24,7 @@ type Options = {
   readonly metrics?: { readonly host: string; readonly port: number };
 };
 
-type Running = { readonly url: string; readonly metricsUrl: string | undefined; reload(): Promise<boolean>; close(): Promise<void> };
+type Running = { readonly url: string; readonly metricsUrl: string | undefined; reload(): Promise<boolean>; restartWorkers?(): Promise<void>; close(): Promise<void> };
 
 /** The config to serve: the file that exists, or on a first run at the default location a new one. */
 async function configToServe(io: Io, g: GlobalOptions, o: Options, log: Logger): Promise<{ path: string; config: ServerConfig }> {
@@ -94,7 +94,7 @@ function batchedWriter(stream: NodeJS.WritableStream): { write: (line: string) =
 async function runAsWorker(): Promise<number> {
   // A terminal's Ctrl-C reaches every process of the group; the primary drains the workers.
   const ignore = (): void => undefined;
-  process.on('SIGINT', ignore).on('SIGTERM', ignore).on('SIGHUP', ignore);
+  process.on('SIGINT', ignore).on('SIGTERM', ignore).on('SIGHUP', ignore).on('SIGUSR2', ignore);
   const { runWorker } = await import('../../server/cluster/worker.js');
   await runWorker();
   return EXIT.ok;
@@ -110,12 +110,14 @@ function start(o: Options, path: string, config: ServerConfig, workers: number, 
 function waitForSignal(server: Running, log: Logger): Promise<void> {
   return new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
-      process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', hup);
+      process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', hup).off('SIGUSR2', usr2);
       log.log('info', 'shutting down', { signal });
       server.close().then(resolve, resolve);
     };
     const hup = (): void => void server.reload();
-    process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', hup);
+    // SIGUSR2: a rolling restart of --workers, e.g. after an upgrade of psimbols in place.
+    const usr2 = (): void => (server.restartWorkers ? void server.restartWorkers() : log.log('warn', 'SIGUSR2 restarts the workers of --workers; this server has none'));
+    process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', hup).on('SIGUSR2', usr2);
   });
 }
 

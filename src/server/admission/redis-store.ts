@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { parseStoreUrl } from '../../config/urls.js';
+import { parseStoreUrl, type StoreUrl } from '../../config/urls.js';
 import { errorMessage, PsimbolsError } from '../../errors.js';
 import { MAX_WINDOW_SECONDS } from '../../protocol/envelope.js';
 import { REFUSED_NONCES, type Admission, type AdmissionRequest, type AdmissionStore, type StoreHealth } from './admission.js';
@@ -114,11 +114,18 @@ end
 return 0
 `;
 
+// An accepted request that too few replicas acknowledged is taken back off the count (its nonce
+// stays, so the token is never accepted later): the client's retry, sealed afresh, is not charged
+// twice for one outage.
+const UNDO = `redis.call('ZREM', KEYS[1], ARGV[1]) return 0`;
+
 type EpochMode = 'second' | 'now' | 'reset';
 const EPOCH_SLICE = 1000;
 
 type RedisStoreOptions = {
   readonly url: string;
+  /** Replicas that must hold an accepted request before it is answered (default: the URL's replicaAcks). */
+  readonly replicaAcks?: number;
   /** A command that takes longer fails (default 200 ms). */
   readonly commandTimeoutMs?: number;
   /** Consecutive failures that open the circuit (default 3). */
@@ -130,11 +137,12 @@ type RedisStoreOptions = {
   readonly clock?: () => number;
 };
 
-type AdmitReply = [kind: number, remaining: number, resetMs: number];
 type WithAdmit = (Redis | Cluster) & {
-  psimbolsAdmit(...keysThenArgv: (string | number)[]): Promise<AdmitReply>;
+  psimbolsAdmit(...keysThenArgv: (string | number)[]): Promise<unknown>;
   psimbolsEpoch(epoch: string, mode: EpochMode): Promise<number>;
+  psimbolsUndo(accepted: string, member: string): Promise<number>;
 };
+type AdmitPipeline = { psimbolsAdmit(...keysThenArgv: (string | number)[]): AdmitPipeline; wait(replicas: number, ms: number): AdmitPipeline; exec(): Promise<[Error | null, unknown][] | null> };
 
 const rateLimitKey = (client: string): string => `psimbols:rl:{${client}}`;
 const nonceKeyOf = (client: string, nonce: string): string => `psimbols:nonce:{${client}}:${nonce}`;
@@ -149,6 +157,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly #cooldownMs: number;
   readonly #now: () => number;
   readonly #clock: (() => number) | undefined;
+  readonly #acks: number;
   #failures = 0;
   #openUntil = 0;
   readonly #clients = new Set<string>();
@@ -165,11 +174,15 @@ export class RedisAdmissionStore implements AdmissionStore {
     this.#now = o.now ?? Date.now;
     this.#clock = o.clock;
     this.#commandTimeoutMs = o.commandTimeoutMs ?? 200;
-    const redis = connect(o.url, this.#commandTimeoutMs);
+    const parsed = parseStoreUrl(o.url);
+    if (parsed === undefined || parsed.kind === 'memory') throw new PsimbolsError('config_invalid', 'not a Redis URL');
+    this.#acks = o.replicaAcks ?? parsed.replicaAcks;
+    const redis = connect(parsed, this.#commandTimeoutMs);
     redis.on('error', () => undefined);
     // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
     redis.defineCommand('psimbolsAdmit', { numberOfKeys: 5, lua: ADMIT });
     redis.defineCommand('psimbolsEpoch', { numberOfKeys: 1, lua: EPOCH });
+    redis.defineCommand('psimbolsUndo', { numberOfKeys: 1, lua: UNDO });
     this.#redis = redis as WithAdmit;
     // Admissions wait for the check: none may reach a new Redis before its epochs are moved.
     const connected = (): void => {
@@ -237,23 +250,54 @@ export class RedisAdmissionStore implements AdmissionStore {
     if (this.#settling !== undefined) await this.#settling;
     const now = this.#now();
     if (this.#failures >= this.#threshold && now < this.#openUntil) throw new PsimbolsError('store_unavailable', 'circuit open');
-    let reply: AdmitReply;
+    let admission: Admission;
     try {
-      const argv = luaArgv({ ...r, nonceTtlMs: Math.max(1, Math.ceil(r.nonceTtlMs)) }, [Math.min(r.limit, REFUSED_NONCES), MAX_WINDOW_SECONDS, this.#clock ? this.#clock() : '', this.#floor ?? '']);
-      const admitted = this.#redis.psimbolsAdmit(...keysOf(r.client, r.nonceKey), ...argv);
-      // A Cluster retries a command through redirections and a cluster that is down, for a second
-      // or more; the command timeout bounds each try, this the whole.
-      reply = await (this.#redis instanceof Cluster ? withTimeout(admitted, this.#commandTimeoutMs) : admitted);
+      admission = await this.#admitOnce(r);
     } catch (e) {
       this.#failures++;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
-      throw new PsimbolsError('store_unavailable', errorMessage(e), { cause: e });
+      throw e instanceof PsimbolsError ? e : new PsimbolsError('store_unavailable', errorMessage(e), { cause: e });
     }
     this.#failures = 0;
-    const [kind, remaining, resetMs] = reply;
-    const admission = decodeAnswer([kind, r.limit, remaining, resetMs]);
-    if (admission === undefined) throw new PsimbolsError('store_unavailable', `the admission script answered ${JSON.stringify(reply)}`);
     return admission;
+  }
+
+  // With replicaAcks, the script and a WAIT go in one pipeline: one connection to one master, so
+  // the WAIT counts the replicas that hold this script's writes, and no other Redis's.
+  async #admitOnce(r: AdmissionRequest): Promise<Admission> {
+    const keys = keysOf(r.client, r.nonceKey);
+    const argv = luaArgv({ ...r, nonceTtlMs: Math.max(1, Math.ceil(r.nonceTtlMs)) }, [Math.min(r.limit, REFUSED_NONCES), MAX_WINDOW_SECONDS, this.#clock ? this.#clock() : '', this.#floor ?? '']);
+    let reply: unknown;
+    let acked = Infinity;
+    if (this.#acks === 0) {
+      reply = await this.#bounded(this.#redis.psimbolsAdmit(...keys, ...argv));
+    } else {
+      const waitMs = Math.max(1, Math.floor(this.#commandTimeoutMs / 2));
+      const pipeline = (this.#redis.pipeline() as unknown as AdmitPipeline).psimbolsAdmit(...keys, ...argv).wait(this.#acks, waitMs);
+      const [admitted, waited] = (await this.#bounded(pipeline.exec())) ?? [];
+      if (admitted?.[0]) {
+        // ioredis follows a MOVED in a Cluster pipeline only when every command got it; WAIT,
+        // which has no key, gets an error of its own from a master turned replica.
+        if (this.#redis instanceof Cluster) this.#redis.refreshSlotsCache();
+        throw admitted[0];
+      }
+      reply = admitted?.[1];
+      acked = waited?.[0] ? 0 : Number(waited?.[1]);
+    }
+    const fields: readonly unknown[] = Array.isArray(reply) ? reply : [];
+    const admission = decodeAnswer([fields[0], r.limit, fields[1], fields[2]]);
+    if (admission === undefined) throw new PsimbolsError('store_unavailable', `the admission script answered ${JSON.stringify(reply)}`);
+    if (admission.kind === 'allowed' && acked < this.#acks) {
+      await this.#redis.psimbolsUndo(rateLimitKey(r.client), r.nonceKey).catch(() => undefined);
+      throw new PsimbolsError('store_unavailable', `${acked} of the ${this.#acks} replicas that must hold an accepted request (replicaAcks) acknowledged it`);
+    }
+    return admission;
+  }
+
+  // A Cluster retries a command through redirections and a cluster that is down, for a second or
+  // more; the command timeout bounds each try, this the whole.
+  #bounded<T>(p: Promise<T>): Promise<T> {
+    return this.#redis instanceof Cluster ? withTimeout(p, this.#commandTimeoutMs) : p;
   }
 
   health(): StoreHealth {
@@ -270,7 +314,7 @@ export class RedisAdmissionStore implements AdmissionStore {
 // turn of the event loop in one write, which cut Redis's CPU per request under load by a third
 // or more. Every key of one client has its id as hash tag, so a Cluster runs each script on one
 // node.
-function connect(url: string, commandTimeout: number): Redis | Cluster {
+function connect(parsed: Exclude<StoreUrl, { kind: 'memory' }>, commandTimeout: number): Redis | Cluster {
   const options: RedisOptions = {
     enableOfflineQueue: false,
     enableAutoPipelining: true,
@@ -278,10 +322,11 @@ function connect(url: string, commandTimeout: number): Redis | Cluster {
     commandTimeout,
     connectTimeout: 1000,
     retryStrategy: (times) => Math.min(100 * times, 1000),
+    // A master turned replica answers READONLY: find the master again.
+    reconnectOnError: (e) => e.message.startsWith('READONLY'),
   };
-  const parsed = parseStoreUrl(url);
   const auth = (a: { tls: boolean; username?: string; password?: string }): RedisOptions => ({ username: a.username, password: a.password, tls: a.tls ? {} : undefined });
-  switch (parsed?.kind) {
+  switch (parsed.kind) {
     case 'cluster': {
       // Only the cluster as a whole fails fast: its nodes need their offline queue while they
       // connect (ioredis#581).
@@ -290,9 +335,9 @@ function connect(url: string, commandTimeout: number): Redis | Cluster {
       return new Cluster(parsed.nodes.map((n) => ({ ...n })), cluster);
     }
     case 'sentinel':
-      return new Redis({ ...options, ...auth(parsed), sentinels: parsed.sentinels.map((n) => ({ ...n })), name: parsed.name, db: parsed.db, sentinelPassword: parsed.sentinelPassword, sentinelRetryStrategy: (times) => Math.min(100 * times, 1000) });
-    default:
-      return new Redis(url, options);
+      return new Redis({ ...options, ...auth(parsed), sentinels: parsed.sentinels.map((n) => ({ ...n })), name: parsed.name, db: parsed.db, sentinelPassword: parsed.sentinelPassword, sentinelRetryStrategy: (times) => Math.min(100 * times, 1000), failoverDetector: true });
+    case 'redis':
+      return new Redis(parsed.url, options);
   }
 }
 

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ServerConfig } from '../../config/server-config.js';
-import { PsimbolsError } from '../../errors.js';
+import { errorMessage, PsimbolsError } from '../../errors.js';
 import { MemoryAdmissionStore } from '../admission/memory-store.js';
 import { encodeToWorker, parseFromWorker, type AdmitAnswer, type Answers, type FailAnswer, type FromWorker, type Init, type ToWorker } from './messages.js';
 import { answer } from './primary-link.js';
@@ -38,6 +38,8 @@ export type RunningCluster = {
   readonly port: number;
   readonly metricsUrl: string | undefined;
   reload(): Promise<boolean>;
+  /** A rolling restart (SIGUSR2): each worker in turn is replaced once its successor listens. */
+  restartWorkers(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -69,6 +71,9 @@ class Supervisor {
   readonly #admission: Admission;
   readonly #started = new Map<Worker, number>();
   readonly #ready = new Set<Worker>();
+  // Workers drained on purpose by a rolling restart: their exit is not a crash.
+  readonly #retiring = new Set<Worker>();
+  #rolling: Promise<void> | undefined;
   #config: ServerConfig;
   #backoffMs = FIRST_BACKOFF_MS;
   #stopping = false;
@@ -150,7 +155,7 @@ class Supervisor {
     const lived = Date.now() - (this.#started.get(worker) ?? 0);
     this.#started.delete(worker);
     this.#ready.delete(worker);
-    if (this.#stopping) return;
+    if (this.#stopping || this.#retiring.delete(worker)) return;
     const inMs = (this.#backoffMs = lived >= HEALTHY_MS ? FIRST_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2));
     this.#o.log.log('error', 'worker exited; starting another', { pid: worker.process.pid, code: code ?? undefined, signal: signal ?? undefined, inMs });
     this.restarts++;
@@ -166,6 +171,23 @@ class Supervisor {
     this.#config = next;
     const message: ToWorker = { psimbols: 'config', config: next };
     for (const worker of this.workers) tell(worker, message);
+  }
+
+  /** Replaces the workers one at a time: each new one listens before the one it replaces drains. */
+  restartAll(): Promise<void> {
+    this.#rolling ??= this.#roll().finally(() => (this.#rolling = undefined));
+    return this.#rolling;
+  }
+
+  async #roll(): Promise<void> {
+    for (const old of this.workers) {
+      if (this.#stopping) return;
+      await this.fork();
+      this.#retiring.add(old);
+      const exited = new Promise<void>((r) => (old.isDead() ? r() : old.once('exit', () => r())));
+      tell(old, { psimbols: 'drain' });
+      await exited;
+    }
   }
 
   /** Every worker drains its connections and exits; after the drain time they are killed. */
@@ -212,5 +234,12 @@ export async function startCluster(given: ClusterOptions): Promise<RunningCluste
     await admission.store?.close();
   };
   const [{ url, port }] = addresses as [{ url: string; port: number }];
-  return { url, port, metricsUrl: metrics?.url, reload: reloader.reload, close };
+  const restartWorkers = async (): Promise<void> => {
+    o.log.log('info', 'restarting the workers one by one', { workers: o.workers });
+    await supervisor.restartAll().then(
+      () => o.log.log('info', 'workers restarted'),
+      (e: unknown) => o.log.log('error', 'a worker did not start; the rolling restart stopped', { problem: errorMessage(e) }),
+    );
+  };
+  return { url, port, metricsUrl: metrics?.url, reload: reloader.reload, restartWorkers, close };
 }
