@@ -8,7 +8,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeySpec, presealBodies, runLoad } from '../dist/index.js';
-import { arg, BIN, cpuMs, freePort, median, startRedis as startPrivateRedis, startServe as startServeProcess, stop } from '../scripts/lib.mjs';
+import { arg, BIN, cpuMs, freePort, median, redisCommand, startRedis as startPrivateRedis, startServe as startServeProcess, stop } from '../scripts/lib.mjs';
 
 const ROUNDS = Number(arg('rounds', 5));
 const REQUESTS = Number(arg('requests', 20000));
@@ -50,10 +50,19 @@ async function startServe(env, configDir, url) {
   return child;
 }
 
+async function startReplica(master) {
+  const dir = join(master.dir, 'replica');
+  mkdirSync(dir);
+  const replica = await startPrivateRedis(dir, undefined, { args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  pin(replica.child.pid, 0);
+  while (!(await redisCommand(replica.port, 'INFO', 'replication')).includes('master_link_status:up')) await new Promise((r) => setTimeout(r, 50));
+  return replica;
+}
+
 async function startRedis(dir) {
   const redis = await startPrivateRedis(dir);
   if (redis) pin(redis.child.pid, 0);
-  return redis;
+  return redis && { ...redis, dir };
 }
 
 // With two or more cores, servers (and Redis) run on core 0 and this load generator on core 1,
@@ -68,13 +77,18 @@ try {
   const key = generateKeySpec();
   const redis = STORE ? undefined : await startRedis(dir);
   if (redis) children.push(redis.child);
+  // A replica of it, for the Redis path as Sentinel and Cluster run it: each accepted request
+  // waits for the replica's acknowledgement (replicaAcks=1).
+  const replica = redis ? await startReplica(redis) : undefined;
+  if (replica) children.push(replica.child);
   const targets = [];
   const basePort = await freePort();
   const baseConfig = { client: 'bench', server: `http://127.0.0.1:${basePort}/`, key };
   const baseline = await start(BASELINE, [String(basePort), JSON.stringify(baseConfig)], /ready/);
   children.push(baseline);
   targets.push({ name: 'baseline', config: baseConfig, pid: baseline.pid });
-  for (const [name, store] of [['psimbols', STORE ?? 'memory'], ...(redis ? [['psimbols+redis', redis.url]] : [])]) {
+  const stores = [['psimbols', STORE ?? 'memory'], ...(redis ? [['psimbols+redis', redis.url], ['redis+replica', `${redis.url}?replicaAcks=1`]] : [])];
+  for (const [name, store] of stores) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/`;
     const configDir = join(dir, name);
@@ -119,6 +133,7 @@ try {
   console.log(`psimbols/baseline       throughput ${fmt(ratio('psimbols', 'baseline', (x) => x.rps), 3)} (target >= 0.90)  p99 ${fmt(ratio('psimbols', 'baseline', (x) => x.latencyMs.p99), 3)} (target <= 1.5)`);
   console.log(`legacy/ps2 (psimbols)   throughput ${fmt(ratio('psimbols legacy', 'psimbols', (x) => x.rps), 3)}  p99 ${fmt(ratio('psimbols legacy', 'psimbols', (x) => x.latencyMs.p99), 3)}`);
   if (rows['psimbols+redis']) console.log(`redis/memory            throughput ${fmt(ratio('psimbols+redis', 'psimbols', (x) => x.rps), 3)} (target >= 0.70)`);
+  if (rows['redis+replica']) console.log(`replicaAcks=1/redis     throughput ${fmt(ratio('redis+replica', 'psimbols+redis', (x) => x.rps), 3)}  p99 ${fmt(ratio('redis+replica', 'psimbols+redis', (x) => x.latencyMs.p99), 3)}`);
   if (!redis && !STORE) console.log('redis: redis-server not found, the Redis store was not measured');
 
   // psimbols call against a local server, against `node -e 0`, alternating.

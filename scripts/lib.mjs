@@ -2,7 +2,7 @@
 // the real `psimbols serve`, stopping a child, the median and a process's CPU time.
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,19 +38,36 @@ export const freePort = () =>
 
 export const stop = (child) => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill('SIGTERM'))));
 
+/** One command in RESP to the Redis (or Sentinel) on `port`; its first reply chunk as text. */
+export const redisCommand = (port, ...args) =>
+  new Promise((resolve, reject) => {
+    const s = createConnection(port, '127.0.0.1');
+    s.on('connect', () => s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`));
+    s.on('data', (d) => {
+      resolve(d.toString());
+      s.destroy();
+    });
+    s.on('error', reject);
+  });
+
 export const hasRedis = () => spawnSync('redis-server', ['--version']).status === 0;
 
-/** A private redis-server without persistence, on a free port, its files in `dir`; undefined without redis-server. */
-export async function startRedis(dir, port) {
+/**
+ * A private redis-server without persistence, on a free port, its files in `dir`; undefined
+ * without redis-server. `conf` (a file, first, as redis-server wants it) and `args` go with it:
+ * a replica, or a Sentinel.
+ */
+export async function startRedis(dir, port, { conf, args = [] } = {}) {
   if (!hasRedis()) return undefined;
   port ??= await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const all = [...(conf ? [conf] : []), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...args];
+  const child = spawn('redis-server', all, { stdio: ['ignore', 'pipe', 'ignore'] });
   await new Promise((resolve, reject) => {
     let out = '';
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
     child.stdout.on('data', (d) => {
       out += d;
-      if (out.includes('Ready to accept')) {
+      if (/Ready to accept|Sentinel ID is/.test(out)) {
         child.stdout.resume();
         resolve();
       }

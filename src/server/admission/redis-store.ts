@@ -282,7 +282,8 @@ export class RedisAdmissionStore implements AdmissionStore {
         throw admitted[0];
       }
       reply = admitted?.[1];
-      acked = waited?.[0] ? 0 : Number(waited?.[1]);
+      const count = Number(waited?.[1]);
+      acked = waited?.[0] || !Number.isInteger(count) ? 0 : count;
     }
     const fields: readonly unknown[] = Array.isArray(reply) ? reply : [];
     const admission = decodeAnswer([fields[0], r.limit, fields[1], fields[2]]);
