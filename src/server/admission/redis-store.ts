@@ -17,6 +17,9 @@ import { decodeAnswer, luaArgv, luaPrelude } from './codec.js';
 // - Time comes from Redis (TIME): it judges a ps2 token stale or future, and a nonce is kept
 //   until its token is stale under the widest window any instance may use (MAX_WINDOW_SECONDS),
 //   so neither skewed instance clocks nor a window widened on one instance readmit a token.
+// - With replicaAcks (Sentinel and Cluster: 1 by default), WAIT follows the script in one
+//   pipeline, and a request is allowed only once that many replicas hold its writes: a master
+//   that another has replaced, still writable for seconds after a switchover, accepts nothing.
 // - Each client has an epoch key, beside its other keys under the same hash tag, holding the
 //   time from which this store remembers it. A Redis that lost its data (a restart without
 //   persistence, a failover to an empty replica, one Cluster shard) has no epoch: the next
