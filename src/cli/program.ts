@@ -73,6 +73,7 @@ function call(program: Program, lazy: Lazy): void {
     .option('-v, --verbose', 'print the comment to stderr')
     .addOption(timeoutOption())
     .addOption(new Option('--retry <n>', 'retry up to n times after a network failure, a timeout or a 503, each freshly sealed, honouring Retry-After').argParser(wholeNumber).default(0))
+    .addOption(new Option('--max-response-bytes <n>', 'refuse, unread, a response body larger than this').argParser(positiveInt).default(8 * 1024 * 1024, '8 MiB'))
     .addHelpText('after', example('psimbols call supermath factorial n=3\n  printf \'%s\\n\' \'{"module":"supermath","function":"factorial","params":{"n":3}}\' | psimbols call --batch -'))
     .action(lazy(() => import('./commands/call.js')));
 }

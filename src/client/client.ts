@@ -3,7 +3,8 @@ import ky, { TimeoutError } from 'ky';
 import type { ClientConfig } from '../config/client-config.js';
 import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
 import { openResponse, sealRequest } from '../protocol/envelope.js';
-import { nodeFetchWithBody } from './node-fetch.js';
+import { nodeFetchWithBody, tooLarge } from './node-fetch.js';
+import { printable } from '../protocol/printable.js';
 import { prepareKey } from '../protocol/keys.js';
 import { openLegacyResponse, sealLegacyRequest } from '../protocol/legacy-cbc.js';
 import { parseJson, type Params, type ReturnValue, type RunRequest, type RunResponse } from '../protocol/messages.js';
@@ -27,6 +28,8 @@ export type CallOptions = {
   /** Told before each retry how long it waits and why. */
   readonly onRetry?: (attempt: number, delayMs: number, reason: PsimbolsError) => void;
   readonly requestId?: string;
+  /** A response body past this many bytes is refused unread (default 8 MiB). */
+  readonly maxResponseBytes?: number;
   readonly fetch?: typeof fetch;
 };
 
@@ -56,16 +59,17 @@ export function sealCall(config: ClientConfig, module: string, fn: string, param
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 function retryAfterOf(header: string | null): number | undefined {
   const n = header === null ? NaN : Number(header);
   return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
-/** The `message` of a server's plain JSON error body, if it has one. */
+/** The `message` of a server's plain JSON error body, if it has one, safe to print: it is not authenticated. */
 function serverMessage(text: string): string | undefined {
   const body = parseJson(text) as { message?: unknown } | undefined;
-  return typeof body?.message === 'string' ? body.message : undefined;
+  return typeof body?.message === 'string' ? printable(body.message) : undefined;
 }
 
 function openOuter(sealed: SealedCall, text: string, status: number): RunResponse {
@@ -80,6 +84,28 @@ function openOuter(sealed: SealedCall, text: string, status: number): RunRespons
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
+const maxBytesOf = (o: CallOptions): number => o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+
+// Our transport already stopped at the cap; a caller's fetch is read here, and stopped there too.
+async function boundedText(res: Response, maxBytes: number): Promise<string> {
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      size += r.value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel();
+        throw tooLarge(maxBytes);
+      }
+      chunks.push(r.value);
+    }
+  } catch (e) {
+    if (e instanceof PsimbolsError) throw e;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promise<Response> {
   try {
@@ -87,14 +113,19 @@ async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promi
     return await ky.post(endpoint, {
       headers: JSON_HEADERS,
       // A fetch of the caller's gets the body in the Request; ours sends it from here.
-      ...(o.fetch ? { body: payload, fetch: o.fetch } : { fetch: nodeFetchWithBody(payload) }),
+      ...(o.fetch ? { body: payload, fetch: o.fetch } : { fetch: nodeFetchWithBody(payload, maxBytesOf(o)) }),
+      // A redirect is reported, never followed: the envelope is bound to one server.
+      redirect: 'manual',
       timeout: o.timeoutMs === 0 ? false : (o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       retry: 0,
       throwHttpErrors: false,
     });
   } catch (e) {
+    if (e instanceof PsimbolsError) throw e;
     if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, { cause: e });
     const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+    // Node's HTTP parser refused what came back: not an outage, something that is not HTTP.
+    if (errnoCode(inner)?.startsWith('HPE_')) throw new PsimbolsError('bad_response', `${endpoint} answered with something that is not HTTP (${errnoCode(inner)})`, { cause: e });
     // A name that does not resolve at all is a typo to fix, not an outage to retry.
     if (errnoCode(inner) === 'ENOTFOUND') throw new PsimbolsError('usage', `cannot reach ${endpoint}: no such host ${new URL(endpoint).hostname}; check --server, or "server" in the client config`, { cause: e });
     throw new PsimbolsError('network', `cannot reach ${endpoint}: ${errorMessage(inner)}`, { cause: e });
@@ -129,6 +160,15 @@ function interpret(endpoint: string, sealed: SealedCall, res: Response, text: st
       const retryAfter = retryAfterOf(res.headers.get('retry-after'));
       throw new PsimbolsError('unavailable', `${endpoint} is unavailable (503): retry in ${retryAfter ?? 'a few'} s`, { status: 503, retryAfter });
     }
+    case 301:
+    case 302:
+    case 303:
+    case 307:
+    case 308: {
+      const location = res.headers.get('location');
+      const where = location === null ? 'elsewhere' : `to ${printable(location, 200)}`;
+      throw new PsimbolsError('http_error', `${endpoint} redirects ${where} (${res.status}); psimbols does not follow redirects, since a request is bound to one server: set "server" in the client config (or --server) to the URL to use`, { status: res.status });
+    }
     default: {
       const detail = serverMessage(text);
       throw new PsimbolsError('http_error', `${endpoint} answered ${res.status}${detail === undefined ? '' : `: ${detail}`}`, { status: res.status });
@@ -139,7 +179,8 @@ function interpret(endpoint: string, sealed: SealedCall, res: Response, text: st
 async function sendOnce(config: ClientConfig, sealed: SealedCall, o: CallOptions): Promise<RunResponse> {
   const endpoint = o.endpoint ?? config.server;
   const res = await post(endpoint, sealed, o);
-  return interpret(endpoint, sealed, res, await res.text().catch(() => ''));
+  const text = o.fetch ? await boundedText(res, maxBytesOf(o)) : await res.text().catch(() => '');
+  return interpret(endpoint, sealed, res, text);
 }
 
 const retriable = (e: unknown): e is PsimbolsError =>

@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { PsimbolsError } from '../errors.js';
 
 // ky's transport over node:http. Node 20's global fetch compiles undici's WebAssembly HTTP parser
 // on first use, which costs about 50 ms of every `psimbols call`; node:http's parser is already
@@ -6,7 +7,11 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 
 type FetchInput = string | URL | Request;
 
-async function send(req: Request, payload: string): Promise<Response> {
+/** Past `maxBytes` of body a response is refused and its connection closed: a server cannot fill this process's memory. */
+export const tooLarge = (maxBytes: number): PsimbolsError =>
+  new PsimbolsError('bad_response', `the response is larger than ${maxBytes} bytes, so it was not read; --max-response-bytes raises the cap`);
+
+async function send(req: Request, payload: string, maxBytes: number): Promise<Response> {
   const url = new URL(req.url);
 
   const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
@@ -14,7 +19,17 @@ async function send(req: Request, payload: string): Promise<Response> {
     const signal = req.signal;
     const outgoing = request(url, { method: req.method, headers: Object.fromEntries(req.headers) }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      const refuse = (): void => {
+        outgoing.destroy();
+        reject(tooLarge(maxBytes));
+      };
+      if (Number(res.headers['content-length'] ?? 0) > maxBytes) return refuse();
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBytes) return refuse();
+        chunks.push(c);
+      });
       res.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
       res.on('end', () => {
         const headers = new Headers();
@@ -44,6 +59,6 @@ async function send(req: Request, payload: string): Promise<Response> {
  * carries no body, so neither ky's clone nor this transport streams one through web streams:
  * the first use of those costs a `psimbols call` several milliseconds of start-up.
  */
-export function nodeFetchWithBody(payload: string): (input: FetchInput, init?: RequestInit) => Promise<Response> {
-  return (input, init) => send(input instanceof Request && init === undefined ? input : new Request(input, init), payload);
+export function nodeFetchWithBody(payload: string, maxBytes: number): (input: FetchInput, init?: RequestInit) => Promise<Response> {
+  return (input, init) => send(input instanceof Request && init === undefined ? input : new Request(input, init), payload, maxBytes);
 }

@@ -16,6 +16,7 @@ type Options = {
   readonly verbose?: boolean;
   readonly timeout: number;
   readonly retry: number;
+  readonly maxResponseBytes: number;
   readonly batch?: string;
   readonly concurrency: number;
 };
@@ -53,7 +54,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     const config = await clientConfig(io, g, o.clientConfig);
     const { runBatch } = await import('./call-batch.js');
     const input = await read(o.batch, '--batch');
-    return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency });
+    return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency, maxResponseBytes: o.maxResponseBytes });
   }
   if (moduleArg === undefined || fnArg === undefined) throw new PsimbolsError('usage', 'name the module and the function: psimbols call MODULE FUNCTION [ITEM...] (or --batch FILE)');
   const module = moduleArg;
@@ -69,6 +70,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
   const response = await request(config, module, fn, params, {
     timeoutMs: Math.round(o.timeout * 1000),
     retry: o.retry,
+    maxResponseBytes: o.maxResponseBytes,
     onRetry: o.verbose ? (attempt, delayMs, reason) => err(io, `psimbols: attempt ${attempt} failed (${reason.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`) : undefined,
     endpoint: o.server,
   });

@@ -1,4 +1,5 @@
 import type { ClientConfig } from '../../config/client-config.js';
+import { printable } from '../../protocol/printable.js';
 import { loadServerConfig } from '../../config/store.js';
 import { PsimbolsError } from '../../errors.js';
 import { parseServerConfig } from '../../config/server-config.js';
@@ -96,7 +97,8 @@ export async function run(io: Io, g: GlobalOptions, token: string, o: Options): 
   const r = requestOf(text);
   const now = Math.floor(Date.now() / 1000);
   const lines = headerLines(r.token, now);
-  if (r.client !== undefined) lines.unshift(`client      ${r.client}${r.server === undefined ? '' : `, server ${r.server}`}`);
+  // Unverified fields: shown with their control characters escaped.
+  if (r.client !== undefined) lines.unshift(`client      ${printable(r.client, 100)}${r.server === undefined ? '' : `, server ${printable(r.server, 300)}`}`);
   const known = await knownFrom(io, g, o, r);
   if (known !== undefined) lines.push(...verdict(r, known, now));
   else lines.push('verdict     (give --client-config or -c, the server config, to open it)');
