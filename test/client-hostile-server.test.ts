@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { generateKeySpec } from '../src/protocol/keys.js';
-import { runCli } from './helpers/cli.js';
+import { runCli, runProcess } from './helpers/cli.js';
 import { ESCAPES, hostileServer, REDIRECT_TO, type Behaviour } from './helpers/hostile-server.js';
 import { tempDir } from './helpers/server.js';
 
 // `psimbols call` against a server that answers every way a broken or malicious one could: what
 // it reads, how long it waits and what it prints stay bounded, and every failure has its exit code.
+// The Python client, in clients/python, against the same servers.
 
 const CAP = 8 * 1024 * 1024;
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -89,5 +92,40 @@ describe('inspect', () => {
     const r = await runCli(['inspect', body]);
     assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f\u007f]/);
     assert.match(r.stdout, /client {6}\\x1b\]0;x\\x07evil, server http:\/\/a\/\\x1b\[2J/);
+  });
+});
+
+const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import cryptography'], { stdio: 'ignore' }).status === 0);
+const PACKAGE = fileURLToPath(new URL('../clients/python/', import.meta.url));
+
+describe('the Python client against a hostile server', { skip: python === undefined ? 'no python3 with cryptography' : undefined }, () => {
+  test('bounded in size and time, every failure one of its own errors with the cause chained, nothing printed raw', async () => {
+    const behaviours = ['huge', 'drip-body', 'drip-headers', 'close', 'bad-status', 'short-body', 'redirect', 'escapes'] as const;
+    const servers = await Promise.all(behaviours.map((b) => hostileServer(b)));
+    try {
+      const spec = { config, servers: Object.fromEntries(behaviours.map((b, i) => [b, servers[i]!.url])), options: { huge: { timeout: 0 } } };
+      const r = await runProcess(python!, [join(PACKAGE, 'tests', 'hostile.py'), JSON.stringify(spec)], { env: { PATH: process.env.PATH ?? '' } });
+      assert.equal(r.code, 0, r.stderr);
+      type Outcome = { error?: string; code?: string; exit?: number; message?: string; cause?: string | null; seconds: number; escaped?: string };
+      const o = JSON.parse(r.stdout) as Record<(typeof behaviours)[number], Outcome>;
+      const summary = (x: Outcome): unknown[] => [x.error ?? x.escaped, x.exit];
+      assert.deepEqual(summary(o.huge), ['ProtocolError', 6]);
+      assert.match(o.huge.message ?? '', /larger than 8388608 bytes/);
+      assert.ok(servers[0]!.sent() < CAP + 8 * 1024 * 1024, `the server wrote ${servers[0]!.sent()} bytes`);
+      for (const b of ['drip-body', 'drip-headers'] as const) {
+        assert.deepEqual(summary(o[b]), ['Timeout', 3], b);
+        assert.ok(o[b].seconds < 8, `${b}: ${o[b].seconds} s`);
+      }
+      assert.deepEqual([summary(o.close), o.close.cause], [['NetworkError', 3], 'RemoteDisconnected']);
+      assert.deepEqual([summary(o['short-body']), o['short-body'].cause], [['NetworkError', 3], 'IncompleteRead']);
+      assert.deepEqual([summary(o['bad-status']), o['bad-status'].cause], [['ProtocolError', 6], 'BadStatusLine']);
+      assert.deepEqual(summary(o.redirect), ['ProtocolError', 6]);
+      assert.ok(o.redirect.message?.includes(REDIRECT_TO), o.redirect.message);
+      assert.deepEqual(summary(o.escapes), ['ProtocolError', 6]);
+      assert.doesNotMatch(o.escapes.message ?? '', /[\u0000-\u001f\u007f]/);
+      assert.ok(o.escapes.message?.includes('\\x1b]0;pwned\\x07'), o.escapes.message);
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
   });
 });

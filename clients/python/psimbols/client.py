@@ -1,14 +1,22 @@
 """The client: read a client config, seal a call, send it, open the answer for this request only."""
+import http.client
 import json
 import re
 import socket
-import urllib.error
-import urllib.request
+import threading
+import urllib.parse
 import uuid
 import warnings
 
 from . import envelope
-from .errors import AuthError, ConfigError, FunctionError, NetworkError, ProtocolError, RateLimited, Timeout
+from .errors import AuthError, ConfigError, FunctionError, NetworkError, ProtocolError, PsimbolsError, RateLimited, Timeout
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
+# What the server sends unauthenticated is shown with its control characters escaped.
+_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]')
+# The largest integer JSON carries exactly to the server (2^53 - 1); past it, a string of digits.
+_SAFE_INT = 2 ** 53 - 1
 
 _CLIENT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 _NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,63}$')
@@ -33,7 +41,7 @@ def _key_of(spec, file):
 class Client:
     """A psimbols client for one client config: `Client.from_config(path).call('supermath', 'factorial', n=3)`."""
 
-    def __init__(self, client, server, key_spec, timeout=10.0, endpoint=None, source='client config'):
+    def __init__(self, client, server, key_spec, timeout=10.0, endpoint=None, source='client config', max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
         if not isinstance(client, str) or not _CLIENT_ID.match(client):
             raise ConfigError('config_invalid', f'{source}: client: must be a client id')
         if not isinstance(server, str) or not re.match(r'^https?://', server):
@@ -41,6 +49,7 @@ class Client:
         self.client, self.server = client, server
         self.mode, self._key = _key_of(key_spec, source)
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.endpoint = endpoint or server
         if self.mode == 'legacy':
             warnings.warn(f'client "{client}" uses AES-CBC without authentication: its traffic can be altered; prefer a ps2 key', stacklevel=2)
@@ -82,19 +91,73 @@ class Client:
         return self._answer(status, headers, body, token, message['request_id'])
 
     def _post(self, outer):
-        data = json.dumps(outer).encode('utf-8')
-        req = urllib.request.Request(self.endpoint, data=data, method='POST', headers={'Content-Type': 'application/json'})
+        """One attempt: `timeout` bounds all of it, connect to last byte; at most `max_response_bytes` are read."""
+        url = urllib.parse.urlsplit(self.endpoint)
+        connection = http.client.HTTPSConnection if url.scheme == 'https' else http.client.HTTPConnection
+        conn = connection(url.hostname or '', url.port, timeout=self.timeout or None)
+        expired = threading.Event()
+
+        def expire():
+            expired.set()
+            if conn.sock is not None:
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        timer = threading.Timer(self.timeout, expire) if self.timeout else None
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as res:
-                return res.status, res.headers, res.read().decode('utf-8', 'replace')
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read().decode('utf-8', 'replace')
-        except (socket.timeout, TimeoutError):
-            raise Timeout('request_timeout', f'no answer from {self.endpoint} within {self.timeout} s') from None
-        except urllib.error.URLError as e:
-            if isinstance(e.reason, (socket.timeout, TimeoutError)):
-                raise Timeout('request_timeout', f'no answer from {self.endpoint} within {self.timeout} s') from None
-            raise NetworkError('network', f'cannot reach {self.endpoint}: {e.reason}') from None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            path = (url.path or '/') + (f'?{url.query}' if url.query else '')
+            conn.request('POST', path, body=json.dumps(outer).encode('utf-8'), headers={'Content-Type': 'application/json'})
+            res = conn.getresponse()
+            body = self._read(res)
+            if expired.is_set():  # the shutdown at the deadline ends a read as if the body were whole
+                raise TimeoutError()
+            return res.status, res.headers, body.decode('utf-8', 'replace')
+        except PsimbolsError:
+            raise
+        except Exception as e:
+            raise self._failure(e, expired.is_set()) from e
+        finally:
+            if timer is not None:
+                timer.cancel()
+            conn.close()
+
+    def _read(self, res):
+        length = res.getheader('Content-Length')
+        if length is not None and length.isdigit() and int(length) > self.max_response_bytes:
+            raise self._too_large()
+        body = bytearray()
+        while True:
+            chunk = res.read(65536)
+            if not chunk:
+                # read(amt) ends quietly where the connection closed; a body shorter than it said is not whole.
+                if length is not None and length.isdigit() and len(body) < int(length):
+                    raise http.client.IncompleteRead(bytes(body), int(length) - len(body))
+                return bytes(body)
+            body += chunk
+            if len(body) > self.max_response_bytes:
+                raise self._too_large()
+
+    def _too_large(self):
+        return ProtocolError('bad_response', f'the response is larger than {self.max_response_bytes} bytes, so it was not read; max_response_bytes= raises the cap')
+
+    def _failure(self, e, expired):
+        """Every way an attempt can fail, as one of this package's errors."""
+        if expired or isinstance(e, (socket.timeout, TimeoutError)):
+            return Timeout('request_timeout', f'no answer from {self.endpoint} within {self.timeout} s')
+        if isinstance(e, http.client.RemoteDisconnected):
+            return NetworkError('network', f'cannot reach {self.endpoint}: it closed the connection without an answer')
+        if isinstance(e, http.client.IncompleteRead):
+            return NetworkError('network', f'cannot reach {self.endpoint}: it closed the connection in the middle of the answer')
+        if isinstance(e, http.client.HTTPException):
+            return ProtocolError('bad_response', f'{self.endpoint} answered with something that is not HTTP ({type(e).__name__})')
+        if isinstance(e, OSError):
+            return NetworkError('network', f'cannot reach {self.endpoint}: {_printable(str(e))}')
+        return ProtocolError('bad_response', f'{self.endpoint}: {type(e).__name__}')
 
     def _open(self, body, token, request_id, status):
         try:
@@ -130,7 +193,26 @@ class Client:
             raise RateLimited(message, retry_after)
         if status == 503:
             raise NetworkError('unavailable', f'{self.endpoint} is unavailable (503): retry in {retry_after} s', retry_after)
-        raise ProtocolError('http_error', f'{self.endpoint} answered {status}')
+        if status in _REDIRECTS:
+            where = _printable(headers.get('Location') or 'elsewhere', 200)
+            raise ProtocolError('http_error', f'{self.endpoint} redirects to {where} ({status}); psimbols does not follow redirects, since a request is bound to one server: give the client config that URL')
+        detail = _server_message(body)
+        raise ProtocolError('http_error', f'{self.endpoint} answered {status}' + (f': {detail}' if detail else ''))
+
+
+def _printable(text, limit=500):
+    cut = text if len(text) <= limit else text[:limit] + '…'
+    return _CONTROL.sub(lambda m: f'\\x{ord(m.group()):02x}' if ord(m.group()) < 0x100 else f'\\u{ord(m.group()):04x}', cut)
+
+
+def _server_message(body):
+    """The message of a plain JSON error body, escaped: it is not authenticated."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    message = value.get('message') if isinstance(value, dict) else None
+    return _printable(message) if isinstance(message, str) else None
 
 
 def _seconds(value):
