@@ -40,6 +40,8 @@ type PsimbolsErrorOptions = {
   readonly status?: number;
   /** A function-level error code sent by the server. */
   readonly remoteCode?: string;
+  /** The server's clock (Unix seconds), from its sealed answer to a request stamped outside its window. */
+  readonly serverTime?: number;
 };
 
 /**
@@ -56,6 +58,7 @@ export class PsimbolsError extends Error {
   readonly retryAfter: number | undefined;
   readonly status: number | undefined;
   readonly remoteCode: string | undefined;
+  readonly serverTime: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: PsimbolsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -64,6 +67,7 @@ export class PsimbolsError extends Error {
     this.retryAfter = options.retryAfter;
     this.status = options.status;
     this.remoteCode = options.remoteCode;
+    this.serverTime = options.serverTime;
   }
 }
 

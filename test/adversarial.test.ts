@@ -38,7 +38,8 @@ describe('envelope attacks over HTTP', () => {
     const reference = await post(t.url, { ...outer(v.request.token), client: 'nobody' });
     assert.equal(reference.status, 401);
     const expected = fingerprint(reference);
-    const attacks: string[] = v.refused.map((c) => c.token);
+    // A stale or future token that the key sealed gets a clock answer instead (test/clock-skew.test.ts).
+    const attacks: string[] = v.refused.filter((c) => c.reason !== 'stale' && c.reason !== 'future').map((c) => c.token);
     const length = decodeBase64urlStrict(v.request.token.slice(4))!.length;
     for (let byte = 0; byte < 50; byte++) for (let bit = 0; bit < 8; bit++) attacks.push(flipBit(v.request.token, byte, bit));
     for (let byte = length - 16; byte < length; byte++) attacks.push(flipBit(v.request.token, byte, 0));

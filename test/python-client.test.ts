@@ -33,7 +33,12 @@ describe('the Python client', { skip: python === undefined ? hint : undefined },
   test('passes every vector in test/vectors/, refusals included', async () => {
     const r = await runProcess(python!, ['-m', 'unittest', 'discover', '-s', 'tests'], { cwd: PACKAGE, env: { PATH: process.env.PATH ?? '' } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /Ran 7 tests/);
+    assert.match(r.stderr, /Ran 8 tests/);
+  });
+
+  test('ships a copy of the vectors, identical to test/vectors/ps2.json', async () => {
+    const [ours, theirs] = await Promise.all([readFile(fileURLToPath(new URL('vectors/ps2.json', import.meta.url))), readFile(join(PACKAGE, 'tests', 'vectors', 'ps2.json'))]);
+    assert.ok(ours.equals(theirs), 'copy test/vectors/ps2.json to clients/python/tests/vectors/ after regenerating it');
   });
 
   test('calls a real psimbols serve, and each exception class comes from a real refusal', async () => {

@@ -91,7 +91,7 @@ describe('every authentication failure is the same 401', () => {
   });
   after(() => t.close());
 
-  test('unknown client, a flipped bit, wrong key, stale, future, replay, wrong server, legacy padding: identical answers, no quota spent', async () => {
+  test('unknown client, a flipped bit, wrong key, replay, wrong server, legacy padding: identical answers; stale and future: a clock answer; no quota spent', async () => {
     const config = t.client('alice');
     const key = prepareKey(config.key) as V2Key;
     const other = prepareKey(generateKeySpec()) as V2Key;
@@ -109,8 +109,6 @@ describe('every authentication failure is the same 401', () => {
       // Every flipped bit of the header and tag: adversarial.test.ts.
       'flipped tag bit': { ...fresh(), request: flipBit(fresh().request, 80, 0) },
       'another key': { ...fresh(), request: sealRequest(factorial, { client: 'alice', server: config.server, key: other }) },
-      stale: { ...fresh(), request: sealRequest(factorial, { client: 'alice', server: config.server, key, now: now - 400 }) },
-      future: { ...fresh(), request: sealRequest(factorial, { client: 'alice', server: config.server, key, now: now + 400 }) },
       replay: accepted,
       'server field differs from the registered URL': {
         client: 'alice',
@@ -131,6 +129,13 @@ describe('every authentication failure is the same 401', () => {
       assert.equal(r.text, first.text, name);
       assert.equal(r.headers.get('content-type'), first.headers.get('content-type'), name);
       assert.equal(r.headers.get('ratelimit'), null, name);
+    }
+    // Stamped outside the window by alice's own key: 401 too, with the server's time sealed for it
+    // (test/clock-skew.test.ts); a stale replay of a captured token learns no more than the time.
+    for (const ts of [now - 400, now + 400]) {
+      const r = await post(t.url, { ...fresh(), request: sealRequest(factorial, { client: 'alice', server: config.server, key, now: ts }) });
+      assert.equal(r.status, 401);
+      assert.equal((JSON.parse(r.text) as { error: string }).error, 'clock_skew');
     }
     // Only the one accepted request counted against alice's quota of 100.
     const next = await post(t.url, fresh());

@@ -4,6 +4,7 @@ the document alone. It generates test/vectors/ps2.json; the TypeScript tests che
 produces and refuses exactly these tokens, so the two implementations agree byte for byte.
 
     python3 docs/reference/ps2_vectors.py > test/vectors/ps2.json
+    cp test/vectors/ps2.json clients/python/tests/vectors/ps2.json
 """
 import base64, hashlib, hmac, json, struct
 from cryptography.hazmat.primitives import hashes, padding
@@ -38,6 +39,10 @@ RES = '{"request_id":"789","return":{"value":6,"comment":"3! = 6"}}'
 request = seal(1, KEY, TS, N, CLIENT, SERVER, b'', REQ)
 binding = hashlib.sha256(request.encode('ascii')).digest()
 response = seal(2, KEY, TS, N2, CLIENT, SERVER, binding, RES)
+# A clock answer to the same request, from a server whose clock reads TS + 600: kind 3.
+N3 = bytes(range(0x60, 0x80)); CLOCK_NOW = TS + 600
+CLK = '{"request_id":"789","clock":{"now":%d}}' % CLOCK_NOW
+clock = seal(3, KEY, CLOCK_NOW, N3, CLIENT, SERVER, binding, CLK)
 raw = base64.urlsafe_b64decode(request[4:] + '=' * (-len(request[4:]) % 4))
 
 def flip(offset, bit=0x01):
@@ -97,6 +102,7 @@ print(json.dumps({
         'key': b64url(KEY), 'kid': kid(KEY).hex(), 'client': CLIENT, 'server': SERVER, 'now': TS,
         'request': {'ts': TS, 'nonce': N.hex(), 'plaintext': REQ, 'token': request},
         'response': {'ts': TS, 'nonce': N2.hex(), 'plaintext': RES, 'binding': binding.hex(), 'token': response},
+        'clock': {'ts': CLOCK_NOW, 'nonce': N3.hex(), 'plaintext': CLK, 'binding': binding.hex(), 'token': clock},
         'refused': [{'name': a, 'token': t, 'reason': r} for a, t, r in refusals],
         'accepted': [{'name': a, 'token': t} for a, t in accepted],
     },

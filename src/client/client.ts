@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import ky, { TimeoutError } from 'ky';
 import type { ClientConfig } from '../config/client-config.js';
-import { errnoCode, errorMessage, PsimbolsError } from '../errors.js';
-import { openResponse, sealRequest } from '../protocol/envelope.js';
+import { errnoCode, errorMessage, isPsimbolsError, PsimbolsError } from '../errors.js';
+import { openClock, openResponse, sealRequest } from '../protocol/envelope.js';
 import { nodeFetchWithBody, tooLarge } from './node-fetch.js';
 import { printable } from '../protocol/printable.js';
 import { prepareKey } from '../protocol/keys.js';
 import { openLegacyResponse, sealLegacyRequest } from '../protocol/legacy-cbc.js';
-import { parseJson, type Params, type ReturnValue, type RunRequest, type RunResponse } from '../protocol/messages.js';
+import { parseJson, type ClockAnswer, type Params, type ReturnValue, type RunRequest, type RunResponse } from '../protocol/messages.js';
 import { parseOuterResponse, type OuterRequest } from '../protocol/outer.js';
 import type { Result } from '../protocol/result.js';
 
@@ -16,6 +16,8 @@ export type SealedCall = {
   readonly outer: OuterRequest;
   /** Opens the response token; it only opens for this request. */
   readonly open: (responseToken: string) => Result<RunResponse>;
+  /** Opens a clock answer to this request (ps2 only). */
+  readonly openClock?: (token: string) => Result<ClockAnswer>;
 };
 
 export type CallOptions = {
@@ -27,6 +29,8 @@ export type CallOptions = {
   readonly retry?: number;
   /** Told before each retry how long it waits and why. */
   readonly onRetry?: (attempt: number, delayMs: number, reason: PsimbolsError) => void;
+  /** Told when the server's clock answer moves this process's clock offset (seconds, server minus local). */
+  readonly onClockSkew?: (offsetSeconds: number) => void;
   readonly requestId?: string;
   /** A response body past this many bytes is refused unread (default 8 MiB). */
   readonly maxResponseBytes?: number;
@@ -40,7 +44,7 @@ export type CallOptions = {
  * const sealed = sealCall(config, 'supermath', 'factorial', { n: 3 });
  * console.log(JSON.stringify(sealed.outer));
  */
-export function sealCall(config: ClientConfig, module: string, fn: string, params: Params, requestId: string = randomUUID()): SealedCall {
+export function sealCall(config: ClientConfig, module: string, fn: string, params: Params, requestId: string = randomUUID(), now?: number): SealedCall {
   const message: RunRequest = { request_id: requestId, run: { module, function: fn, params } };
   const key = prepareKey(config.key);
   if (key.kind === 'legacy') {
@@ -50,11 +54,13 @@ export function sealCall(config: ClientConfig, module: string, fn: string, param
       open: (token) => openLegacyResponse(token, key),
     };
   }
-  const request = sealRequest(message, { client: config.client, server: config.server, key });
+  const request = sealRequest(message, { client: config.client, server: config.server, key, ...(now === undefined ? {} : { now }) });
+  const bound = { client: config.client, server: config.server, key, requestToken: request };
   return {
     requestId,
     outer: { client: config.client, server: config.server, request },
-    open: (token) => openResponse(token, { client: config.client, server: config.server, key, requestToken: request }),
+    open: (token) => openResponse(token, bound),
+    openClock: (token) => openClock(token, bound),
   };
 }
 
@@ -132,6 +138,14 @@ async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promi
   }
 }
 
+/** The server's time from a clock answer to this very request, when the 401 carries one that opens. */
+function serverClock(sealed: SealedCall, text: string): number | undefined {
+  const body = parseJson(text) as { client?: unknown; clock?: unknown } | undefined;
+  if (typeof body?.clock !== 'string' || body.client !== sealed.outer.client || sealed.openClock === undefined) return undefined;
+  const opened = sealed.openClock(body.clock);
+  return opened.ok && opened.value.request_id === sealed.requestId ? opened.value.clock.now : undefined;
+}
+
 // The server says nothing about why it refused; the client says what it can see.
 function unauthorizedHint(endpoint: string, boundTo: string): string {
   const elsewhere = endpoint === boundTo ? '' : ` It was sent to ${endpoint} but is bound to ${boundTo} (the config's "server"): the server accepts it only if that is the URL it registered for this client.`;
@@ -143,8 +157,11 @@ function interpret(endpoint: string, sealed: SealedCall, res: Response, text: st
   switch (res.status) {
     case 200:
       return openOuter(sealed, text, 200);
-    case 401:
+    case 401: {
+      const serverTime = serverClock(sealed, text);
+      if (serverTime !== undefined) throw new PsimbolsError('unauthorized', `${endpoint} refused the request (401): it is stamped outside the server's window, whose clock reads ${new Date(serverTime * 1000).toISOString()}`, { status: 401, serverTime });
       throw new PsimbolsError('unauthorized', unauthorizedHint(endpoint, sealed.outer.server ?? ''), { status: 401 });
+    }
     case 429: {
       const retryAfter = retryAfterOf(res.headers.get('retry-after'));
       let message = `too many requests: retry in ${retryAfter ?? '?'} s`;
@@ -195,6 +212,26 @@ function retryDelay(e: PsimbolsError, attempt: number, timeoutMs: number): numbe
   return timeoutMs === 0 ? asked : Math.min(asked, timeoutMs);
 }
 
+// Server minus local clock, in seconds, learned from a clock answer and kept for the process. A
+// correction beyond a day is refused: that is a clock to fix, and it bounds how far even a server
+// that holds the key can move the stamps this process puts on its requests.
+let clockOffsetSeconds = 0;
+export const MAX_CLOCK_OFFSET_SECONDS = 86_400;
+const localSeconds = (): number => Math.floor(Date.now() / 1000);
+
+// Once per call: a clock answer that opens for this request sets the offset, and the call is
+// sealed again with the server's time. It does not count as a retry.
+function correctClock(e: unknown, o: CallOptions): boolean {
+  if (!isPsimbolsError(e, 'unauthorized') || e.serverTime === undefined) return false;
+  const offset = e.serverTime - localSeconds();
+  if (Math.abs(offset) > MAX_CLOCK_OFFSET_SECONDS) {
+    throw new PsimbolsError('unauthorized', `${e.message}; this machine's clock is ${Math.abs(offset)} s ${offset > 0 ? 'behind' : 'ahead of'} it, more than a day, which psimbols does not correct: set the clock right`, { status: 401, cause: e });
+  }
+  clockOffsetSeconds = offset;
+  o.onClockSkew?.(offset);
+  return true;
+}
+
 /**
  * Sends one call and returns the whole decrypted response, function errors included.
  *
@@ -204,11 +241,17 @@ function retryDelay(e: PsimbolsError, attempt: number, timeoutMs: number): numbe
  */
 export async function request(config: ClientConfig, module: string, fn: string, params: Params, o: CallOptions = {}): Promise<RunResponse> {
   const attempts = 1 + Math.max(0, o.retry ?? 0);
+  let corrected = false;
   for (let attempt = 1; ; attempt++) {
-    const sealed = sealCall(config, module, fn, params, o.requestId);
+    const sealed = sealCall(config, module, fn, params, o.requestId, localSeconds() + clockOffsetSeconds);
     try {
       return await sendOnce(config, sealed, o);
     } catch (e) {
+      if (!corrected && correctClock(e, o)) {
+        corrected = true;
+        attempt--;
+        continue;
+      }
       if (attempt >= attempts || !retriable(e)) throw e;
       const delay = retryDelay(e, attempt, o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
       o.onRetry?.(attempt, delay, e);

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeBase64urlStrict, encodeBase64url } from './base64.js';
 import type { V2Key } from './keys.js';
-import { parseJson, parseRunRequest, parseRunResponse, type RunRequest, type RunResponse } from './messages.js';
+import { parseClockAnswer, parseJson, parseRunRequest, parseRunResponse, type ClockAnswer, type RunRequest, type RunResponse } from './messages.js';
 import { ok, refuse, type Result } from './result.js';
 
 // Constants of docs/PROTOCOL.md, "The ps2 envelope".
@@ -9,6 +9,7 @@ export const TOKEN_PREFIX = 'ps2.';
 const VERSION = 0x02;
 const KIND_REQUEST = 0x01;
 const KIND_RESPONSE = 0x02;
+const KIND_CLOCK = 0x03;
 const HEADER_BYTES = 50;
 const NONCE_BYTES = 32;
 const TAG_BYTES = 16;
@@ -123,6 +124,11 @@ export function sealResponse(message: RunResponse, options: SealResponseOptions)
   return seal(KIND_RESPONSE, message, options, requestBinding(options.requestToken));
 }
 
+/** Seals a clock answer: the server's time, for the request token stamped outside its window, bound to it. */
+export function sealClock(message: ClockAnswer, options: SealResponseOptions): string {
+  return seal(KIND_CLOCK, message, { ...options, now: message.clock.now }, requestBinding(options.requestToken));
+}
+
 /** The header of a ps2 token of either kind, read without a key (for `psimbols inspect`). */
 export function readHeader(token: string): Result<Header & { readonly ciphertextBytes: number }> {
   if (!token.startsWith(TOKEN_PREFIX)) return refuse('malformed_token');
@@ -174,7 +180,11 @@ function decrypt(p: Parsed, secret: KeyObject, aad: Buffer): string | undefined 
  * Applies the acceptance rules of PROTOCOL.md to a request token, except the replay check and
  * what a store has forgotten, which need a store and belong to the caller. Every refusal carries its reason for the log.
  */
-export function openRequest(token: string, o: OpenRequestOptions): Result<OpenedRequest> {
+/** A request that is the client's own but stamped outside the window: what a clock answer needs. */
+export type Skewed = { readonly key: V2Key; readonly requestId: string };
+export type OpenedRequestResult = Result<OpenedRequest> | { readonly ok: false; readonly reason: 'stale' | 'future'; readonly skewed: Skewed };
+
+export function openRequest(token: string, o: OpenRequestOptions): OpenedRequestResult {
   const parsed = parseToken(token, KIND_REQUEST);
   if (!parsed.ok) return parsed;
   const p = parsed.value;
@@ -185,21 +195,34 @@ export function openRequest(token: string, o: OpenRequestOptions): Result<Opened
   if (key === undefined) return refuse('unknown_key');
   if (text === undefined) return refuse('bad_tag');
   const window = o.window ?? DEFAULT_WINDOW;
-  if (p.header.ts < o.now - window.pastSeconds) return refuse('stale');
-  if (p.header.ts > o.now + window.futureSeconds) return refuse('future');
   const message = parseRunRequest(parseJson(text));
+  const outside = p.header.ts < o.now - window.pastSeconds ? 'stale' : p.header.ts > o.now + window.futureSeconds ? 'future' : undefined;
+  if (outside !== undefined) return message === undefined ? refuse(outside) : { ok: false, reason: outside, skewed: { key, requestId: message.request_id } };
   if (message === undefined) return refuse('bad_plaintext');
   return ok({ message, header: p.header, key });
 }
 
-/** Opens a response token; it only opens for the request token it answers. */
-export function openResponse(token: string, o: OpenResponseOptions): Result<RunResponse> {
-  const parsed = parseToken(token, KIND_RESPONSE);
+// A token the server sealed for one request: a response, or a clock answer.
+function openBound<T>(token: string, kind: number, o: OpenResponseOptions, parse: (v: unknown) => T | undefined): Result<{ readonly message: T; readonly ts: number }> {
+  const parsed = parseToken(token, kind);
   if (!parsed.ok) return parsed;
   const p = parsed.value;
   if (!p.header.kid.equals(o.key.kid)) return refuse('unknown_key');
   const text = decrypt(p, o.key.keyObject, additionalData(p.headerBytes, o.client, o.server, requestBinding(o.requestToken)));
   if (text === undefined) return refuse('bad_tag');
-  const message = parseRunResponse(parseJson(text));
-  return message === undefined ? refuse('bad_plaintext') : ok(message);
+  const message = parse(parseJson(text));
+  return message === undefined ? refuse('bad_plaintext') : ok({ message, ts: p.header.ts });
+}
+
+/** Opens a clock answer; it only opens for the request token it answers, and its time is its header's. */
+export function openClock(token: string, o: OpenResponseOptions): Result<ClockAnswer> {
+  const r = openBound(token, KIND_CLOCK, o, parseClockAnswer);
+  if (!r.ok) return r;
+  return r.value.message.clock.now === r.value.ts ? ok(r.value.message) : refuse('bad_plaintext');
+}
+
+/** Opens a response token; it only opens for the request token it answers. */
+export function openResponse(token: string, o: OpenResponseOptions): Result<RunResponse> {
+  const r = openBound(token, KIND_RESPONSE, o, parseRunResponse);
+  return r.ok ? ok(r.value.message) : r;
 }

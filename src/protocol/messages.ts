@@ -15,6 +15,9 @@ export type RunResponse =
   | { readonly request_id: string; readonly return: ReturnValue }
   | { readonly request_id: string; readonly error: ErrorValue };
 
+/** A clock answer's plaintext: the server's time, for a request stamped outside its window (PROTOCOL.md, "Clock answers"). */
+export type ClockAnswer = { readonly request_id: string; readonly clock: { readonly now: number } };
+
 const MAX_REQUEST_ID = 128;
 /** The built-in call that lists what a client may call (PROTOCOL.md): `psimbols.functions`. */
 export const LIST_FUNCTIONS = { module: 'psimbols', function: 'functions' } as const;
@@ -49,6 +52,12 @@ export function parseRunRequest(value: unknown): RunRequest | undefined {
   const params = run.params === undefined ? {} : run.params;
   if (!isObject(params)) return undefined;
   return { request_id: value.request_id, run: { module, function: fn, params } };
+}
+
+export function parseClockAnswer(value: unknown): ClockAnswer | undefined {
+  if (!isObject(value) || !isRequestId(value.request_id) || !isObject(value.clock)) return undefined;
+  const now = value.clock.now;
+  return Number.isSafeInteger(now) && typeof now === 'number' && now >= 0 ? { request_id: value.request_id, clock: { now } } : undefined;
 }
 
 export function parseRunResponse(value: unknown): RunResponse | undefined {

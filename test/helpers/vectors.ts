@@ -10,6 +10,7 @@ export type Vectors = {
     now: number;
     request: { ts: number; nonce: string; plaintext: string; token: string };
     response: { ts: number; nonce: string; plaintext: string; binding: string; token: string };
+    clock: { ts: number; nonce: string; plaintext: string; binding: string; token: string };
     refused: Case[];
     accepted: { name: string; token: string }[];
   };

@@ -4,6 +4,7 @@ import json
 import re
 import socket
 import threading
+import time
 import urllib.parse
 import uuid
 import warnings
@@ -41,7 +42,7 @@ def _key_of(spec, file):
 class Client:
     """A psimbols client for one client config: `Client.from_config(path).call('supermath', 'factorial', n=3)`."""
 
-    def __init__(self, client, server, key_spec, timeout=10.0, endpoint=None, source='client config', max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
+    def __init__(self, client, server, key_spec, timeout=10.0, endpoint=None, source='client config', max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES, retries=0):
         if not isinstance(client, str) or not _CLIENT_ID.match(client):
             raise ConfigError('config_invalid', f'{source}: client: must be a client id')
         if not isinstance(server, str) or not re.match(r'^https?://', server):
@@ -50,6 +51,7 @@ class Client:
         self.mode, self._key = _key_of(key_spec, source)
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        self.retries = retries
         self.endpoint = endpoint or server
         if self.mode == 'legacy':
             warnings.warn(f'client "{client}" uses AES-CBC without authentication: its traffic can be altered; prefer a ps2 key', stacklevel=2)
@@ -71,7 +73,7 @@ class Client:
             raise ConfigError('config_invalid', f'{path}: {sorted(unknown)[0]}: is not a known field')
         return cls(value.get('client'), value.get('server'), value.get('key'), source=path, **options)
 
-    def call(self, module, function, **params):
+    def call(self, module, function, /, **params):
         """Calls a function and returns its value; a function's error raises FunctionError."""
         response = self.request(module, function, params)
         if 'error' in response:
@@ -79,12 +81,34 @@ class Client:
         return response['return']['value']
 
     def request(self, module, function, params=None):
-        """Sends one call, sealed afresh, and returns the whole opened response."""
+        """Sends one call, each attempt sealed afresh, and returns the whole opened response.
+
+        After a network failure, a timeout or a 503 it tries `retries` more times, waiting what the
+        server's Retry-After says (never longer than the timeout), else 0.2 s doubling. A clock
+        answer corrects this process's clock offset, once a call, without counting as a retry.
+        """
         if not _NAME.match(module) or not _NAME.match(function):
             raise ConfigError('usage', 'module and function names are letters, digits and "_"')
-        message = {'request_id': str(uuid.uuid4()), 'run': {'module': module, 'function': function, 'params': params or {}}}
+        attempt, corrected = 1, False
+        while True:
+            try:
+                return self._attempt(module, function, _exact(params or {}))
+            except AuthError as e:
+                if corrected or e.server_time is None:
+                    raise
+                _correct_clock(e)
+                corrected = True
+            except NetworkError as e:
+                if attempt > self.retries:
+                    raise
+                time.sleep(_retry_delay(e, attempt, self.timeout))
+                attempt += 1
+
+    def _attempt(self, module, function, params):
+        message = {'request_id': str(uuid.uuid4()), 'run': {'module': module, 'function': function, 'params': params}}
         if self.mode == 'ps2':
-            token = envelope.seal(envelope.REQUEST, self._key, self.client, self.server, message)
+            now = int(time.time()) + _clock['offset']
+            token = envelope.seal(envelope.REQUEST, self._key, self.client, self.server, message, ts=now)
         else:
             token = envelope.seal_legacy(self._key, message)
         status, headers, body = self._post({'client': self.client, 'server': self.server, 'request': token})
@@ -177,11 +201,28 @@ class Client:
             raise ProtocolError('bad_response', 'the response carries another request id')
         return message
 
+    def _clock_of(self, body, token, request_id):
+        """The server's time from a clock answer to this very request, when the 401 carries one that opens."""
+        try:
+            outer = json.loads(body)
+        except ValueError:
+            return None
+        if self.mode != 'ps2' or not isinstance(outer, dict) or outer.get('client') != self.client or not isinstance(outer.get('clock'), str):
+            return None
+        try:
+            answered, now = envelope.open_clock(outer['clock'], self._key, self.client, self.server, token)
+        except envelope.Refused:
+            return None
+        return now if answered == request_id else None
+
     def _answer(self, status, headers, body, token, request_id):
         retry_after = _seconds(headers.get('Retry-After') if headers else None)
         if status == 200:
             return self._open(body, token, request_id, status)
         if status == 401:
+            server_time = self._clock_of(body, token, request_id)
+            if server_time is not None:
+                raise AuthError('unauthorized', f"{self.endpoint} refused the request (401): it is stamped outside the server's window", server_time)
             raise AuthError('unauthorized', f'{self.endpoint} refused the request (401): check the client id, the key and the clock')
         if status == 429:
             message = f'too many requests: retry in {retry_after} s'
@@ -198,6 +239,43 @@ class Client:
             raise ProtocolError('http_error', f'{self.endpoint} redirects to {where} ({status}); psimbols does not follow redirects, since a request is bound to one server: give the client config that URL')
         detail = _server_message(body)
         raise ProtocolError('http_error', f'{self.endpoint} answered {status}' + (f': {detail}' if detail else ''))
+
+
+# Server minus local clock, in seconds, from a clock answer; kept for the process. A correction
+# beyond a day is refused: that clock needs fixing, and the bound limits how far even a server
+# holding the key can move this process's stamps.
+_clock = {'offset': 0}
+MAX_CLOCK_OFFSET = 86400
+
+
+def _correct_clock(error):
+    offset = error.server_time - int(time.time())
+    if abs(offset) > MAX_CLOCK_OFFSET:
+        raise AuthError('unauthorized', f"{error}; this machine's clock is {abs(offset)} s {'behind' if offset > 0 else 'ahead of'} it, more than a day, which psimbols does not correct: set the clock right") from error
+    if offset != _clock['offset']:
+        warnings.warn(f"this machine's clock is {abs(offset)} s {'behind' if offset > 0 else 'ahead of'} the server's; sealing with the server's time for the rest of this process", stacklevel=4)
+    _clock['offset'] = offset
+
+
+def _retry_delay(error, attempt, timeout):
+    backoff = min(0.2 * 2 ** (attempt - 1), 5.0)
+    asked = getattr(error, 'retry_after', None)
+    if asked is None:
+        return backoff
+    return asked if not timeout else min(asked, timeout)
+
+
+def _exact(value):
+    """Integers past 2^53 as strings of digits, as the CLI sends them: JSON numbers that large lose digits."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > _SAFE_INT:
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_exact(v) for v in value]
+    return value
 
 
 def _printable(text, limit=500):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = 'ps2.'
-VERSION, REQUEST, RESPONSE = 0x02, 0x01, 0x02
+VERSION, REQUEST, RESPONSE, CLOCK = 0x02, 0x01, 0x02, 0x03
 HEADER, NONCE, TAG = 50, 32, 16
 WINDOW = (300, 60)  # seconds into the past and the future ("Acceptance", rule 6)
 _B64URL = re.compile(r'^[A-Za-z0-9_-]*$')
@@ -200,3 +200,16 @@ def open_legacy(token, key, shape=_response_shape):
 
 def open_legacy_request(token, key):
     return open_legacy(token, key, _request_shape)
+
+
+def open_clock(token, key, client, server, request_token):
+    """A clock answer: the server's time, sealed for the request it answers. Returns (request_id, now)."""
+    header, token_kid, ts, nonce, body = _parse(token, CLOCK)
+    if token_kid != kid(key):
+        raise Refused('unknown_key')
+    message = _json(_decrypt(key, CLOCK, header, nonce, body, _aad(header, client, server, binding_of(request_token))))
+    clock = message.get('clock') if isinstance(message, dict) else None
+    now = clock.get('now') if isinstance(clock, dict) else None
+    if not _request_id(message.get('request_id') if isinstance(message, dict) else None) or type(now) is not int or now != ts:
+        raise Refused('bad_plaintext')
+    return message['request_id'], now

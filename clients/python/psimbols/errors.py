@@ -38,9 +38,14 @@ class Timeout(NetworkError):
 
 
 class AuthError(PsimbolsError):
-    """The server refused the request (401): the client id, the key, or the clock (exit 4)."""
+    """The server refused the request (401): the client id, the key, or the clock (exit 4).
+    `server_time` is the server's clock (Unix seconds) when it answered with a sealed clock answer."""
 
     exit_code = 4
+
+    def __init__(self, code, message, server_time=None):
+        super().__init__(code, message)
+        self.server_time = server_time
 
 
 class RateLimited(PsimbolsError):

@@ -1,6 +1,7 @@
-"""Every vector in test/vectors/ps2.json, in Python: the two implementations cannot drift apart.
+"""Every vector in tests/vectors/ps2.json (a copy of the repository's test/vectors/ps2.json, kept
+identical by test/python-client.test.ts), in Python: the two implementations cannot drift apart.
 
-    python3 -m unittest discover -s tests   (from clients/python)
+    python3 -m unittest discover -s tests   (or pytest, from clients/python)
 """
 import base64
 import json
@@ -11,7 +12,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from psimbols import envelope  # noqa: E402
 
-VECTORS = json.load(open(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'test', 'vectors', 'ps2.json'), encoding='utf-8'))
+with open(os.path.join(os.path.dirname(__file__), 'vectors', 'ps2.json'), encoding='utf-8') as f:
+    VECTORS = json.load(f)
 V = VECTORS['ps2']
 L = VECTORS['legacy']
 KEY = envelope.b64url_strict(V['key'])
@@ -36,6 +38,15 @@ class Ps2Vectors(unittest.TestCase):
         with self.assertRaises(envelope.Refused) as e:
             envelope.open_response(V['response']['token'], KEY, V['client'], V['server'], other)
         self.assertEqual(e.exception.reason, 'bad_tag')
+
+    def test_opens_the_clock_answer_only_for_its_request(self):
+        c = V['clock']
+        self.assertEqual(envelope.open_clock(c['token'], KEY, V['client'], V['server'], V['request']['token']), ('789', c['ts']))
+        token = envelope.seal(envelope.CLOCK, KEY, V['client'], V['server'], c['plaintext'], binding=envelope.binding_of(V['request']['token']), ts=c['ts'], nonce=bytes.fromhex(c['nonce']))
+        self.assertEqual(token, c['token'])
+        with self.assertRaises(envelope.Refused) as e:
+            envelope.open_response(c['token'], KEY, V['client'], V['server'], V['request']['token'])
+        self.assertEqual(e.exception.reason, 'bad_kind')
 
     def test_every_refusal_vector_for_its_reason(self):
         for case in V['refused']:

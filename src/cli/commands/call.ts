@@ -44,6 +44,9 @@ function stringHint(items: readonly string[], error: { code: string; message: st
   return ` (to send ${item.text} as a string, write ${key}:='${JSON.stringify(item.text)}')`;
 }
 
+const skewNote = (io: Io) => (offset: number): void =>
+  err(io, `psimbols: this machine's clock is ${Math.abs(offset)} s ${offset > 0 ? 'behind' : 'ahead of'} the server's; sealing with the server's time for the rest of this run`);
+
 /** Strings print raw; everything else as JSON, so `x=$(psimbols call ...)` gets just the value. */
 const formatValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value) ?? 'null');
 
@@ -54,7 +57,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     const config = await clientConfig(io, g, o.clientConfig);
     const { runBatch } = await import('./call-batch.js');
     const input = await read(o.batch, '--batch');
-    return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency, maxResponseBytes: o.maxResponseBytes });
+    return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency, maxResponseBytes: o.maxResponseBytes, onClockSkew: o.verbose ? skewNote(io) : undefined });
   }
   if (moduleArg === undefined || fnArg === undefined) throw new PsimbolsError('usage', 'name the module and the function: psimbols call MODULE FUNCTION [ITEM...] (or --batch FILE)');
   const module = moduleArg;
@@ -71,6 +74,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     timeoutMs: Math.round(o.timeout * 1000),
     retry: o.retry,
     maxResponseBytes: o.maxResponseBytes,
+    onClockSkew: o.verbose ? skewNote(io) : undefined,
     onRetry: o.verbose ? (attempt, delayMs, reason) => err(io, `psimbols: attempt ${attempt} failed (${reason.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`) : undefined,
     endpoint: o.server,
   });

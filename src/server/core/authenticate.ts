@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { openRequest, sealResponse, TOKEN_PREFIX } from '../../protocol/envelope.js';
+import { openRequest, sealClock, sealResponse, TOKEN_PREFIX, type Skewed } from '../../protocol/envelope.js';
 import type { LegacyKey } from '../../protocol/keys.js';
 import { openLegacyRequest, sealLegacyResponse } from '../../protocol/legacy-cbc.js';
 import type { RunRequest, RunResponse } from '../../protocol/messages.js';
-import { parseOuterRequest, type OuterRequest } from '../../protocol/outer.js';
+import { parseOuterRequest, type OuterRequest, type OuterResponse } from '../../protocol/outer.js';
 import { ok, refuse, type RefusalReason, type Result } from '../../protocol/result.js';
 import { failureKey, type FailureCounter } from '../admission/failure-limiter.js';
 import type { ClientState, ServerState } from './server-state.js';
@@ -29,6 +29,9 @@ export type Authenticated = {
   readonly seal: (response: RunResponse) => string;
 };
 
+/** A refusal; for a request of the client's own stamped outside the window, with a clock answer sealed for it. */
+type AuthResult = Result<Authenticated> | { readonly ok: false; readonly reason: RefusalReason; readonly clock: OuterResponse };
+
 type AuthContext = {
   readonly state: ServerState;
   readonly nowMs: number;
@@ -52,16 +55,16 @@ function openLegacy(outer: OuterRequest, client: ClientState, known: boolean): R
   return ok({ client, outer, message: r.value, ts: undefined, nonceKey: legacyNonce(outer.request), nonceTtlMs: LEGACY_REPLAY_MS, seal });
 }
 
-function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: AuthContext): Result<Authenticated> {
+function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: AuthContext): AuthResult {
   const server = outer.server ?? '';
   const window = c.state.window;
   // A legacy client has no ps2 keys (unless it is rotating to ps2): openRequest then decrypts
   // with its decoy key, and refuses with unknown_key.
   const r = openRequest(outer.request, { client: outer.client, server, keys: client.keys, now: Math.floor(c.nowMs / 1000), window });
   if (!known) return refuse('unknown_client');
-  if (!r.ok) return r;
   // Checked after decryption so a mismatch costs the same work as any other refusal.
-  if (server !== client.server) return refuse('server_mismatch');
+  if (server !== client.server) return refuse(r.ok ? 'server_mismatch' : r.reason);
+  if (!r.ok) return 'skewed' in r ? { ok: false, reason: r.reason, clock: clockAnswer(outer, client, r.skewed, c.nowMs) } : r;
   const { key, header, message } = r.value;
   const token = outer.request;
   return ok({
@@ -75,12 +78,20 @@ function openPs2(outer: OuterRequest, client: ClientState, known: boolean, c: Au
   });
 }
 
+// The server's time, sealed for the request and bound to it: only the client's key opens it, and
+// the stale token itself is still refused (docs/PROTOCOL.md, "Clock answers").
+function clockAnswer(outer: OuterRequest, client: ClientState, skewed: Skewed, nowMs: number): OuterResponse {
+  const now = Math.floor(nowMs / 1000);
+  const token = sealClock({ request_id: skewed.requestId, clock: { now } }, { client: client.id, server: client.server, key: skewed.key, requestToken: outer.request });
+  return { client: client.id, server: outer.server, response: token };
+}
+
 /**
  * Opens a request for the client it names, or says why not. The token's format alone picks the
  * work, a ps2 or a CBC decryption, whoever the id names (a known ps2 or legacy client, or no
  * one), so that the time a refusal takes tells nothing about the id. Pure but for that cost.
  */
-export function authenticate(outer: OuterRequest, c: AuthContext): Result<Authenticated> {
+export function authenticate(outer: OuterRequest, c: AuthContext): AuthResult {
   const known = c.state.clients.get(outer.client);
   const client = known ?? UNKNOWN_CLIENT;
   return outer.request.startsWith(TOKEN_PREFIX) ? openPs2(outer, client, known !== undefined, c) : openLegacy(outer, client, known !== undefined);
@@ -88,7 +99,7 @@ export function authenticate(outer: OuterRequest, c: AuthContext): Result<Authen
 
 /** A request refused at the door: 401, or 429 for an address past its failures. */
 export type Refused =
-  | { readonly kind: 'unauthorized'; readonly reason: RefusalReason; readonly client: string }
+  | { readonly kind: 'unauthorized'; readonly reason: RefusalReason; readonly client: string; readonly clock?: OuterResponse }
   | { readonly kind: 'blocked'; readonly reason: RefusalReason; readonly client: string; readonly retryAfterMs: number };
 type Gate = { readonly kind: 'bad_request'; readonly message: string } | Refused | { readonly kind: 'authenticated'; readonly request: Authenticated };
 
@@ -111,12 +122,14 @@ export class Authenticator {
     const outer = parseOuterRequest(body);
     if (outer === undefined) return BAD_OUTER;
     const r = authenticate(outer, c);
-    return r.ok ? { kind: 'authenticated', request: r.value } : this.refuse(ip, r.reason, outer.client);
+    if (r.ok) return { kind: 'authenticated', request: r.value };
+    return this.refuse(ip, r.reason, outer.client, 'clock' in r ? r.clock : undefined);
   }
 
   /** Counts a failure against the address; also for what only the store can see (a replay). */
-  async refuse(ip: string, reason: RefusalReason, client: string): Promise<Refused> {
+  async refuse(ip: string, reason: RefusalReason, client: string, clock?: OuterResponse): Promise<Refused> {
     const blockedMs = await this.#failures.record(failureKey(ip));
-    return blockedMs > 0 ? { kind: 'blocked', retryAfterMs: blockedMs, reason, client } : { kind: 'unauthorized', reason, client };
+    if (blockedMs > 0) return { kind: 'blocked', retryAfterMs: blockedMs, reason, client };
+    return clock === undefined ? { kind: 'unauthorized', reason, client } : { kind: 'unauthorized', reason, client, clock };
   }
 }

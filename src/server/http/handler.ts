@@ -110,8 +110,12 @@ function refusal(outcome: Outcome & { kind: 'unauthorized' | 'blocked' | 'unavai
   switch (outcome.kind) {
     case 'bad_request':
       return error(400, 'bad_request', 'bad_request', outcome.message);
-    case 'unauthorized':
-      return respond(401, UNAUTHORIZED_BODY, { status: 401, outcome: 'unauthorized', client: claimed(outcome.client), reason: outcome.reason });
+    case 'unauthorized': {
+      const log: Sent = { status: 401, outcome: 'unauthorized', client: claimed(outcome.client), reason: outcome.reason };
+      // Only a request that the client's key sealed, stamped outside the window, gets the clock.
+      if (outcome.clock !== undefined) return respond(401, jsonText({ error: 'clock_skew', message: 'the request is stamped outside the server\'s window; "clock" carries the server\'s time, sealed for it', client: outcome.clock.client, server: outcome.clock.server, clock: outcome.clock.response }), log);
+      return respond(401, UNAUTHORIZED_BODY, log);
+    }
     case 'blocked': {
       const s = seconds(outcome.retryAfterMs);
       const r = error(429, 'blocked', 'too_many_failures', `too many failed requests from this address: retry in ${s} s`, { 'Retry-After': String(s) });
