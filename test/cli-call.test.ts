@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseItem, literal } from '../src/cli/items.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
-import { fakeTty, freePort, runCli, serveInProcess, spawnServe, type Served } from './helpers/cli.js';
+import { BIN, fakeTty, freePort, runCli, runProcess, serveInProcess, spawnServe, type Served } from './helpers/cli.js';
 import { PassThrough } from 'node:stream';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
-import { post, tempDir } from './helpers/server.js';
+import { post, startTestServer, tempDir } from './helpers/server.js';
 
 describe('the call bundle', () => {
   test('loads with the code cache the build made, and compiles as usual when V8 refuses a cache', async () => {
@@ -224,6 +224,47 @@ describe('psimbols call --batch', () => {
         await served.stop();
       }
     } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('psimbols call --batch, when a line or the reader fails', () => {
+  const factorial = (n: number): string => JSON.stringify({ module: 'supermath', function: 'factorial', params: { n } });
+
+  test('a line too deep to seal is that line\'s failure; the lines around it are answered', async () => {
+    const t = await startTestServer();
+    const dir = await tempDir();
+    try {
+      const file = join(dir.path, 'client.json');
+      await writeFile(file, JSON.stringify(t.client('alice')), { mode: 0o600 });
+      const deep = `{"module":"supermath","function":"factorial","params":{"n":${'['.repeat(5000)}1${']'.repeat(5000)}}}`;
+      const input = [factorial(3), deep, factorial(4)].join('\n');
+      const r = await runCli(['call', '--batch', '-', '--client-config', file, '--server', t.url], { input });
+      const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ok: boolean; value?: number; error?: { code: string } });
+      assert.deepEqual(out.map((l) => l.ok), [true, false, true], r.stderr);
+      assert.deepEqual([out[0]?.value, out[2]?.value], [6, 24]);
+      assert.ok(out[1]?.error?.code === 'usage' || out[1]?.error?.code === 'invalid_params', JSON.stringify(out[1]));
+      assert.notEqual(r.code, 0);
+    } finally {
+      await t.close();
+      await dir.remove();
+    }
+  });
+
+  test('| head -1 stops sending once the reader is gone, as yes | head does', async () => {
+    const t = await startTestServer({ clients: { alice: { keys: [generateKeySpec()], requestsPerHour: 10_000 } } });
+    const dir = await tempDir();
+    try {
+      const file = join(dir.path, 'client.json');
+      const lines = join(dir.path, 'lines.jsonl');
+      await writeFile(file, JSON.stringify(t.client('alice')), { mode: 0o600 });
+      await writeFile(lines, Array.from({ length: 1000 }, () => factorial(3)).join('\n'));
+      const r = await runProcess('sh', ['-c', `"${process.execPath}" "${BIN}" call --batch "${lines}" --client-config "${file}" --server ${t.url} | head -1`]);
+      assert.equal(r.stdout, '{"ok":true,"value":6,"comment":"3! = 6"}\n');
+      assert.ok(t.access.length < 100, `${t.access.length} of 1000 requests were sent`);
+    } finally {
+      await t.close();
       await dir.remove();
     }
   });

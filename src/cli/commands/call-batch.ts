@@ -1,6 +1,6 @@
 import { request } from '../../client/client.js';
 import type { ClientConfig } from '../../config/client-config.js';
-import { isPsimbolsError, PsimbolsError } from '../../errors.js';
+import { errorMessage, isPsimbolsError, PsimbolsError } from '../../errors.js';
 import { isName, isObject } from '../../protocol/messages.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { out, type Io } from '../io.js';
@@ -48,8 +48,11 @@ async function runLine(config: ClientConfig, text: string, n: number, o: BatchOp
     if ('error' in r) return failure(line.id, r.error.code, r.error.message, EXIT.functionError);
     return { line: { ...idPart, ok: true, value: r.return.value, ...(r.return.comment === undefined ? {} : { comment: r.return.comment }) }, exit: EXIT.ok };
   } catch (e) {
-    if (!isPsimbolsError(e)) throw e;
-    return failure(line.id, e.code, e.message, exitCodeFor(e.code), e.retryAfter);
+    // Whatever goes wrong with one line is that line's answer: the others, already spent against
+    // the quota, are printed all the same. A line too deep to seal is the line's own fault.
+    if (isPsimbolsError(e)) return failure(line.id, e.code, e.message, exitCodeFor(e.code), e.retryAfter);
+    if (e instanceof RangeError) return failure(line.id, 'usage', `line ${n}: its params cannot be sent (${e.message})`, EXIT.usage);
+    return failure(line.id, 'internal_error', `line ${n}: ${errorMessage(e)}`, EXIT.other);
   }
 }
 
@@ -64,8 +67,12 @@ export async function runBatch(io: Io, config: ClientConfig, input: string, o: B
       printed++;
     }
   };
+  // Once stdout's reader is gone (`| head -1`), no more lines are sent, as `yes | head` stops:
+  // each would be counted against the quota for an answer nobody reads.
+  let readerGone = false;
+  io.stdout.once('error', () => void (readerGone = true));
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < lines.length; i = next++) {
+    for (let i = next++; i < lines.length && !readerGone; i = next++) {
       const l = lines[i]!;
       results[i] = await runLine(config, l.text, l.n, o);
       flush();
