@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmod, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
 import { loadServerConfig } from '../src/config/store.js';
-import { answerPrompt, fakeTty, freePort, runCli, spawnServe, type Served } from './helpers/cli.js';
+import { answerPrompt, BIN, fakeTty, freePort, runCli, runProcess, spawnServe, type Served } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -269,6 +269,44 @@ describe('psimbols serve as a process', () => {
       assert.equal(await eventually(async () => (await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file], { env })).code === 0), true);
       assert.equal(await served.stop('SIGTERM'), 0);
       assert.match(served.stderr(), /"msg":"stopped"/);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+// The process boundary is the subject: stdout is a device that refuses every byte.
+describe('add-client is all or nothing, stdout included', () => {
+  test('> /dev/full: exit 2, and neither the client nor a first run is left behind', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const full = await runProcess('sh', ['-c', `"${process.execPath}" "${BIN}" add-client bob > /dev/full`], { env });
+      assert.equal(full.code, 2, full.stderr);
+      assert.match(full.stderr, /cannot write the client config to stdout \(ENOSPC\), so the change is undone/);
+      assert.deepEqual(await readdir(dir.path), [], 'no half-made first run');
+      assert.equal((await runCli(['add-client', 'carol', '-o', join(dir.path, 'carol.json')], { env })).code, 0);
+      assert.equal((await runProcess('sh', ['-c', `"${process.execPath}" "${BIN}" add-client bob > /dev/full`], { env })).code, 2);
+      const config = await loadServerConfig(join(dir.path, 'server.json'));
+      assert.deepEqual(Object.keys(config.clients).sort(), ['carol', 'local']);
+      const again = await runCli(['add-client', 'bob'], { env });
+      assert.equal(again.code, 0, again.stderr);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('-o naming a dangling symbolic link: refused before anything is written', async () => {
+    const dir = await tempDir();
+    try {
+      const link = join(dir.path, 'out', 'link.json');
+      await mkdir(join(dir.path, 'out'));
+      await symlink(join(dir.path, 'nowhere', 'x.json'), link);
+      const configDir = join(dir.path, 'config');
+      const r = await runCli(['add-client', 'dan', '-o', link], { env: { PSIMBOLS_CONFIG_DIR: configDir } });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /already exists \(use --force to overwrite\)/);
+      assert.deepEqual(await readdir(configDir).catch(() => []), []);
     } finally {
       await dir.remove();
     }

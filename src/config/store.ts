@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, stat, unlink } from 'node:fs/promises';
+import { link, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, PsimbolsError } from '../errors.js';
 import { acquireLock } from './lock.js';
@@ -95,7 +95,8 @@ export type Reserved = { readonly path: string; write(text: string): Promise<voi
  */
 export async function reserveFile(path: string, overwrite: boolean): Promise<Reserved> {
   const exists = (): PsimbolsError => new PsimbolsError('file_exists', `${path}: already exists (use --force to overwrite)`);
-  if (!overwrite && (await fileExists(path))) throw exists();
+  // lstat: a dangling symbolic link is a name in use too, and the final link would refuse it.
+  if (!overwrite && (await lstat(path).then(() => true, (e: unknown) => (errnoCode(e) === 'ENOENT' ? false : Promise.reject(e))))) throw exists();
   // Named with the writer's pid, so that the lock's orphan cleanup can tell a live writer's file.
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', FILE_MODE).catch((e: unknown) => Promise.reject(cannotWrite(path, e)));
