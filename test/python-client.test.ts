@@ -93,3 +93,83 @@ describe('the Python client', { skip: python === undefined ? hint : undefined },
     }
   });
 });
+
+describe('the Python client as a Python developer expects it', { skip: python === undefined ? hint : undefined }, () => {
+  test('installs into a fresh venv offline, with its version, license and py.typed, and leaves the tree as it was', async () => {
+    const dir = await tempDir();
+    try {
+      const venv = join(dir.path, 'venv');
+      assert.equal((await runProcess(python!, ['-m', 'venv', '--system-site-packages', venv])).code, 0);
+      const pip = await runProcess(join(venv, 'bin', 'pip'), ['install', '--no-index', '--quiet', PACKAGE], { env: { PATH: process.env.PATH ?? '' } });
+      assert.equal(pip.code, 0, pip.stderr);
+      const probe = 'import json, psimbols, importlib.metadata as m; f = [str(p) for p in m.files("psimbols")]; print(json.dumps([psimbols.__version__, m.version("psimbols"), any(p.endswith("LICENSE") for p in f), "psimbols/py.typed" in f]))';
+      const r = await runProcess(join(venv, 'bin', 'python'), ['-c', probe], { cwd: dir.path });
+      const [version, metadata, license, typed] = JSON.parse(r.stdout) as [string, string, boolean, boolean];
+      assert.equal(version, metadata);
+      assert.deepEqual([license, typed], [true, true]);
+      const left = spawnSync('git', ['status', '--porcelain', '--ignored', PACKAGE], { encoding: 'utf8' }).stdout;
+      assert.doesNotMatch(left, /python\/build\/|egg-info/);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('mypy --strict accepts code that uses it', { skip: spawnSync('mypy', ['--version']).status === 0 ? undefined : 'no mypy: apt-get install -y mypy' }, async () => {
+    const dir = await tempDir();
+    try {
+      const example = join(dir.path, 'example.py');
+      await writeFile(example, ["import psimbols", '', 'def factorial(n: int) -> int:', "    client = psimbols.Client.from_config('client.json', timeout=5.0, retries=2)", "    value = client.call('supermath', 'factorial', n=n)", '    assert isinstance(value, int)', '    return value', ''].join('\n'));
+      const r = await runProcess('mypy', ['--strict', '--no-incremental', '--cache-dir', join(dir.path, 'cache'), example], { env: { PATH: process.env.PATH ?? '', MYPYPATH: PACKAGE } });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('call(module, function, /, **params): params named module and function, and integers past 2^53 sent as strings of digits', async () => {
+    const script = [
+      'import json, sys',
+      `sys.path.insert(0, ${JSON.stringify(PACKAGE)})`,
+      'import psimbols',
+      `c = psimbols.Client('py', 'http://x.test/', ${JSON.stringify(generateKeySpec())})`,
+      'seen = {}',
+      "c._attempt = lambda m, f, p: seen.update(p) or {'request_id': 'r', 'return': {'value': 1}}",
+      "c.call('supermath', 'is_prime', module='a', function='b', n=2305843009213693951, small=[2**53 - 1])",
+      'print(json.dumps(seen))',
+    ].join('\n');
+    const r = await runProcess(python!, ['-c', script]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { module: 'a', function: 'b', n: '2305843009213693951', small: [9007199254740991] });
+  });
+
+  test('retries= tries again after a 503, each attempt sealed afresh, then gives up with NetworkError', async () => {
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(503, { 'Retry-After': '0', 'Content-Type': 'application/json' }).end('{"error":"unavailable","message":"x"}');
+      });
+    });
+    try {
+      const url = await listen(server);
+      const script = [
+        'import sys',
+        `sys.path.insert(0, ${JSON.stringify(PACKAGE)})`,
+        'import psimbols',
+        `c = psimbols.Client('py', ${JSON.stringify(url)}, ${JSON.stringify(generateKeySpec())}, retries=2)`,
+        'try:',
+        "    c.call('supermath', 'factorial', n=3)",
+        'except psimbols.NetworkError as e:',
+        '    print(e.code)',
+      ].join('\n');
+      const r = await runProcess(python!, ['-c', script]);
+      assert.equal(r.stdout.trim(), 'unavailable', r.stderr);
+      assert.equal(bodies.length, 3);
+      assert.equal(new Set(bodies).size, 3, 'each attempt sealed afresh');
+    } finally {
+      server.close();
+    }
+  });
+});

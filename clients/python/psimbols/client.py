@@ -1,4 +1,6 @@
 """The client: read a client config, seal a call, send it, open the answer for this request only."""
+from __future__ import annotations
+
 import http.client
 import json
 import re
@@ -8,6 +10,8 @@ import time
 import urllib.parse
 import uuid
 import warnings
+from email.message import Message as Headers
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import envelope
 from .errors import AuthError, ConfigError, FunctionError, NetworkError, ProtocolError, PsimbolsError, RateLimited, Timeout
@@ -23,16 +27,16 @@ _CLIENT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 _NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,63}$')
 
 
-def _key_of(spec, file):
+def _key_of(spec: Any, file: str) -> Tuple[str, bytes]:
     if not isinstance(spec, dict) or spec.get('type') != 'AES' or not isinstance(spec.get('data'), str):
         raise ConfigError('config_invalid', f'{file}: key: must be an AES key object')
     if spec.get('mode') == 'GCM':
-        data = envelope.b64url_strict(spec['data']) if spec.get('encoding') == 'base64url' else None
-        if data is None or len(data) != 32:
+        decoded = envelope.b64url_strict(spec['data']) if spec.get('encoding') == 'base64url' else None
+        if decoded is None or len(decoded) != 32:
             raise ConfigError('config_invalid', f'{file}: key.data: must be 32 bytes in canonical base64url')
-        return 'ps2', data
+        return 'ps2', decoded
     if spec.get('mode') == 'CBC':
-        data = spec['data'].encode('utf-8')
+        data: bytes = spec['data'].encode('utf-8')
         if len(data) not in (16, 24, 32):
             raise ConfigError('config_invalid', f'{file}: key.data: must be 16, 24 or 32 bytes of UTF-8')
         return 'legacy', data
@@ -42,7 +46,7 @@ def _key_of(spec, file):
 class Client:
     """A psimbols client for one client config: `Client.from_config(path).call('supermath', 'factorial', n=3)`."""
 
-    def __init__(self, client, server, key_spec, timeout=10.0, endpoint=None, source='client config', max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES, retries=0):
+    def __init__(self, client: str, server: str, key_spec: Mapping[str, Any], timeout: float = 10.0, endpoint: Optional[str] = None, source: str = 'client config', max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, retries: int = 0) -> None:
         if not isinstance(client, str) or not _CLIENT_ID.match(client):
             raise ConfigError('config_invalid', f'{source}: client: must be a client id')
         if not isinstance(server, str) or not re.match(r'^https?://', server):
@@ -57,7 +61,7 @@ class Client:
             warnings.warn(f'client "{client}" uses AES-CBC without authentication: its traffic can be altered; prefer a ps2 key', stacklevel=2)
 
     @classmethod
-    def from_config(cls, path, **options):
+    def from_config(cls, path: str, **options: Any) -> Client:
         """Reads a client config file as psimbols writes it (the seed's format, "comment" allowed)."""
         try:
             with open(path, encoding='utf-8') as f:
@@ -71,16 +75,17 @@ class Client:
         unknown = set(value) - {'client', 'server', 'key', 'comment'}
         if unknown:
             raise ConfigError('config_invalid', f'{path}: {sorted(unknown)[0]}: is not a known field')
-        return cls(value.get('client'), value.get('server'), value.get('key'), source=path, **options)
+        fields: Any = value  # each field is checked by the constructor
+        return cls(fields.get('client'), fields.get('server'), fields.get('key'), source=path, **options)
 
-    def call(self, module, function, /, **params):
+    def call(self, module: str, function: str, /, **params: Any) -> Any:
         """Calls a function and returns its value; a function's error raises FunctionError."""
         response = self.request(module, function, params)
         if 'error' in response:
             raise FunctionError(response['error']['code'], response['error']['message'])
         return response['return']['value']
 
-    def request(self, module, function, params=None):
+    def request(self, module: str, function: str, params: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Sends one call, each attempt sealed afresh, and returns the whole opened response.
 
         After a network failure, a timeout or a 503 it tries `retries` more times, waiting what the
@@ -104,24 +109,25 @@ class Client:
                 time.sleep(_retry_delay(e, attempt, self.timeout))
                 attempt += 1
 
-    def _attempt(self, module, function, params):
-        message = {'request_id': str(uuid.uuid4()), 'run': {'module': module, 'function': function, 'params': params}}
+    def _attempt(self, module: str, function: str, params: Any) -> Dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        message = {'request_id': request_id, 'run': {'module': module, 'function': function, 'params': params}}
         if self.mode == 'ps2':
             now = int(time.time()) + _clock['offset']
             token = envelope.seal(envelope.REQUEST, self._key, self.client, self.server, message, ts=now)
         else:
             token = envelope.seal_legacy(self._key, message)
         status, headers, body = self._post({'client': self.client, 'server': self.server, 'request': token})
-        return self._answer(status, headers, body, token, message['request_id'])
+        return self._answer(status, headers, body, token, request_id)
 
-    def _post(self, outer):
+    def _post(self, outer: Dict[str, Any]) -> Tuple[int, Headers, str]:
         """One attempt: `timeout` bounds all of it, connect to last byte; at most `max_response_bytes` are read."""
         url = urllib.parse.urlsplit(self.endpoint)
         connection = http.client.HTTPSConnection if url.scheme == 'https' else http.client.HTTPConnection
         conn = connection(url.hostname or '', url.port, timeout=self.timeout or None)
         expired = threading.Event()
 
-        def expire():
+        def expire() -> None:
             expired.set()
             if conn.sock is not None:
                 try:
@@ -150,7 +156,7 @@ class Client:
                 timer.cancel()
             conn.close()
 
-    def _read(self, res):
+    def _read(self, res: http.client.HTTPResponse) -> bytes:
         length = res.getheader('Content-Length')
         if length is not None and length.isdigit() and int(length) > self.max_response_bytes:
             raise self._too_large()
@@ -166,10 +172,10 @@ class Client:
             if len(body) > self.max_response_bytes:
                 raise self._too_large()
 
-    def _too_large(self):
+    def _too_large(self) -> ProtocolError:
         return ProtocolError('bad_response', f'the response is larger than {self.max_response_bytes} bytes, so it was not read; max_response_bytes= raises the cap')
 
-    def _failure(self, e, expired):
+    def _failure(self, e: Exception, expired: bool) -> PsimbolsError:
         """Every way an attempt can fail, as one of this package's errors."""
         if expired or isinstance(e, (socket.timeout, TimeoutError)):
             return Timeout('request_timeout', f'no answer from {self.endpoint} within {self.timeout} s')
@@ -183,7 +189,7 @@ class Client:
             return NetworkError('network', f'cannot reach {self.endpoint}: {_printable(str(e))}')
         return ProtocolError('bad_response', f'{self.endpoint}: {type(e).__name__}')
 
-    def _open(self, body, token, request_id, status):
+    def _open(self, body: str, token: str, request_id: str, status: int) -> Dict[str, Any]:
         try:
             outer = json.loads(body)
         except ValueError:
@@ -201,7 +207,7 @@ class Client:
             raise ProtocolError('bad_response', 'the response carries another request id')
         return message
 
-    def _clock_of(self, body, token, request_id):
+    def _clock_of(self, body: str, token: str, request_id: str) -> Optional[int]:
         """The server's time from a clock answer to this very request, when the 401 carries one that opens."""
         try:
             outer = json.loads(body)
@@ -215,7 +221,7 @@ class Client:
             return None
         return now if answered == request_id else None
 
-    def _answer(self, status, headers, body, token, request_id):
+    def _answer(self, status: int, headers: Optional[Headers], body: str, token: str, request_id: str) -> Dict[str, Any]:
         retry_after = _seconds(headers.get('Retry-After') if headers else None)
         if status == 200:
             return self._open(body, token, request_id, status)
@@ -235,7 +241,7 @@ class Client:
         if status == 503:
             raise NetworkError('unavailable', f'{self.endpoint} is unavailable (503): retry in {retry_after} s', retry_after)
         if status in _REDIRECTS:
-            where = _printable(headers.get('Location') or 'elsewhere', 200)
+            where = _printable((headers.get('Location') if headers else None) or 'elsewhere', 200)
             raise ProtocolError('http_error', f'{self.endpoint} redirects to {where} ({status}); psimbols does not follow redirects, since a request is bound to one server: give the client config that URL')
         detail = _server_message(body)
         raise ProtocolError('http_error', f'{self.endpoint} answered {status}' + (f': {detail}' if detail else ''))
@@ -248,8 +254,8 @@ _clock = {'offset': 0}
 MAX_CLOCK_OFFSET = 86400
 
 
-def _correct_clock(error):
-    offset = error.server_time - int(time.time())
+def _correct_clock(error: AuthError) -> None:
+    offset = (error.server_time or 0) - int(time.time())
     if abs(offset) > MAX_CLOCK_OFFSET:
         raise AuthError('unauthorized', f"{error}; this machine's clock is {abs(offset)} s {'behind' if offset > 0 else 'ahead of'} it, more than a day, which psimbols does not correct: set the clock right") from error
     if offset != _clock['offset']:
@@ -257,15 +263,15 @@ def _correct_clock(error):
     _clock['offset'] = offset
 
 
-def _retry_delay(error, attempt, timeout):
-    backoff = min(0.2 * 2 ** (attempt - 1), 5.0)
-    asked = getattr(error, 'retry_after', None)
+def _retry_delay(error: NetworkError, attempt: int, timeout: Optional[float]) -> float:
+    backoff: float = min(0.2 * 2.0 ** (attempt - 1), 5.0)
+    asked = error.retry_after
     if asked is None:
         return backoff
-    return asked if not timeout else min(asked, timeout)
+    return float(asked) if not timeout else float(min(asked, timeout))
 
 
-def _exact(value):
+def _exact(value: Any) -> Any:
     """Integers past 2^53 as strings of digits, as the CLI sends them: JSON numbers that large lose digits."""
     if isinstance(value, bool):
         return value
@@ -278,12 +284,12 @@ def _exact(value):
     return value
 
 
-def _printable(text, limit=500):
+def _printable(text: str, limit: int = 500) -> str:
     cut = text if len(text) <= limit else text[:limit] + '…'
     return _CONTROL.sub(lambda m: f'\\x{ord(m.group()):02x}' if ord(m.group()) < 0x100 else f'\\u{ord(m.group()):04x}', cut)
 
 
-def _server_message(body):
+def _server_message(body: str) -> Optional[str]:
     """The message of a plain JSON error body, escaped: it is not authenticated."""
     try:
         value = json.loads(body)
@@ -293,7 +299,7 @@ def _server_message(body):
     return _printable(message) if isinstance(message, str) else None
 
 
-def _seconds(value):
+def _seconds(value: Optional[str]) -> Optional[int]:
     try:
         return int(value) if value is not None else None
     except ValueError:

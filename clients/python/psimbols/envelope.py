@@ -1,4 +1,6 @@
 """The ps2 envelope and the seed's legacy format (docs/PROTOCOL.md), written from the document."""
+from __future__ import annotations
+
 import base64
 import binascii
 import hashlib
@@ -8,6 +10,7 @@ import os
 import re
 import struct
 import time
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, padding
@@ -23,20 +26,23 @@ _B64URL = re.compile(r'^[A-Za-z0-9_-]*$')
 _B64 = re.compile(r'^[A-Za-z0-9+/]*={0,2}$')
 _NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,63}$')
 
+Message = Dict[str, Any]
+Plaintext = Union[str, Message]
+
 
 class Refused(Exception):
     """A token that does not open; `reason` is the server's name for why (PROTOCOL.md)."""
 
-    def __init__(self, reason):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def b64url(data):
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b'=').decode('ascii')
 
 
-def b64url_strict(text):
+def b64url_strict(text: str) -> Optional[bytes]:
     """Canonical base64url without padding, or None ("Token encoding")."""
     if len(text) % 4 == 1 or not _B64URL.match(text):
         return None
@@ -44,7 +50,7 @@ def b64url_strict(text):
     return data if b64url(data) == text else None
 
 
-def b64_strict(text):
+def b64_strict(text: str) -> Optional[bytes]:
     if len(text) % 4 != 0 or not _B64.match(text):
         return None
     try:
@@ -54,29 +60,29 @@ def b64_strict(text):
     return data if base64.b64encode(data).decode('ascii') == text else None
 
 
-def kid(key):
+def kid(key: bytes) -> bytes:
     return hmac.new(key, b'psimbols/v2/kid', hashlib.sha256).digest()[:8]
 
 
-def _lp(data):
+def _lp(data: bytes) -> bytes:
     return struct.pack('>I', len(data)) + data
 
 
-def _message_key(key, kind, nonce):
+def _message_key(key: bytes, kind: int, nonce: bytes) -> Tuple[bytes, bytes]:
     info = (b'psimbols/v2/c2s' if kind == REQUEST else b'psimbols/v2/s2c') + nonce
     okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=None, info=info).derive(key)
     return okm[:32], okm[32:44]
 
 
-def _aad(header, client, server, binding):
+def _aad(header: bytes, client: str, server: str, binding: bytes) -> bytes:
     return header + _lp(client.encode('utf-8')) + _lp(server.encode('utf-8')) + _lp(binding)
 
 
-def binding_of(request_token):
+def binding_of(request_token: str) -> bytes:
     return hashlib.sha256(request_token.encode('ascii')).digest()
 
 
-def seal(kind, key, client, server, plaintext, binding=b'', ts=None, nonce=None):
+def seal(kind: int, key: bytes, client: str, server: str, plaintext: Plaintext, binding: bytes = b'', ts: Optional[int] = None, nonce: Optional[bytes] = None) -> str:
     nonce = os.urandom(NONCE) if nonce is None else nonce
     ts = int(time.time()) if ts is None else ts
     header = bytes([VERSION, kind]) + kid(key) + struct.pack('>Q', ts) + nonce
@@ -86,7 +92,7 @@ def seal(kind, key, client, server, plaintext, binding=b'', ts=None, nonce=None)
     return PREFIX + b64url(header + body)
 
 
-def _parse(token, kind):
+def _parse(token: str, kind: int) -> Tuple[bytes, bytes, int, bytes, bytes]:
     if not token.startswith(PREFIX):
         raise Refused('malformed_token')
     raw = b64url_strict(token[len(PREFIX):])
@@ -101,7 +107,7 @@ def _parse(token, kind):
     return raw[:HEADER], raw[2:10], struct.unpack('>Q', raw[10:18])[0], raw[18:HEADER], raw[HEADER:]
 
 
-def _decrypt(key, kind, header, nonce, body, aad):
+def _decrypt(key: bytes, kind: int, header: bytes, nonce: bytes, body: bytes, aad: bytes) -> str:
     mkey, iv = _message_key(key, kind, nonce)
     try:
         text = AESGCM(mkey).decrypt(iv, body, aad)
@@ -110,14 +116,14 @@ def _decrypt(key, kind, header, nonce, body, aad):
         raise Refused('bad_tag')
 
 
-def _json(text):
+def _json(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
         return None
 
 
-def _request_shape(value):
+def _request_shape(value: Any) -> bool:
     if not isinstance(value, dict) or not _request_id(value.get('request_id')):
         return False
     run = value.get('run')
@@ -127,12 +133,12 @@ def _request_shape(value):
     return all(isinstance(run.get(k), str) and _NAME.match(run[k]) for k in ('module', 'function')) and isinstance(params, dict)
 
 
-def _request_id(value):
+def _request_id(value: Any) -> bool:
     # 1 to 128 code points: len() counts them.
     return isinstance(value, str) and 0 < len(value) <= 128
 
 
-def _response_shape(value):
+def _response_shape(value: Any) -> bool:
     if not isinstance(value, dict) or not _request_id(value.get('request_id')):
         return False
     ret, err = value.get('return'), value.get('error')
@@ -141,7 +147,7 @@ def _response_shape(value):
     return isinstance(err, dict) and ret is None and isinstance(err.get('code'), str) and isinstance(err.get('message'), str)
 
 
-def open_request(token, key, client, server, now=None, window=WINDOW):
+def open_request(token: str, key: bytes, client: str, server: str, now: Optional[int] = None, window: Tuple[int, int] = WINDOW) -> Message:
     """The server's acceptance rules 1-8 for one key (the replay check needs a store)."""
     header, token_kid, ts, nonce, body = _parse(token, REQUEST)
     if token_kid != kid(key):
@@ -152,25 +158,25 @@ def open_request(token, key, client, server, now=None, window=WINDOW):
         raise Refused('stale')
     if ts > now + window[1]:
         raise Refused('future')
-    message = _json(text)
+    message: Message = _json(text)
     if not _request_shape(message):
         raise Refused('bad_plaintext')
     return message
 
 
-def open_response(token, key, client, server, request_token):
+def open_response(token: str, key: bytes, client: str, server: str, request_token: str) -> Message:
     """A response opens only for the request token it answers."""
     header, token_kid, _ts, nonce, body = _parse(token, RESPONSE)
     if token_kid != kid(key):
         raise Refused('unknown_key')
     text = _decrypt(key, RESPONSE, header, nonce, body, _aad(header, client, server, binding_of(request_token)))
-    message = _json(text)
+    message: Message = _json(text)
     if not _response_shape(message):
         raise Refused('bad_plaintext')
     return message
 
 
-def seal_legacy(key, plaintext, iv=None):
+def seal_legacy(key: bytes, plaintext: Plaintext, iv: Optional[bytes] = None) -> str:
     iv = os.urandom(16) if iv is None else iv
     padder = padding.PKCS7(128).padder()
     text = plaintext if isinstance(plaintext, str) else json.dumps(plaintext, separators=(',', ':'), ensure_ascii=False)
@@ -179,7 +185,7 @@ def seal_legacy(key, plaintext, iv=None):
     return base64.b64encode(iv + enc.update(data) + enc.finalize()).decode('ascii')
 
 
-def open_legacy(token, key, shape=_response_shape):
+def open_legacy(token: str, key: bytes, shape: Callable[[Any], bool] = _response_shape) -> Message:
     raw = b64_strict(token)
     if raw is None:
         raise Refused('malformed_token')
@@ -192,17 +198,17 @@ def open_legacy(token, key, shape=_response_shape):
         text = (unpadder.update(plain) + unpadder.finalize()).decode('utf-8')
     except ValueError:
         raise Refused('legacy_refused')
-    message = _json(text)
+    message: Message = _json(text)
     if not shape(message):
         raise Refused('bad_plaintext')
     return message
 
 
-def open_legacy_request(token, key):
+def open_legacy_request(token: str, key: bytes) -> Message:
     return open_legacy(token, key, _request_shape)
 
 
-def open_clock(token, key, client, server, request_token):
+def open_clock(token: str, key: bytes, client: str, server: str, request_token: str) -> Tuple[str, int]:
     """A clock answer: the server's time, sealed for the request it answers. Returns (request_id, now)."""
     header, token_kid, ts, nonce, body = _parse(token, CLOCK)
     if token_kid != kid(key):

@@ -1,4 +1,7 @@
 """Exceptions that mirror the psimbols CLI's exit-code classes (README, "Exit codes")."""
+from __future__ import annotations
+
+from typing import Optional
 
 
 class PsimbolsError(Exception):
@@ -6,7 +9,7 @@ class PsimbolsError(Exception):
 
     exit_code = 6
 
-    def __init__(self, code, message):
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -28,7 +31,7 @@ class NetworkError(PsimbolsError):
 
     exit_code = 3
 
-    def __init__(self, code, message, retry_after=None):
+    def __init__(self, code: str, message: str, retry_after: Optional[int] = None) -> None:
         super().__init__(code, message)
         self.retry_after = retry_after
 
@@ -43,7 +46,7 @@ class AuthError(PsimbolsError):
 
     exit_code = 4
 
-    def __init__(self, code, message, server_time=None):
+    def __init__(self, code: str, message: str, server_time: Optional[int] = None) -> None:
         super().__init__(code, message)
         self.server_time = server_time
 
@@ -53,7 +56,7 @@ class RateLimited(PsimbolsError):
 
     exit_code = 5
 
-    def __init__(self, message, retry_after=None):
+    def __init__(self, message: str, retry_after: Optional[int] = None) -> None:
         super().__init__('rate_limited', message)
         self.retry_after = retry_after
 
