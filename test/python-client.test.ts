@@ -94,6 +94,9 @@ describe('the Python client', { skip: python === undefined ? hint : undefined },
   });
 });
 
+const mypyMissing = spawnSync('mypy', ['--version']).status === 0 ? undefined : 'no mypy: apt-get install -y mypy';
+if (mypyMissing && process.env.PSIMBOLS_REQUIRE_PYTHON) throw new Error(mypyMissing);
+
 describe('the Python client as a Python developer expects it', { skip: python === undefined ? hint : undefined }, () => {
   test('installs into a fresh venv offline, with its version, license and py.typed, and leaves the tree as it was', async () => {
     const dir = await tempDir();
@@ -114,7 +117,7 @@ describe('the Python client as a Python developer expects it', { skip: python ==
     }
   });
 
-  test('mypy --strict accepts code that uses it', { skip: spawnSync('mypy', ['--version']).status === 0 ? undefined : 'no mypy: apt-get install -y mypy' }, async () => {
+  test('mypy --strict accepts code that uses it', { skip: mypyMissing }, async () => {
     const dir = await tempDir();
     try {
       const example = join(dir.path, 'example.py');
