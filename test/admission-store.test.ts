@@ -259,7 +259,7 @@ describe('store URLs: replicaAcks', () => {
     assert.deepEqual(['redis://h:1/0', 'redis+sentinel://s/m', 'redis+cluster://a:1,b:2'].map(acks), [0, 1, 1]);
     assert.deepEqual(['redis://h:1/0?replicaAcks=2', 'redis+sentinel://s/m/0?sentinelPassword=x&replicaAcks=0', 'redis+cluster://a:1?replicaAcks=0'].map(acks), [2, 0, 0]);
     // ioredis reads a redis:// query itself: ours is taken out, the rest stays.
-    assert.deepEqual(parseStoreUrl('redis://h:1/0?family=6&replicaAcks=1'), { kind: 'redis', url: 'redis://h:1/0?family=6', replicaAcks: 1 });
+    assert.deepEqual(parseStoreUrl('redis://h:1/0?family=6&replicaAcks=1'), { kind: 'redis', url: 'redis://h:1/0?family=6', db: 0, replicaAcks: 1 });
     for (const bad of ['redis://h/0?replicaAcks=17', 'redis://h/0?replicaAcks=-1', 'redis+cluster://a?replicaAcks=x', 'redis+cluster://a?other=1', 'redis+sentinel://s/m?unknown=1']) {
       assert.equal(parseStoreUrl(bad), undefined, bad);
     }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { jsonSyntaxError } from './json-errors.js';
 import { link, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, PsimbolsError } from '../errors.js';
@@ -41,7 +42,7 @@ async function readJsonFile(path: string, warn?: Warn): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new PsimbolsError('config_invalid', `${path}: (top level): not valid JSON (${(e as Error).message})`, { cause: e });
+    throw new PsimbolsError('config_invalid', `${path}: not valid JSON at ${jsonSyntaxError(text)}`, { cause: e });
   }
 }
 

@@ -17,7 +17,7 @@ type Acks = { readonly replicaAcks: number };
 /** Where limits and replays are kept: this process's memory, one Redis, a Redis Cluster, or a Redis watched by Sentinel. */
 export type StoreUrl =
   | { readonly kind: 'memory' }
-  | (Acks & { readonly kind: 'redis'; readonly url: string })
+  | (Acks & { readonly kind: 'redis'; readonly url: string; readonly db: number })
   | (Auth & Acks & { readonly kind: 'cluster'; readonly nodes: readonly Node[] })
   | (Auth & Acks & { readonly kind: 'sentinel'; readonly sentinels: readonly Node[]; readonly name: string; readonly db: number; readonly sentinelPassword: string | undefined });
 
@@ -78,19 +78,34 @@ export function parseStoreUrl(s: string): StoreUrl | undefined {
   return { kind: 'sentinel', sentinels, name: decodeURIComponent(name), db: Number(db ?? 0), sentinelPassword, replicaAcks: q.acks, ...auth };
 }
 
+// The database is a number, or none (0): ioredis would send SELECT NaN for /abc. Whether this
+// Redis has that many databases is checked when it first answers (redis-store.ts).
+function databaseOf(s: string): number | undefined {
+  let path: string;
+  try {
+    path = new URL(s).pathname;
+  } catch {
+    return undefined;
+  }
+  if (path === '' || path === '/') return 0;
+  return /^\/\d{1,5}$/.test(path) ? Number(path.slice(1)) : undefined;
+}
+
 // ioredis reads its own options from a URL's query; replicaAcks is ours, so it is taken out.
 function singleRedis(s: string): StoreUrl | undefined {
+  const db = databaseOf(s);
+  if (db === undefined) return undefined;
   const at = s.indexOf('?');
-  if (at < 0) return { kind: 'redis', url: s, replicaAcks: DEFAULT_ACKS.redis };
+  if (at < 0) return { kind: 'redis', url: s, db, replicaAcks: DEFAULT_ACKS.redis };
   const params = new URLSearchParams(s.slice(at + 1));
   const raw = params.get('replicaAcks');
-  if (raw === null) return { kind: 'redis', url: s, replicaAcks: DEFAULT_ACKS.redis };
+  if (raw === null) return { kind: 'redis', url: s, db, replicaAcks: DEFAULT_ACKS.redis };
   const q = queryOf(`replicaAcks=${encodeURIComponent(raw)}`, 'redis', []);
   if (!q) return undefined;
   params.delete('replicaAcks');
   const rest = params.toString();
-  return { kind: 'redis', url: s.slice(0, at) + (rest ? `?${rest}` : ''), replicaAcks: q.acks };
+  return { kind: 'redis', url: s.slice(0, at) + (rest ? `?${rest}` : ''), db, replicaAcks: q.acks };
 }
 
 export const isStoreUrl = (s: string): boolean => parseStoreUrl(s) !== undefined;
-export const STORE_URL_RULE = 'must be "memory", redis://host:port[/db], redis+cluster://host:port,host:port,… or redis+sentinel://host:port,…/MASTER (rediss for TLS), each with an optional ?replicaAcks=0..16';
+export const STORE_URL_RULE = 'must be "memory", redis://host:port[/db] (db a number), redis+cluster://host:port,host:port,… or redis+sentinel://host:port,…/MASTER (rediss for TLS), each with an optional ?replicaAcks=0..16';

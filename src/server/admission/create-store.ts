@@ -3,6 +3,7 @@ import { MemoryAdmissionStore } from './memory-store.js';
 import type { OnStoreError, ServerConfig } from '../../config/server-config.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { FailoverAdmissionStore } from './failover-store.js';
+import { isPsimbolsError } from '../../errors.js';
 import type { Logger } from '../observe/log.js';
 
 type Limits = ServerConfig['limits'];
@@ -31,7 +32,11 @@ export async function createAdmissionStore(o: StoreOptions): Promise<AdmissionSt
   const redis = new RedisAdmissionStore({ url });
   try {
     await redis.ready();
-  } catch {
+  } catch (e) {
+    if (isPsimbolsError(e, 'usage')) {
+      await redis.close();
+      throw e;
+    }
     log.log('warn', 'redis is not reachable yet; serving per onStoreError until it is', { store: redactUrl(url), onStoreError: o.onStoreError });
   }
   return new FailoverAdmissionStore(redis, o.onStoreError, log, now, o.onFallback);

@@ -161,6 +161,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly #now: () => number;
   readonly #clock: (() => number) | undefined;
   readonly #acks: number;
+  readonly #db: number;
   #failures = 0;
   #openUntil = 0;
   readonly #clients = new Set<string>();
@@ -180,6 +181,7 @@ export class RedisAdmissionStore implements AdmissionStore {
     const parsed = parseStoreUrl(o.url);
     if (parsed === undefined || parsed.kind === 'memory') throw new PsimbolsError('config_invalid', 'not a Redis URL');
     this.#acks = o.replicaAcks ?? parsed.replicaAcks;
+    this.#db = parsed.kind === 'cluster' ? 0 : parsed.db;
     const redis = connect(parsed, this.#commandTimeoutMs);
     redis.on('error', () => undefined);
     // defineCommand runs EVALSHA and reloads the script with EVAL on NOSCRIPT.
@@ -232,11 +234,25 @@ export class RedisAdmissionStore implements AdmissionStore {
     await this.#writeEpochs(added, 'second');
   }
 
-  /** Resolves once connected (or rejects after the timeout); serving does not need to wait. */
+  /**
+   * Resolves once connected (or rejects after the timeout); serving does not need to wait. A
+   * database this Redis does not have is a usage error: ioredis would go on in database 0.
+   */
   async ready(timeoutMs = 2000): Promise<void> {
     if (this.#redis.status !== 'ready') await this.#firstReady(timeoutMs);
+    if (this.#db > 0 && !(this.#redis instanceof Cluster)) await this.#checkDatabase();
     // The 'ready' listener is checking the identities of this first connection: wait for that.
     await this.#settling;
+  }
+
+  async #checkDatabase(): Promise<void> {
+    const redis = this.#redis as Redis;
+    try {
+      await redis.select(this.#db);
+    } catch (e) {
+      const count = await redis.config('GET', 'databases').then((r) => String((r as unknown[])[1] ?? '?'), () => '?');
+      throw new PsimbolsError('usage', `the store URL (--store, or "store" in the config) names database ${this.#db}, which this Redis does not have (it has ${count}: 0 to ${Number(count) - 1}): ${errorMessage(e)}`, { cause: e });
+    }
   }
 
   #firstReady(timeoutMs: number): Promise<void> {

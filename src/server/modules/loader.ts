@@ -22,6 +22,14 @@ async function hookLoading(): Promise<void> {
   register(MODULE_HOOKS, { data });
 }
 
+// The compiler's own words, where the file fails to compile: esbuild (through tsx) puts
+// "file:line:column: ERROR: message" on the line after its "Transform failed" summary.
+function loadProblem(message: string): string {
+  const lines = message.split('\n');
+  const located = lines.map((l) => /^(.+:\d+:\d+): ERROR: (.*)$/.exec(l)).find((m) => m !== null);
+  return located ? `${located[1]}: ${located[2]}` : (lines[0] ?? message);
+}
+
 /** Imports a user module file, written in TypeScript or JavaScript, wherever it lives. */
 export async function importModuleFile(path: string): Promise<ModuleDef> {
   let namespace: unknown;
@@ -29,7 +37,7 @@ export async function importModuleFile(path: string): Promise<ModuleDef> {
     await hookLoading();
     namespace = await import(pathToFileURL(path).href);
   } catch (e) {
-    throw new PsimbolsError('config_invalid', `module ${path}: cannot load (${errorMessage(e).split('\n')[0]})`, { cause: e });
+    throw new PsimbolsError('config_invalid', `module ${path}: cannot load: ${loadProblem(errorMessage(e))}`, { cause: e });
   }
   const def = (namespace as { default?: unknown } | undefined)?.default;
   if (!isModuleDef(def)) throw new PsimbolsError('config_invalid', `module ${path}: the default export must be a defineModule(...) value`);
