@@ -119,7 +119,20 @@ describe('psimbols call against a real psimbols serve', () => {
   test('exit 3 when the server cannot be reached', async () => {
     const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', `http://127.0.0.1:${await freePort()}/`], { env });
     assert.equal(r.code, 3);
-    assert.match(r.stderr, /^psimbols: cannot reach http:\/\/127\.0\.0\.1:\d+\/: /);
+    assert.match(r.stderr, /^psimbols: cannot reach http:\/\/127\.0\.0\.1:\d+\/: nothing is listening there \(ECONNREFUSED\); "psimbols serve" starts the server\n$/);
+  });
+
+  test('a stopped server at the URL of the client config: which file holds it, and what to do', async () => {
+    const dir = await tempDir();
+    try {
+      const file = join(dir.path, 'client.json');
+      await writeFile(file, JSON.stringify({ client: 'alice', server: `http://127.0.0.1:${await freePort()}/`, key: generateKeySpec() }), { mode: 0o600 });
+      const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file]);
+      assert.equal(r.code, 3);
+      assert.ok(r.stderr.includes(`nothing is listening there (ECONNREFUSED); "psimbols serve" starts the server. The URL is "server" in ${file}; if the server listens elsewhere (serve --port), pass --server URL or edit that file`), r.stderr);
+    } finally {
+      await dir.remove();
+    }
   });
 
   test('exit 3 on a timeout', async () => {
@@ -128,7 +141,7 @@ describe('psimbols call against a real psimbols serve', () => {
     try {
       const port = (silent.address() as { port: number }).port;
       const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--server', `http://127.0.0.1:${port}/`, '--timeout', '0.3'], { env });
-      assert.deepEqual([r.code, r.stderr], [3, `psimbols: no answer from http://127.0.0.1:${port}/ within 300 ms\n`]);
+      assert.deepEqual([r.code, r.stderr], [3, `psimbols: no answer from http://127.0.0.1:${port}/ within 0.3 s\n`], 'in the unit --timeout takes');
     } finally {
       silent.closeAllConnections();
       silent.close();

@@ -20,6 +20,16 @@ export const serverPath = (io: Io, g: GlobalOptions, flag?: string): string => s
 /** True when no flag or environment variable names the server config: only this one is created on a first run. */
 export const isDefaultServerPath = (io: Io, flag?: string): boolean => flag === undefined && !io.env.PSIMBOLS_SERVER_CONFIG;
 
+/**
+ * Where a refused connection went, when the URL came from the client config: a first run's
+ * `serve --port P` wrote P there, and a later `serve --port Q` does not change it.
+ */
+export function refusedHint(e: unknown, io: Io, g: GlobalOptions, flag: string | undefined, server: string | undefined): unknown {
+  if (!(e instanceof PsimbolsError) || e.code !== 'network' || !e.message.includes('ECONNREFUSED') || server !== undefined) return e;
+  const path = clientPath(io, g, flag);
+  return new PsimbolsError('network', `${e.message}. The URL is "server" in ${path}; if the server listens elsewhere (serve --port), pass --server URL or edit that file`, { cause: e });
+}
+
 /** Loads the client config, saying how to get one when it is missing. */
 export async function clientConfig(io: Io, g: GlobalOptions, flag?: string): Promise<ClientConfig> {
   const path = clientPath(io, g, flag);

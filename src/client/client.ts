@@ -128,12 +128,13 @@ async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promi
     });
   } catch (e) {
     if (e instanceof PsimbolsError) throw e;
-    if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, { cause: e });
+    if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${(o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`, { cause: e });
     const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
     // Node's HTTP parser refused what came back: not an outage, something that is not HTTP.
     if (errnoCode(inner)?.startsWith('HPE_')) throw new PsimbolsError('bad_response', `${endpoint} answered with something that is not HTTP (${errnoCode(inner)})`, { cause: e });
     // A name that does not resolve at all is a typo to fix, not an outage to retry.
     if (errnoCode(inner) === 'ENOTFOUND') throw new PsimbolsError('usage', `cannot reach ${endpoint}: no such host ${new URL(endpoint).hostname}; check --server, or "server" in the client config`, { cause: e });
+    if (errnoCode(inner) === 'ECONNREFUSED') throw new PsimbolsError('network', `cannot reach ${endpoint}: nothing is listening there (ECONNREFUSED); "psimbols serve" starts the server`, { cause: e });
     throw new PsimbolsError('network', `cannot reach ${endpoint}: ${errorMessage(inner)}`, { cause: e });
   }
 }

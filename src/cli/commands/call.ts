@@ -1,7 +1,7 @@
 import { request, sealCall } from '../../client/client.js';
 import { PsimbolsError } from '../../errors.js';
 import { isObject } from '../../protocol/messages.js';
-import { checkCallNames, clientConfig } from '../common.js';
+import { checkCallNames, clientConfig, refusedHint } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, printError, printJson, type GlobalOptions, type Io } from '../io.js';
 import { inputReader, type ReadInput } from '../inputs.js';
@@ -77,7 +77,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     onClockSkew: o.verbose ? skewNote(io) : undefined,
     onRetry: o.verbose ? (attempt, delayMs, reason) => err(io, `psimbols: attempt ${attempt} failed (${reason.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`) : undefined,
     endpoint: o.server,
-  });
+  }).catch((e: unknown) => Promise.reject(refusedHint(e, io, g, o.clientConfig, o.server)));
   if (o.json) await printJson(io, g, response);
   if ('error' in response) {
     await printError(io, g, `${module}.${fn}: ${response.error.code}: ${response.error.message}${stringHint(items, response.error)}`);
