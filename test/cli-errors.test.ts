@@ -216,6 +216,23 @@ describe('why did I get 401', () => {
       assert.match((await runCli(['inspect', moved, '-c', join(dir, 'server.json')], { env })).stdout, /verdict +refused: it does not open with this key for this client id and server URL/);
       const ghost = JSON.stringify({ ...(JSON.parse(body) as object), client: 'ghost' });
       assert.match((await runCli(['inspect', ghost, '-c', join(dir, 'server.json')], { env })).stdout, /verdict +refused: no client of this id is registered/, 'the server\'s own steps, unknown_client included');
+      // Scripts branch on the exit code: 0 opens, 4 the server would refuse it, 2 not a token.
+      assert.equal(opened.code, 0);
+      assert.equal(old.code, 4);
+      assert.equal((await runCli(['inspect', ghost, '-c', join(dir, 'server.json')], { env })).code, 4);
+      assert.equal((await runCli(['inspect', 'ps2.!!not base64', '-c', join(dir, 'server.json')], { env })).code, 2);
+      assert.equal((await runCli(['inspect', 'ps2.!!not base64'], { env })).code, 2);
+      // --json: typed fields, numbers as numbers, an ISO time, and a verdict code beside its message.
+      const json = JSON.parse((await runCli(['inspect', stale, '-c', join(dir, 'server.json'), '--json'], { env })).stdout) as Record<string, unknown> & { verdict: { code: string; message: string; off_seconds: number } };
+      assert.equal(json.format, 'ps2');
+      assert.equal(json.kind, 'request');
+      assert.equal(typeof json.age_seconds, 'number');
+      assert.equal(typeof json.ciphertext_bytes, 'number');
+      assert.equal(new Date(String(json.timestamp)).toISOString(), json.timestamp);
+      assert.equal(json.verdict.code, 'stale');
+      assert.ok(json.verdict.off_seconds >= 400);
+      const openedJson = JSON.parse((await runCli(['inspect', '-', '--client-config', clientFile, '--json'], { env, input: body })).stdout) as { verdict: { code: string }; plaintext: { run: { params: { n: number } } } };
+      assert.deepEqual([openedJson.verdict.code, openedJson.plaintext.run.params.n], ['opens', 3]);
     });
   });
 

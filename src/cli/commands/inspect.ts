@@ -62,22 +62,37 @@ async function knownFrom(io: Io, g: GlobalOptions, o: Options, r: Request): Prom
   return { state: buildState(config), client: r.client };
 }
 
-function headerLines(token: string, now: number): string[] {
-  const h = readHeader(token);
-  if (!h.ok) return [`format      not a ps2 token (${h.reason}); a seed-format (legacy) token if it is base64`];
-  const age = now - h.value.ts;
-  const when = age >= 0 ? `${age} s ago` : `${-age} s in the future`;
-  return [
-      `format      ps2, ${h.value.kind === 1 ? 'request' : h.value.kind === 2 ? 'response' : `kind ${h.value.kind}`}`,
-      `key id      ${h.value.kid.toString('hex')}`,
-      `timestamp   ${new Date(h.value.ts * 1000).toISOString()} (${when})`,
-      `nonce       ${h.value.nonce.toString('base64url')}`,
-    `ciphertext  ${h.value.ciphertextBytes} bytes`,
-  ];
+/** What inspect found, typed for --json; the text form is rendered from it. */
+type Report = {
+  client?: string;
+  server?: string;
+  format: 'ps2' | 'other';
+  kind?: 'request' | 'response' | 'clock' | number;
+  key_id?: string;
+  timestamp?: string;
+  age_seconds?: number;
+  nonce?: string;
+  ciphertext_bytes?: number;
+  problem?: RefusalReason;
+  verdict: { code: 'opens' | 'opens_legacy' | 'not_checked' | RefusalReason; message: string; off_seconds?: number };
+  plaintext?: unknown;
+};
+
+const KINDS: Record<number, 'request' | 'response' | 'clock'> = { 1: 'request', 2: 'response', 3: 'clock' };
+// Refusals that say the token is not a token at all: exit 2, as gpg --verify does on garbage.
+const MALFORMED: ReadonlySet<RefusalReason> = new Set(['malformed_token', 'bad_version', 'bad_kind', 'bad_length']);
+
+function header(r: Request, now: number): Report {
+  const shown = { ...(r.client === undefined ? {} : { client: r.client }), ...(r.server === undefined ? {} : { server: r.server }) };
+  const h = readHeader(r.token);
+  const unchecked = { code: 'not_checked', message: 'give --client-config or -c, the server config, to open it' } as const;
+  if (!h.ok) return { ...shown, format: 'other', problem: h.reason, verdict: unchecked };
+  const v = h.value;
+  return { ...shown, format: 'ps2', kind: KINDS[v.kind] ?? v.kind, key_id: v.kid.toString('hex'), timestamp: new Date(v.ts * 1000).toISOString(), age_seconds: now - v.ts, nonce: v.nonce.toString('base64url'), ciphertext_bytes: v.ciphertextBytes, verdict: unchecked };
 }
 
 /** The plaintext, or why the server would refuse the token: the server's own steps decide (authenticate). */
-function verdict(r: Request, k: Known, now: number): string[] {
+function verdict(r: Request, k: Known, now: number): Pick<Report, 'verdict' | 'plaintext'> {
   const client = r.client ?? k.client;
   // A bare token is taken as bound to the server URL registered for its client.
   const server = r.server ?? k.state.clients.get(client)?.server;
@@ -85,24 +100,51 @@ function verdict(r: Request, k: Known, now: number): string[] {
   if (!opened.ok) {
     const h = readHeader(r.token);
     const { window } = k.state;
-    const detail = h.ok && (opened.reason === 'stale' || opened.reason === 'future') ? ` (${Math.abs(now - h.value.ts)} s off; the window is −${window.pastSeconds} s … +${window.futureSeconds} s)` : '';
-    return [`verdict     refused: ${WHY[opened.reason]}${detail}`];
+    const skew = h.ok && (opened.reason === 'stale' || opened.reason === 'future');
+    const detail = skew ? ` (${Math.abs(now - h.value.ts)} s off; the window is −${window.pastSeconds} s … +${window.futureSeconds} s)` : '';
+    return { verdict: { code: opened.reason, message: `refused: ${WHY[opened.reason]}${detail}`, ...(skew ? { off_seconds: now - h.value.ts } : {}) } };
   }
-  const legacy = opened.value.ts === undefined ? ' (legacy, unauthenticated)' : '';
-  return [`verdict     opens${legacy}`, `plaintext   ${JSON.stringify(opened.value.message)}`];
+  const legacy = opened.value.ts === undefined;
+  return { verdict: { code: legacy ? 'opens_legacy' : 'opens', message: legacy ? 'opens (legacy, unauthenticated)' : 'opens' }, plaintext: opened.value.message };
+}
+
+// Unverified fields are shown with their control characters escaped.
+function text(report: Report): string {
+  const lines: string[] = [];
+  if (report.client !== undefined) lines.push(`client      ${printable(report.client, 100)}${report.server === undefined ? '' : `, server ${printable(report.server, 300)}`}`);
+  if (report.format === 'other') lines.push(`format      not a ps2 token (${report.problem}); a seed-format (legacy) token if it is base64`);
+  else {
+    const age = report.age_seconds ?? 0;
+    lines.push(
+      `format      ps2, ${typeof report.kind === 'number' ? `kind ${report.kind}` : report.kind}`,
+      `key id      ${report.key_id}`,
+      `timestamp   ${report.timestamp} (${age >= 0 ? `${age} s ago` : `${-age} s in the future`})`,
+      `nonce       ${report.nonce}`,
+      `ciphertext  ${report.ciphertext_bytes} bytes`,
+    );
+  }
+  lines.push(report.verdict.code === 'not_checked' ? `verdict     (${report.verdict.message})` : `verdict     ${report.verdict.message}`);
+  if (report.plaintext !== undefined) lines.push(`plaintext   ${JSON.stringify(report.plaintext)}`);
+  return lines.join('\n');
+}
+
+// 0: it opens, or nothing was asked; 4: the server would refuse it (as call exits on a 401);
+// 2: it is not a token, as gpg --verify exits non-zero on garbage.
+// Without a key, a token that is not ps2 may still be a legacy one: standard base64.
+function exitFor(report: Report, token: string): number {
+  const code = report.verdict.code;
+  if (code === 'opens' || code === 'opens_legacy') return EXIT.ok;
+  if (code === 'not_checked') return report.format === 'ps2' || /^[A-Za-z0-9+/]+={0,2}$/.test(token) ? EXIT.ok : EXIT.usage;
+  return MALFORMED.has(code) ? EXIT.usage : EXIT.unauthorized;
 }
 
 export async function run(io: Io, g: GlobalOptions, token: string, o: Options): Promise<number> {
-  const text = token === '-' ? await inputReader(io)('-', 'TOKEN') : token;
-  const r = requestOf(text);
+  const input = token === '-' ? await inputReader(io)('-', 'TOKEN') : token;
+  const r = requestOf(input);
   const now = Math.floor(Date.now() / 1000);
-  const lines = headerLines(r.token, now);
-  // Unverified fields: shown with their control characters escaped.
-  if (r.client !== undefined) lines.unshift(`client      ${printable(r.client, 100)}${r.server === undefined ? '' : `, server ${printable(r.server, 300)}`}`);
   const known = await knownFrom(io, g, o, r);
-  if (known !== undefined) lines.push(...verdict(r, known, now));
-  else lines.push('verdict     (give --client-config or -c, the server config, to open it)');
-  if (o.json) await printJson(io, g, Object.fromEntries(lines.map((l) => [l.slice(0, 12).trim(), l.slice(12)])));
-  else out(io, lines.join('\n'));
-  return EXIT.ok;
+  const report = { ...header(r, now), ...(known === undefined ? {} : verdict(r, known, now)) };
+  if (o.json) await printJson(io, g, report);
+  else out(io, text(report));
+  return exitFor(report, r.token);
 }
