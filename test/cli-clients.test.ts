@@ -145,10 +145,13 @@ describe('client management against a running server', () => {
     const file = join(dir.path, 'gone.json');
     await runCli(['add-client', 'gone', '-o', file], { env });
     assert.equal(await eventually(async () => (await call(file)).code === 0), true);
-    const r = await runCli(['remove-client', 'gone'], { env });
+    const asked = await runCli(['remove-client', 'gone'], { env });
+    assert.deepEqual([asked.code, asked.stderr], [2, 'psimbols: removing client "gone" needs --yes when nobody is at a terminal to confirm: psimbols remove-client gone --yes\n'], 'without a terminal, --yes says it, as gh does');
+    assert.equal((await call(file)).code, 0, 'kept');
+    const r = await runCli(['remove-client', 'gone', '--yes'], { env });
     assert.equal(r.code, 0);
     assert.equal(await eventually(async () => (await call(file)).code === 4), true);
-    const again = await runCli(['remove-client', 'gone'], { env });
+    const again = await runCli(['remove-client', 'gone', '--yes'], { env });
     assert.deepEqual([again.code, again.stderr], [2, 'psimbols: no client "gone" in the server config\n']);
   });
 
@@ -169,7 +172,7 @@ describe('client ids that are also names every JavaScript object has', () => {
       const ids = ['constructor', 'toString', 'valueOf', 'hasOwnProperty'];
       assert.equal((await runCli(['add-client', 'plain'], { env })).code, 0);
       for (const id of ids) {
-        const never = await runCli(['remove-client', id], { env });
+        const never = await runCli(['remove-client', id, '--yes'], { env });
         assert.deepEqual([never.code, never.stderr], [2, `psimbols: no client "${id}" in the server config\n`], `${id} was never there`);
         const added = await runCli(['add-client', id], { env });
         assert.equal(added.code, 0, added.stderr);
@@ -182,7 +185,7 @@ describe('client ids that are also names every JavaScript object has', () => {
         assert.equal(rotated.code, 0, rotated.stderr);
         assert.equal((await runCli(['rotate-key', id, '--finish'], { env })).code, 0);
         assert.equal((await runCli(['add-client', id], { env })).code, 2, 'already exists');
-        assert.equal((await runCli(['remove-client', id], { env })).code, 0);
+        assert.equal((await runCli(['remove-client', id, '--yes'], { env })).code, 0);
       }
       assert.deepEqual(Object.keys((await loadServerConfig(join(dir.path, 'server.json'))).clients), ['local', 'plain']);
     } finally {

@@ -65,7 +65,7 @@ describe('config file safety', () => {
       const path = join(dir.path, 'server.json');
       const broken = '{"clients": {"a": {"keys": [{"type": "AES", "mode": "GCM", "encoding": "base64url", "data": "short"}]}}}\n';
       await writeFile(path, broken, { mode: 0o600 });
-      for (const args of [['add-client', 'b'], ['remove-client', 'a'], ['rotate-key', 'a'], ['list-clients'], ['serve', '--port', '0']]) {
+      for (const args of [['add-client', 'b'], ['remove-client', 'a', '--yes'], ['rotate-key', 'a'], ['list-clients'], ['serve', '--port', '0']]) {
         const r = await runCli(args, { env });
         assert.equal(r.code, 2, args.join(' '));
         assert.match(r.stderr, new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: clients\\.a\\.keys\\[0\\]\\.data: must be 32 bytes`), args.join(' '));

@@ -10,8 +10,9 @@ type Options = { readonly config?: string; readonly yes?: boolean };
 export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o: Options): Promise<number> {
   const id = await requireArg(io, g, idArg, 'id', 'Client id to remove');
   const path = serverPath(io, g, o.config);
-  // A person at a terminal confirms; --yes, no terminal, --no-input and CI never ask.
-  if (!o.yes && canPrompt(io, g)) {
+  // A person at a terminal confirms. Without one nobody can, so --yes must say it, as gh does.
+  if (!o.yes && !canPrompt(io, g)) throw new PsimbolsError('usage', `removing client "${id}" needs --yes when nobody is at a terminal to confirm: psimbols remove-client ${id} --yes`);
+  if (!o.yes) {
     if (!clientEntry(await loadServerConfig(path), id)) throw new PsimbolsError('client_not_found', `no client "${id}" in the server config`);
     const { askToConfirm } = await import('../prompts.js');
     if (!(await askToConfirm(io, `Remove client "${id}"? Its requests are refused at once.`))) throw new PsimbolsError('usage', 'cancelled: nothing was removed');
