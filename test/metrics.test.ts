@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -89,9 +90,17 @@ describe('serve --metrics', () => {
     }
   });
 
-  test('anything but GET /metrics on the metrics port is a 404', async () => {
-    assert.equal((await fetch(new URL('/', m.metricsUrl))).status, 404);
+  test('GET / is a page linking /metrics, as exporters have; anything else but GET /metrics is a 404', async () => {
+    const root = await fetch(new URL('/', m.metricsUrl));
+    assert.equal(root.status, 200);
+    assert.match(await root.text(), /<a href="\/metrics">/);
+    assert.equal((await fetch(new URL('/other', m.metricsUrl))).status, 404);
     assert.equal((await fetch(m.metricsUrl, { method: 'POST' })).status, 404);
+  });
+
+  test('psimbols_build_info names the versions of psimbols and Node', async () => {
+    const version = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    assert.equal(sample(await scrape(m), `psimbols_build_info{version="${version}",node="${process.version}"}`), 1);
   });
 });
 
@@ -106,6 +115,9 @@ describe('serve --workers 2 with metrics.listen in the config', () => {
       const text = await scrape(m);
       assert.equal(sample(text, 'psimbols_requests_total{outcome="ok",call="supermath.factorial"}'), 6);
       assert.equal(sample(text, 'psimbols_workers'), 2);
+      assert.equal(sample(text, 'psimbols_worker_restarts_total'), 0);
+      assert.match(text, /# TYPE psimbols_worker_restarts_total counter/);
+      assert.equal(text.match(/^psimbols_build_info\{/gm)?.length, 1, 'one build_info series, the primary\'s');
       assert.equal(sample(text, 'psimbols_replay_nonces'), 6);
       if (!missing) assert.equal(promtoolCheck(text).status, 0, promtoolCheck(text).output);
     } finally {

@@ -24,7 +24,7 @@ import {
 // imported when that command runs, so `call` never loads the server, zod or the prompts.
 
 // The bundles have the version written in at build time (scripts/bundle.mjs): one file read less.
-const version = (): string => {
+export const version = (): string => {
   if (process.env.PSIMBOLS_BUILT_VERSION !== undefined) return process.env.PSIMBOLS_BUILT_VERSION;
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;

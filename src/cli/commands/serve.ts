@@ -10,6 +10,7 @@ import { startServer } from '../../server/http/start-server.js';
 import { redactUrl } from '../../server/admission/create-store.js';
 import { dirOf, isDefaultServerPath, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
+import { version } from '../program.js';
 import { firstRunConfig, writeLocalClient } from '../first-run.js';
 import type { GlobalOptions, Io } from '../io.js';
 
@@ -101,7 +102,8 @@ async function runAsWorker(): Promise<number> {
 }
 
 function start(o: Options, path: string, config: ServerConfig, workers: number, log: Logger, format: LogFormat, write: (text: string) => void): Promise<Running> {
-  const metrics = o.metrics ?? (config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen));
+  const address = o.metrics ?? (config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen));
+  const metrics = address && { ...address, build: { version: version(), node: process.version } };
   const common = { config, flags: { store: o.store }, configPath: path, log, host: o.host, port: o.port, watch: o.watch, metrics };
   if (workers > 1) return import('../../server/cluster/primary.js').then((m) => m.startCluster({ ...common, workers, logFormat: format, write }));
   return startServer(common);

@@ -7,6 +7,7 @@ import { answer } from './primary-link.js';
 import type { FailureLimiter } from '../admission/failure-limiter.js';
 import type { Logger, LogFormat } from '../observe/log.js';
 import type { MetricsServer } from '../http/metrics-server.js';
+import type { BuildInfo } from '../observe/metrics.js';
 import { createReloader, withFlags, withReloadable, type ConfigFlags } from '../core/reload.js';
 import { buildState } from '../core/server-state.js';
 import { failuresFor, sweepMsFor } from '../admission/create-store.js';
@@ -30,7 +31,7 @@ export type ClusterOptions = {
   readonly logFormat: LogFormat;
   /** Where workers' log text goes: the primary is the only writer, so no line is cut by another. */
   readonly write: (text: string) => void;
-  readonly metrics?: { readonly host: string; readonly port: number };
+  readonly metrics?: { readonly host: string; readonly port: number; readonly build?: BuildInfo };
 };
 
 export type RunningCluster = {
@@ -204,7 +205,7 @@ class Supervisor {
 async function clusterMetrics(o: ClusterOptions, admission: Admission, supervisor: Supervisor): Promise<MetricsServer | undefined> {
   if (o.metrics === undefined) return undefined;
   const m = await import('../observe/metrics.js');
-  const own = m.primaryRegistry({ replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures }, () => supervisor.workers.length, () => supervisor.restarts);
+  const own = m.primaryRegistry({ replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures }, () => supervisor.workers.length, () => supervisor.restarts, o.metrics.build);
   const { serveMetrics } = await import('../http/metrics-server.js');
   return serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own), o.config.limits);
 }

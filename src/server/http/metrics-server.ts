@@ -49,6 +49,8 @@ export function sharedCollection(collect: () => Promise<string>, cacheMs = CACHE
   };
 }
 
+const ROOT_PAGE = '<html><head><title>psimbols metrics</title></head><body><h1>psimbols</h1><p><a href="/metrics">Metrics</a></p></body></html>\n';
+
 /** `GET /metrics` on its own address, apart from the port that serves requests. */
 export async function serveMetrics(host: string, port: number, exposition: () => Promise<string>, limits: ServerConfig['limits']): Promise<MetricsServer> {
   const collect = sharedCollection(exposition);
@@ -56,7 +58,10 @@ export async function serveMetrics(host: string, port: number, exposition: () =>
   const server: Server = createServer(
     { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) },
     (req, res) => {
-      if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      const read = req.method === 'GET' || req.method === 'HEAD';
+      // The page exporters have at their root, linking the metrics.
+      if (req.url === '/' && read) return void res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(req.method === 'HEAD' ? '' : ROOT_PAGE);
+      if (req.url !== '/metrics' || !read) {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('GET /metrics\n');
         return;
       }

@@ -8,7 +8,7 @@ import { FailureLimiter, type FailureCounter } from '../admission/failure-limite
 import { createHandler, type Handler } from './handler.js';
 import { BlockedLines } from '../observe/blocked-lines.js';
 import type { Logger } from '../observe/log.js';
-import type { Observer } from '../observe/metrics.js';
+import type { BuildInfo, Observer } from '../observe/metrics.js';
 import { listen } from './listen.js';
 import type { MetricsServer } from './metrics-server.js';
 import { nodeListener } from './node-listener.js';
@@ -50,7 +50,7 @@ export type ServeOptions = {
   /** Where counts of failed authentications live, when not here (a cluster primary). */
   readonly failures?: FailureCounter;
   /** Serve Prometheus metrics here, or ('worker') keep them for a cluster's primary to gather. */
-  readonly metrics?: { readonly host: string; readonly port: number } | 'worker';
+  readonly metrics?: { readonly host: string; readonly port: number; readonly build?: BuildInfo } | 'worker';
 };
 
 export type RunningServer = {
@@ -106,6 +106,7 @@ async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; ser
   const serve = async (parts: Parts): Promise<MetricsServer | undefined> => {
     instruments.bind(parts);
     if (metrics === 'worker') return undefined;
+    if (metrics.build) m.buildInfo(instruments.registry, metrics.build);
     const memory = parts.store instanceof MemoryAdmissionStore ? parts.store : undefined;
     if (parts.failures instanceof FailureLimiter) m.admissionSizes(instruments.registry, { replay: memory?.replay, limiter: memory?.limiter, failures: parts.failures });
     const { serveMetrics } = await import('./metrics-server.js');

@@ -54,6 +54,15 @@ function gauges(registry: Registry, s: Sources): void {
 }
 
 /** The server's metrics in `registry`, with the process's (event-loop lag, heap, GC). */
+/** What psimbols_build_info says: the versions of psimbols and of Node. */
+export type BuildInfo = { readonly version: string; readonly node: string };
+
+/** psimbols_build_info{version,node} 1, as exporters have; with --workers, the primary's alone. */
+export function buildInfo(registry: Registry, build: BuildInfo): void {
+  const info = new Gauge({ name: 'psimbols_build_info', help: 'the psimbols version and the Node version it runs on; always 1', labelNames: ['version', 'node'] as const, registers: [registry] });
+  info.set({ version: build.version, node: build.node }, 1);
+}
+
 export function serverMetrics(registry: Registry, s: Sources): Observer {
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
@@ -97,12 +106,13 @@ export function admissionSizes(registry: Registry, o: { replay?: Sized; limiter?
 }
 
 /** The primary's own gauges under `serve --workers`: the admission state it holds, and its workers. */
-export function primaryRegistry(sizes: Parameters<typeof admissionSizes>[1], workers: () => number, restarts: () => number): Registry {
+export function primaryRegistry(sizes: Parameters<typeof admissionSizes>[1], workers: () => number, restarts: () => number, build?: BuildInfo): Registry {
   const registry = new Registry();
   const registers = [registry];
+  if (build) buildInfo(registry, build);
   admissionSizes(registry, sizes);
   new Gauge({ name: 'psimbols_workers', help: 'worker processes running', registers, collect() { this.set(workers()); } });
-  new Gauge({ name: 'psimbols_worker_restarts', help: 'workers started again after one exited, since the primary started', registers, collect() { this.set(restarts()); } });
+  new Counter({ name: 'psimbols_worker_restarts_total', help: 'workers started again after one exited, since the primary started', registers, collect() { this.reset(); this.inc(restarts()); } });
   return registry;
 }
 
