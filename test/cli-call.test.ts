@@ -10,7 +10,7 @@ import { BIN, fakeTty, freePort, runCli, runProcess, serveInProcess, spawnServe,
 import { PassThrough } from 'node:stream';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
-import { post, startTestServer, tempDir } from './helpers/server.js';
+import { post, startTestServer, tempDir, type TestServer } from './helpers/server.js';
 
 describe('the call bundle', () => {
   test('loads with the code cache the build made, and compiles as usual when V8 refuses a cache', async () => {
@@ -242,15 +242,25 @@ describe('psimbols call --batch', () => {
   });
 });
 
+/** A test server and a client config file for its alice, both removed afterwards. */
+async function withServerClient(o: Parameters<typeof startTestServer>[0], body: (t: TestServer, file: string, dir: string) => Promise<void>): Promise<void> {
+  const t = await startTestServer(o);
+  const dir = await tempDir();
+  try {
+    const file = join(dir.path, 'client.json');
+    await writeFile(file, JSON.stringify(t.client('alice')), { mode: 0o600 });
+    await body(t, file, dir.path);
+  } finally {
+    await t.close();
+    await dir.remove();
+  }
+}
+
 describe('psimbols call --batch, when a line or the reader fails', () => {
   const factorial = (n: number): string => JSON.stringify({ module: 'supermath', function: 'factorial', params: { n } });
 
   test('a line too deep to seal is that line\'s failure; the lines around it are answered', async () => {
-    const t = await startTestServer();
-    const dir = await tempDir();
-    try {
-      const file = join(dir.path, 'client.json');
-      await writeFile(file, JSON.stringify(t.client('alice')), { mode: 0o600 });
+    await withServerClient({}, async (t, file) => {
       const deep = `{"module":"supermath","function":"factorial","params":{"n":${'['.repeat(5000)}1${']'.repeat(5000)}}}`;
       const input = [factorial(3), deep, factorial(4)].join('\n');
       const r = await runCli(['call', '--batch', '-', '--client-config', file, '--server', t.url], { input });
@@ -259,27 +269,17 @@ describe('psimbols call --batch, when a line or the reader fails', () => {
       assert.deepEqual([out[0]?.value, out[2]?.value], [6, 24]);
       assert.ok(out[1]?.error?.code === 'usage' || out[1]?.error?.code === 'invalid_params', JSON.stringify(out[1]));
       assert.notEqual(r.code, 0);
-    } finally {
-      await t.close();
-      await dir.remove();
-    }
+    });
   });
 
   test('| head -1 stops sending once the reader is gone, as yes | head does', async () => {
-    const t = await startTestServer({ clients: { alice: { keys: [generateKeySpec()], requestsPerHour: 10_000 } } });
-    const dir = await tempDir();
-    try {
-      const file = join(dir.path, 'client.json');
-      const lines = join(dir.path, 'lines.jsonl');
-      await writeFile(file, JSON.stringify(t.client('alice')), { mode: 0o600 });
+    await withServerClient({ clients: { alice: { keys: [generateKeySpec()], requestsPerHour: 10_000 } } }, async (t, file, dir) => {
+      const lines = join(dir, 'lines.jsonl');
       await writeFile(lines, Array.from({ length: 1000 }, () => factorial(3)).join('\n'));
       const r = await runProcess('sh', ['-c', `"${process.execPath}" "${BIN}" call --batch "${lines}" --client-config "${file}" --server ${t.url} | head -1`]);
       assert.equal(r.stdout, '{"ok":true,"value":6,"comment":"3! = 6"}\n');
       assert.ok(t.access.length < 100, `${t.access.length} of 1000 requests were sent`);
-    } finally {
-      await t.close();
-      await dir.remove();
-    }
+    });
   });
 });
 
@@ -376,5 +376,31 @@ describe('psimbols bench', () => {
     const forced = await runCli(['bench', '-n', '260', '--client-config', small, '--force', '--json'], { env: benchEnv });
     assert.equal(forced.code, 5, 'sent anyway, and the 429s say so');
     assert.ok((JSON.parse(forced.stdout) as { statuses: Record<string, number> }).statuses['429']! > 0);
+  });
+});
+
+describe('messages that say what to do', () => {
+  test('an unknown function suggests the nearest name; params say what is required and what must be whole', async () => {
+    await withServerClient({}, async (t, file) => {
+      const run = (...args: string[]) => runCli(['call', ...args, '--client-config', file, '--server', t.url]);
+      const typo = await run('supermath', 'factorl', 'n=3');
+      assert.equal(typo.code, 1);
+      assert.match(typo.stderr, /no function "factorl" in module "supermath": did you mean "factorial"\? \("psimbols functions" lists what this client may call\)/);
+      assert.match((await run('supermth', 'factorial', 'n=3')).stderr, /no module "supermth": did you mean "supermath"\?/);
+      assert.match((await run('supermath', 'factorial')).stderr, /invalid_params: n is required \(a number\)/);
+      assert.match((await run('supermath', 'factorial', 'n:=3.5')).stderr, /invalid_params: n must be a whole number/);
+    });
+  });
+
+  test('add-client warns when --allow names a function the built-in module does not have', async () => {
+    const dir = await tempDir();
+    try {
+      const r = await runCli(['add-client', 'bob', '--allow', 'supermath.factorl', '--allow', 'supermath.gcd', '-o', join(dir.path, 'bob.json')], { env: { PSIMBOLS_CONFIG_DIR: dir.path } });
+      assert.equal(r.code, 0);
+      assert.match(r.stderr, /warning: --allow supermath\.factorl: the built-in module supermath has no function "factorl" \(did you mean supermath\.factorial\?\)/);
+      assert.doesNotMatch(r.stderr, /supermath\.gcd:/);
+    } finally {
+      await dir.remove();
+    }
   });
 });

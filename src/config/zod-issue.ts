@@ -17,3 +17,19 @@ export function describeIssue(issue: core.$ZodIssue | undefined, noun: 'field' |
   const problem = issue.code === 'unrecognized_keys' ? `unknown ${noun} ${keys(issue.keys)}` : issue.message;
   return { where: fieldPath(issue.path, top), problem };
 }
+
+/**
+ * A function's params problem as one sentence: "n is required (a number)", "n must be a whole
+ * number", else "n: <zod's words>".
+ */
+export function paramsProblem(issue: core.$ZodIssue | undefined): string {
+  const { where, problem } = describeIssue(issue, 'parameter');
+  if (issue?.code === 'invalid_type') {
+    if (issue.expected === 'int') return `${where} must be a whole number`;
+    // zod 4 keeps no input in its issues: its message says what was received.
+    if (issue.message.endsWith('received undefined')) return `${where} is required (${article(issue.expected)} ${issue.expected})`;
+  }
+  return `${where}: ${problem}`;
+}
+
+const article = (noun: string): string => (/^[aeiou]/.test(noun) ? 'an' : 'a');

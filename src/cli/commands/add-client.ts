@@ -1,4 +1,5 @@
 import { addClient, clientConfigFor } from '../../config/edits.js';
+import { nearest } from '../../config/nearest.js';
 import { advertisesLoopbackOnly, emptyServerConfig } from '../../config/server-config.js';
 import { PsimbolsError } from '../../errors.js';
 import { generateKeySpec, keySpecProblem, type KeySpec } from '../../protocol/keys.js';
@@ -36,6 +37,20 @@ async function keyOf(io: Io, o: Options): Promise<KeySpec> {
   return key;
 }
 
+// --allow supermath.factorl is a typo, not a wish: the built-in module's functions are known here.
+async function warnUnknownBuiltIns(io: Io, allow: readonly string[]): Promise<void> {
+  const named = allow.filter((p) => p.startsWith('supermath.') && p !== 'supermath.*');
+  if (named.length === 0) return;
+  const { supermath } = await import('../../server/modules/supermath.js');
+  const functions = Object.keys(supermath.functions);
+  for (const pattern of named) {
+    const fn = pattern.slice('supermath.'.length);
+    if (functions.includes(fn)) continue;
+    const near = nearest(fn, functions);
+    err(io, `psimbols: warning: --allow ${pattern}: the built-in module supermath has no function "${fn}"${near === undefined ? '' : ` (did you mean supermath.${near}?)`}; "psimbols functions" lists them`);
+  }
+}
+
 export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o: Options): Promise<number> {
   const key = await keyOf(io, o);
   const id = await requireArg(io, g, idArg, 'id', 'Client id');
@@ -51,6 +66,7 @@ export async function run(io: Io, g: GlobalOptions, idArg: string | undefined, o
     force: o.force === true,
   });
   err(io, `added client "${id}" to ${path}`);
+  await warnUnknownBuiltIns(io, o.allow ?? []);
   if (o.server === undefined && advertisesLoopbackOnly(config)) {
     err(io, `psimbols: warning: the server listens on every address, but this client was told ${clientConfigFor(config, id).server}, which only the server's machine reaches: pass --server URL, or set "server" in ${path}`);
   }

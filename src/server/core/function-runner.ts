@@ -1,7 +1,8 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
-import { describeIssue } from '../../config/zod-issue.js';
+import { paramsProblem } from '../../config/zod-issue.js';
+import { nearest } from '../../config/nearest.js';
 import { errorMessage, PsimbolsError } from '../../errors.js';
 import type { ErrorValue, Params, ReturnValue } from '../../protocol/messages.js';
 import { isFunctionError, type Allow, type FunctionDef, type FunctionErrorCode, type FunctionResult, type ModuleDef } from '../modules/module-api.js';
@@ -59,6 +60,8 @@ function createPool(modules: readonly LoadedModule[], maxThreads: number): Pisci
   return new Piscina<WorkerTask, WorkerReply>({ filename: workerFile().href, workerData: { paths }, maxThreads, minThreads: 0, idleTimeout: 30_000 });
 }
 
+const didYouMean = (name: string | undefined): string => `${name === undefined ? '' : `: did you mean "${name}"?`} ("psimbols functions" lists what this client may call)`;
+
 export class FunctionRunner {
   readonly #modules = new Map<string, Map<string, Entry>>();
   readonly #options: RunnerOptions;
@@ -105,14 +108,13 @@ export class FunctionRunner {
 
   async invoke(client: string, module: string, fn: string, params: Params, allow: Allow): Promise<CallOutcome> {
     const fns = this.#modules.get(module);
-    if (!fns) return fail('unknown_module', `no module "${module}"`);
+    if (!fns) return fail('unknown_module', `no module "${module}"${didYouMean(nearest(module, this.#modules.keys()))}`);
     const entry = fns.get(fn);
-    if (!entry) return fail('unknown_function', `no function "${fn}" in module "${module}"`);
+    if (!entry) return fail('unknown_function', `no function "${fn}" in module "${module}"${didYouMean(nearest(fn, [...fns.keys()].filter((f) => allow(module, f))))}`);
     if (!allow(module, fn)) return fail('forbidden', `client "${client}" may not call ${module}.${fn}`);
     const parsed = entry.fn.params.safeParse(params);
     if (!parsed.success) {
-      const { where, problem } = describeIssue(parsed.error.issues[0], 'parameter');
-      return fail('invalid_params', `${where}: ${problem}`);
+      return fail('invalid_params', paramsProblem(parsed.error.issues[0]));
     }
     if (this.#active >= this.#options.maxConcurrentCalls) return fail('busy', 'the server is at its limit of concurrent calls; retry shortly');
     this.#active++;
