@@ -80,3 +80,22 @@ export const errorMessage = (e: unknown): string => (e instanceof Error ? e.mess
 /** The errno code (`ENOENT`, `EADDRINUSE`, …) of a failed system call, if it is one. */
 export const errnoCode = (e: unknown): string | undefined =>
   typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  EISDIR: 'it is a directory',
+  ENOSPC: 'no space left on the device',
+  EMFILE: 'too many open files',
+};
+
+/** A failed file operation in words, with its errno code: "the file system is read-only (EROFS)". */
+export function fileProblem(e: unknown): string {
+  const code = errnoCode(e);
+  if (code === undefined) return errorMessage(e);
+  const words = ERRNO_WORDS[code];
+  return words === undefined ? code : `${words} (${code})`;
+}

@@ -8,6 +8,7 @@ import { sealRequest } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type KeySpec, type V2Key } from '../src/protocol/keys.js';
 import { BIN, freePort, runCli, spawnServe } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
+import { fileProblem } from '../src/errors.js';
 import { redisMissing, startRedis } from './helpers/redis.js';
 
 // A command that fails changes nothing and says what to do next; output that cannot be written
@@ -301,5 +302,15 @@ describe('errors that point at the line, the file and the flag', () => {
       await redis.remove();
       await dir.remove();
     }
+  });
+});
+
+describe('file errors in words', () => {
+  test('a missing --batch file, and a read-only file system, say what happened, not only the code', async () => {
+    const r = await runCli(['call', '--batch', '/nonexistent/lines.jsonl']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--batch: cannot read \/nonexistent\/lines\.jsonl: no such file or directory \(ENOENT\)/);
+    assert.equal(fileProblem(Object.assign(new Error('x'), { code: 'EROFS' })), 'the file system is read-only (EROFS)');
+    assert.equal(fileProblem(Object.assign(new Error('x'), { code: 'EACCES' })), 'permission denied (EACCES)');
   });
 });

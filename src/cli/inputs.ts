@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { errnoCode, PsimbolsError } from '../errors.js';
+import { fileProblem, PsimbolsError } from '../errors.js';
 import type { Io } from './io.js';
 
 // Wherever a command takes a file, `-` means standard input. Standard input can be read once, so
@@ -21,7 +21,7 @@ export function inputReader(io: Io): ReadInput {
     try {
       return await readFile(path, 'utf8');
     } catch (e) {
-      throw new PsimbolsError('usage', `${what}: cannot read ${path} (${errnoCode(e) ?? 'error'})`);
+      throw new PsimbolsError('usage', `${what}: cannot read ${path}: ${fileProblem(e)}`);
     }
   };
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { jsonSyntaxError } from './json-errors.js';
 import { link, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { errnoCode, PsimbolsError } from '../errors.js';
+import { errnoCode, fileProblem, PsimbolsError } from '../errors.js';
 import { acquireLock } from './lock.js';
 import { parseClientConfig, type ClientConfig } from './client-config.js';
 import type { ServerConfig } from './server-config.js';
@@ -81,7 +81,7 @@ async function syncDir(dir: string): Promise<void> {
 
 const cannotWrite = (path: string, e: unknown): PsimbolsError => {
   const code = errnoCode(e);
-  const why = code === 'ENOENT' || code === 'ENOTDIR' ? `the directory ${dirname(path)} does not exist` : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission denied' : (code ?? 'error');
+  const why = code === 'ENOENT' || code === 'ENOTDIR' ? `the directory ${dirname(path)} does not exist` : fileProblem(e);
   return new PsimbolsError('io', `cannot write ${path}: ${why}`, { cause: e });
 };
 

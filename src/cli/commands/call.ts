@@ -54,9 +54,9 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
   const read = inputReader(io);
   if (o.batch !== undefined) {
     if (moduleArg !== undefined || o.params !== undefined || o.offline) throw new PsimbolsError('usage', '--batch takes its calls from its input: no MODULE FUNCTION, --params or --offline');
+    const input = await read(o.batch, '--batch');
     const config = await clientConfig(io, g, o.clientConfig);
     const { runBatch } = await import('./call-batch.js');
-    const input = await read(o.batch, '--batch');
     return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency, maxResponseBytes: o.maxResponseBytes, onClockSkew: o.verbose ? skewNote(io) : undefined });
   }
   if (moduleArg === undefined || fnArg === undefined) throw new PsimbolsError('usage', 'name the module and the function: psimbols call MODULE FUNCTION [ITEM...] (or --batch FILE)');
