@@ -36,6 +36,23 @@ describe('psimbols keygen', () => {
       await dir.remove();
     }
   });
+
+  test('--id FILE prints the key id of a key that exists, as wg pubkey does; - reads stdin', async () => {
+    const dir = await tempDir();
+    try {
+      const file = join(dir.path, 'k.key');
+      const made = await runCli(['keygen', '-o', file]);
+      const kid = made.stderr.replace(/^kid /, '');
+      assert.deepEqual(await runCli(['keygen', '--id', file]), { code: 0, stdout: kid, stderr: '' });
+      assert.equal((await runCli(['keygen', '--id', '-'], { input: await readFile(file, 'utf8') })).stdout, kid);
+      await writeFile(join(dir.path, 'bad.key'), 'not a key\n');
+      const bad = await runCli(['keygen', '--id', join(dir.path, 'bad.key')]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /not a key/);
+    } finally {
+      await dir.remove();
+    }
+  });
 });
 
 describe('client management against a running server', () => {

@@ -84,7 +84,8 @@ function keygen(program: Program, lazy: Lazy): void {
     .description('print a fresh 32-byte key (base64url); its key id goes to stderr')
     .option('-o, --output <file>', 'write the key to this file (mode 0600) instead of stdout (- is stdout)')
     .option('--force', 'overwrite an existing file')
-    .addHelpText('after', example('psimbols keygen -o client.key'))
+    .option('--id <file>', 'print the key id of this key file instead (- is stdin)')
+    .addHelpText('after', example('psimbols keygen -o client.key\n  psimbols keygen --id client.key'))
     .action(lazy(() => import('./commands/keygen.js')));
 }
 
@@ -176,7 +177,7 @@ function bench(program: Program, lazy: Lazy): void {
     .argument('[items...]', 'params, as for call')
     .addOption(clientConfigOption())
     .addOption(endpointOption())
-    .addOption(new Option('--connections <n>', 'keep-alive connections').argParser(positiveInt).default(16))
+    .addOption(new Option('-c, --connections <n>', 'keep-alive connections (as wrk and hey)').argParser(positiveInt).default(16))
     .addOption(new Option('-n, --requests <n>', 'send this many requests').argParser(positiveInt).conflicts('duration'))
     .addOption(new Option('-d, --duration <seconds>', 'send for this long, fractions too (default 10 s unless --requests)').argParser(positiveSeconds))
     .option('--force', "send even when the run would spend more than the client's remaining hourly quota")

@@ -113,7 +113,7 @@ function formatReport(r: LoadReport, target: string, connections: number, warmed
     .join('  ');
   const l = r.latencyMs;
   return [
-    `${target}: ${r.requests} requests over ${connections} connections in ${r.seconds.toFixed(2)} s (and ${warmed} before, to check the quota and warm up, not counted)`,
+    `${target}: ${r.requests} requests over ${connections} connections in ${r.seconds.toFixed(2)} s (and ${warmed} sent before, to check the quota and warm up: not in these figures, but counted against the hourly limit)`,
     `requests/s   ${Math.round(r.rps)}`,
     `latency ms   p50 ${l.p50.toFixed(2)}  p90 ${l.p90.toFixed(2)}  p99 ${l.p99.toFixed(2)}  max ${l.max.toFixed(2)}`,
     `outcomes     ${outcomes}`,
