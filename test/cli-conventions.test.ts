@@ -153,7 +153,7 @@ describe('one style of error', () => {
   test('commander\'s errors start with "psimbols:" as psimbols\' own do', async () => {
     const r = await runCli(['bench', '--connections', 'many']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^psimbols: option '--connections <n>' argument 'many' is invalid/);
+    assert.match(r.stderr, /^psimbols: option '-c, --connections <n>' argument 'many' is invalid/);
   });
 });
 
