@@ -291,7 +291,8 @@ export class RedisAdmissionStore implements AdmissionStore {
     if (this.#acks === 0) {
       reply = await this.#bounded(this.#redis.psimbolsAdmit(...keys, ...argv));
     } else {
-      const waitMs = Math.max(1, Math.floor(this.#commandTimeoutMs / 2));
+      // Within the command timeout, with room for the answer to come back.
+      const waitMs = Math.max(1, Math.floor(this.#commandTimeoutMs * 0.75));
       const pipeline = (this.#redis.pipeline() as unknown as AdmitPipeline).psimbolsAdmit(...keys, ...argv).wait(this.#acks, waitMs);
       const [admitted, waited] = (await this.#bounded(pipeline.exec())) ?? [];
       if (admitted?.[0]) {
