@@ -11,6 +11,7 @@ import { loadServerConfig, updateServerConfig, writeFileAtomic } from '../src/co
 import { generateKeySpec } from '../src/protocol/keys.js';
 import { acquireLock } from '../src/config/lock.js';
 import { tempDir } from './helpers/server.js';
+import { runCli } from './helpers/cli.js';
 
 describe('config paths', () => {
   test('flag, then environment, then XDG, then ~/.config', () => {
@@ -195,3 +196,24 @@ function exitedPid(): Promise<number> {
     child.once('exit', () => resolve(child.pid!));
   });
 }
+
+describe('edits keep the file as it was written', () => {
+  test('add-client and remove-client touch only the clients they name; fields never written stay absent', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      const old = { keys: [generateKeySpec()], requestsPerHour: 5 };
+      await writeFile(path, JSON.stringify({ listen: { port: 9000 }, clients: { old } }, null, 2), { mode: 0o600 });
+      assert.equal((await runCli(['add-client', 'bob', '-c', path, '-o', join(dir.path, 'bob.json')])).code, 0);
+      const written = JSON.parse(await readFile(path, 'utf8')) as { listen: unknown; clients: Record<string, unknown> };
+      assert.deepEqual(Object.keys(written), ['listen', 'clients'], 'no default filled in');
+      assert.deepEqual(written.listen, { port: 9000 });
+      assert.deepEqual(written.clients.old, old, 'the other client as written');
+      assert.deepEqual(Object.keys(written.clients), ['old', 'bob']);
+      assert.equal((await runCli(['remove-client', 'old', '--yes', '-c', path])).code, 0);
+      assert.deepEqual(Object.keys(JSON.parse(await readFile(path, 'utf8')) as object), ['listen', 'clients']);
+    } finally {
+      await dir.remove();
+    }
+  });
+});

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { jsonSyntaxError } from './json-errors.js';
+import { preserveFields } from './preserve.js';
 import { link, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, fileProblem, PsimbolsError } from '../errors.js';
@@ -146,15 +148,21 @@ export async function updateServerConfig(
 ): Promise<ServerConfig> {
   const release = await acquireLock(path);
   try {
+    let raw: unknown;
     let current: ServerConfig;
     try {
-      current = await loadServerConfig(path);
+      raw = await readJsonFile(path);
+      current = await parseServer(raw, path);
     } catch (e) {
       if (!(e instanceof PsimbolsError && e.code === 'config_missing' && initial)) throw e;
       current = initial();
+      raw = current;
     }
     const next = await parseServer(edit(current), path);
-    await writeFileAtomic(path, toJsonText(next), true);
+    // Only what the edit changed is written; should the result read back otherwise, all of it is.
+    const kept = preserveFields(raw, current, next);
+    const same = await parseServer(kept, path).then((p) => isDeepStrictEqual(p, next), () => false);
+    await writeFileAtomic(path, toJsonText(same ? kept : next), true);
     return next;
   } finally {
     await release();
