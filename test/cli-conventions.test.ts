@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { loadServerConfig } from '../src/config/store.js';
-import { answerPrompt, BIN, fakeTty, freePort, runCli, runProcess, spawnServe, type Served, serveInProcess } from './helpers/cli.js';
+import { answerPrompt, BIN, fakeTty, freePort, runBinary, runCli, runProcess, spawnServe, type Served, serveInProcess } from './helpers/cli.js';
 import { fixture, LEGACY_KEY, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -174,6 +174,19 @@ describe('shell completion and help topics', () => {
       assert.deepEqual(r.stdout.trim().split('\n'), ['rotate-key', 'local ci-runner deploy', '--retry', '--connections']);
       for (const shell of ['zsh', 'fish']) assert.equal((await runCli(['completion', shell])).code, 0);
       assert.equal((await runCli(['completion', 'tcsh'])).code, 2);
+
+      // Values of flags and arguments; the ids of the config the command line names.
+      const other = join(dir.path, 'other');
+      assert.equal((await runCli(['add-client', 'elsewhere'], { env: { PSIMBOLS_CONFIG_DIR: other } })).code, 0);
+      const values = ['eval "$(psimbols completion bash)"', complete(['psimbols', 'serve', '--log-format', '']), complete(['psimbols', 'completion', '']), complete(['psimbols', 'help', 'env']), complete(['psimbols', 'remove-client', '--config-dir', other, ''])].join('\n');
+      const v = await runProcess('bash', ['--norc', '--noprofile', '-c', values], { env: { ...env, PATH: `${bin}:${process.env.PATH ?? ''}` } });
+      assert.deepEqual(v.stdout.trim().split('\n'), ['text json', 'bash zsh fish', 'environment', 'local elsewhere']);
+
+      // With no psimbols on PATH (npx), the script runs the psimbols that printed it.
+      const printed = await runBinary(['completion', 'bash'], { env });
+      const npx = [printed.stdout, complete(['psimbols', 'rotate-key', ''])].join('\n');
+      const n = await runProcess('bash', ['--norc', '--noprofile', '-c', npx], { env: { ...env, PATH: '/usr/bin:/bin' } });
+      assert.equal(n.stdout.trim(), 'local ci-runner deploy', n.stderr);
     } finally {
       await dir.remove();
     }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from '@commander-js/extra-typings';
+import { Argument, Command, Option } from '@commander-js/extra-typings';
 import { CLIENT_ID_RULE } from '../config/ids.js';
 import type { GlobalOptions, Io } from './io.js';
 import {
@@ -205,15 +205,19 @@ function environment(program: Program, io: Io): void {
     .action(() => void io.stdout.write(ENVIRONMENT.trimStart()));
 }
 
+const shellQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
 function completion(program: Program, io: Io, setExit: (code: number) => void): void {
   program
     .command('completion')
     .description('print a shell completion script: commands, flags, and client ids for remove-client and rotate-key')
-    .argument('<shell>', 'bash, zsh or fish')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
     .addHelpText('after', example('eval "$(psimbols completion bash)"'))
     .action(async (shell) => {
       const { run } = await import('./commands/completion.js');
-      setExit(run(io, shell, program));
+      // For npx users: the script can run this very psimbols when none is on PATH.
+      const launcher = process.argv[1] === undefined ? 'psimbols' : `${shellQuote(process.execPath)} ${shellQuote(process.argv[1])}`;
+      setExit(run(io, shell, program, launcher));
     });
 }
 
