@@ -383,6 +383,23 @@ describe('psimbols bench', () => {
 });
 
 describe('messages that say what to do', () => {
+  test('serve on another port than the first run\'s says the local client still points at the first', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const [p, q] = [await freePort(), await freePort()];
+      const first = await spawnServe(['--port', String(p)], env);
+      await first.stop();
+      assert.doesNotMatch(first.stderr(), /points at/);
+      const second = await spawnServe(['--port', String(q)], env);
+      await second.stop();
+      const line = second.stderr().split('\n').find((l) => l.includes('points at')) ?? '';
+      assert.match((JSON.parse(line) as { msg: string }).msg, new RegExp(`^the local client's config points at http://127\\.0\\.0\\.1:${p}/, not at this server: "psimbols call" will not reach it; pass --server http://127\\.0\\.0\\.1:${q}/`));
+    } finally {
+      await dir.remove();
+    }
+  });
+
   test('an unknown function suggests the nearest name; params say what is required and what must be whole', async () => {
     await withServerClient({}, async (t, file) => {
       const run = (...args: string[]) => runCli(['call', ...args, '--client-config', file, '--server', t.url]);

@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseHostPort } from '../../config/addresses.js';
-import { serverConfigPath } from '../../config/paths.js';
+import { clientConfigPath, serverConfigPath } from '../../config/paths.js';
 import { advertisesLoopbackOnly, defaultServerUrl, type ServerConfig } from '../../config/server-config.js';
-import { fileExists, loadServerConfig, updateServerConfig } from '../../config/store.js';
+import { fileExists, loadClientConfig, loadServerConfig, updateServerConfig } from '../../config/store.js';
 import { errnoCode, PsimbolsError } from '../../errors.js';
 import { createLogger, type LogFormat, type Logger } from '../../server/observe/log.js';
 import { startServer } from '../../server/http/start-server.js';
@@ -123,6 +123,18 @@ function waitForSignal(server: Running, log: Logger): Promise<void> {
   });
 }
 
+// A first `serve --port P` wrote P into the local client's config; a later `serve --port Q`
+// does not change it, so `call` would knock at P. Say so where it can be seen: at start. Read before the start is logged, so that the warning follows the "listening" line at once.
+async function localClientElsewhere(io: Io, g: GlobalOptions, url: string): Promise<(log: Logger) => void> {
+  const file = clientConfigPath(io.env, dirOf(io, g));
+  const client = await loadClientConfig(file).catch(() => undefined);
+  if (client === undefined || client.client !== 'local') return () => undefined;
+  const [their, ours] = [new URL(client.server), new URL(url)];
+  const loopback = (u: URL): boolean => ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+  if (!loopback(their) || !loopback(ours) || their.port === ours.port) return () => undefined;
+  return (log) => log.log('warn', `the local client's config points at ${client.server}, not at this server: "psimbols call" will not reach it; pass --server ${url}, or set "server" in that file`, { file });
+}
+
 export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
   if (cluster.isWorker) return runAsWorker();
   const format: LogFormat = o.logFormat ?? (io.stderr.isTTY ? 'text' : 'json');
@@ -134,7 +146,9 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
     const wanted = o.workers ?? config.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
     const server = await start(o, path, config, workers, log, format, out.write).catch((e: unknown) => Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)));
+    const warnElsewhere = await localClientElsewhere(io, g, server.url);
     log.log('info', `listening on ${server.url}`, { config: path, clients: Object.keys(config.clients).length, store: redactUrl(o.store ?? config.store), workers: workers === 1 ? undefined : workers, metrics: server.metricsUrl });
+    warnElsewhere(log);
     if (advertisesLoopbackOnly(config, o.host)) {
       log.log('warn', `listening on every address, but add-client tells new clients ${defaultServerUrl(config)}, which only this machine reaches: set "server" in the config to the URL clients should use`, { file: path });
     }
