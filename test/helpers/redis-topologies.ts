@@ -45,7 +45,36 @@ const ok = async (check: () => Promise<boolean>, what: string, ms = 20_000): Pro
 };
 
 /** Three masters; with replicas, each has one and a Cluster URL with the default replicaAcks (1). */
-export async function startCluster(o: { replicas?: boolean } = {}): Promise<Topology> {
+// A port that freePort() found free can be taken by another test process before redis-server
+// binds it: a topology that does not come up is removed whole and started again on new ports.
+async function retried(start: () => Promise<Topology>, attempts = 3): Promise<Topology> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (i >= attempts) throw e;
+    }
+  }
+}
+
+/** Three masters; with replicas, each has one and a Cluster URL with the default replicaAcks (1). */
+export const startCluster = (o: { replicas?: boolean } = {}): Promise<Topology> => retried(() => startClusterOnce(o));
+
+/** A master, its replica and a Sentinel that watches them (quorum 1). */
+export const startSentinel = (): Promise<Topology> => retried(startSentinelOnce);
+
+/** Runs `body`; if it fails, stops what was started and removes `root` before rethrowing. */
+async function orRemove<T>(root: string, nodes: readonly { stop(): Promise<void> }[], body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await rm(root, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function startClusterOnce(o: { replicas?: boolean }): Promise<Topology> {
   const root = await mkdtemp(join(tmpdir(), 'psimbols-cluster-'));
   const nodes: { port: number; node: ReturnType<typeof redisNode> }[] = [];
   for (let i = 0; i < (o.replicas ? 6 : 3); i++) {
@@ -54,12 +83,14 @@ export async function startCluster(o: { replicas?: boolean } = {}): Promise<Topo
     await mkdir(dir);
     nodes.push({ port, node: redisNode(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000']) });
   }
-  await Promise.all(nodes.map((n) => n.node.start()));
-  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
-  await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes', ...(o.replicas ? ['--cluster-replicas', '1'] : [])]);
   const healthy = async (): Promise<boolean> => (await Promise.all(nodes.map((n) => redisCommand(n.port, 'CLUSTER', 'INFO')))).every((i) => i.includes('cluster_state:ok'));
-  await ok(healthy, 'the cluster becoming ok');
-  if (o.replicas) await ok(async () => (await Promise.all(nodes.map((n) => redisCommand(n.port, 'INFO', 'replication')))).filter((i) => i.includes('master_link_status:up')).length === 3, 'the replicas syncing');
+  await orRemove(root, nodes.map((n) => n.node), async () => {
+    await Promise.all(nodes.map((n) => n.node.start()));
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes', ...(o.replicas ? ['--cluster-replicas', '1'] : [])]);
+    await ok(healthy, 'the cluster becoming ok');
+    if (o.replicas) await ok(async () => (await Promise.all(nodes.map((n) => redisCommand(n.port, 'INFO', 'replication')))).filter((i) => i.includes('master_link_status:up')).length === 3, 'the replicas syncing');
+  });
+  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
   const first = nodes[0]!;
   return {
     url: `redis+cluster://${addresses.slice(0, 3).join(',')}${o.replicas ? '' : '?replicaAcks=0'}`,
@@ -100,7 +131,7 @@ async function replicaOfSlot(ports: readonly number[], slot: number): Promise<nu
   return port;
 }
 
-export async function startSentinel(): Promise<Topology> {
+async function startSentinelOnce(): Promise<Topology> {
   const root = await mkdtemp(join(tmpdir(), 'psimbols-sentinel-'));
   const [a, b, s] = [await freePort(), await freePort(), await freePort()];
   for (const d of ['a', 'b', 's']) await mkdir(join(root, d));
@@ -111,11 +142,13 @@ export async function startSentinel(): Promise<Topology> {
   const conf = join(root, 's', 'sentinel.conf');
   await writeFile(conf, ['sentinel monitor psimbols 127.0.0.1 ' + a + ' 1', 'sentinel down-after-milliseconds psimbols 1000', 'sentinel failover-timeout psimbols 5000', ''].join('\n'));
   const sentinel = redisNode(s, join(root, 's'), [conf, '--sentinel']);
-  await Promise.all([...servers.values()].map((n) => n.start()));
-  await ok(async () => (await redisCommand(b, 'INFO', 'replication')).includes('master_link_status:up'), 'the replica syncing');
-  await sentinel.start();
+  await orRemove(root, [sentinel, ...servers.values()], async () => {
+    await Promise.all([...servers.values()].map((n) => n.start()));
+    await ok(async () => (await redisCommand(b, 'INFO', 'replication')).includes('master_link_status:up'), 'the replica syncing');
+    await sentinel.start();
+    await ok(async () => (await redisCommand(s, 'SENTINEL', 'replicas', 'psimbols')).includes(String(b)), 'sentinel finding the replica');
+  });
   const masterPort = async (): Promise<number> => Number(/\$\d+\r\n(\d+)\r\n$/.exec(await redisCommand(s, 'SENTINEL', 'get-master-addr-by-name', 'psimbols'))?.[1]);
-  await ok(async () => (await redisCommand(s, 'SENTINEL', 'replicas', 'psimbols')).includes(String(b)), 'sentinel finding the replica');
   let killed: number | undefined;
   return {
     url: `redis+sentinel://127.0.0.1:${s}/psimbols/0`,

@@ -45,11 +45,18 @@ function ping(port: number): Promise<boolean> {
 export function redisNode(port: number, dir: string, args: readonly string[] = []): { start(): Promise<void>; stop(): Promise<void>; signal(s: NodeJS.Signals): void } {
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      if (await ping(port)) return;
+    const started = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+    child = started;
+    for (let i = 0; i < 200 && started.exitCode === null; i++) {
+      // Ours, not another test's that took the port first: the answering process is the one spawned.
+      if (await ping(port)) {
+        if ((await redisCommand(port, 'INFO', 'server')).includes(`process_id:${started.pid}\r\n`)) return;
+        break;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // It exited (a port another process took meanwhile), never answered, or another answered.
+    await stop();
     throw new Error(`redis-server did not start on port ${port}`);
   };
   const stop = async (): Promise<void> => {
@@ -79,8 +86,20 @@ export const redisCommand = (port: number, ...args: string[]): Promise<string> =
   });
 
 export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'psimbols-redis-'));
+  // A port found free can be taken by another test process before redis-server binds it: try another.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const dir = await mkdtemp(join(tmpdir(), 'psimbols-redis-'));
+    try {
+      return await startRedisOn(port, dir);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startRedisOn(port: number, dir: string): Promise<TestRedis> {
   const node = redisNode(port, dir);
   await node.start();
   const signal = (s: NodeJS.Signals) => (): void => node.signal(s);
