@@ -40,7 +40,7 @@ function setup(o: { limit?: number; failedAuthPerIp?: number; trustProxy?: strin
   const body = (value: unknown): Buffer => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
   const post = (value: unknown, head: Partial<RequestHead> = {}): Promise<HttpResponse> =>
     handler.handle({ method: 'POST', url: '/', contentType: 'application/json', contentLength: undefined, remoteAddress: '10.0.0.1', ...head }, async () => body(value));
-  return { clock, handler, sealed, post };
+  return { clock, handler, sealed, post, processor };
 }
 
 const errorOf = (r: HttpResponse): unknown => (JSON.parse(r.body) as { error?: unknown }).error;
@@ -202,5 +202,18 @@ describe('the handler, without a socket', () => {
     const buggy = setup({ store: failing(new TypeError('x is not a function')) });
     const r500 = await buggy.post(buggy.sealed().outer);
     assert.deepEqual([r500.status, r500.body, r500.log.detail], [500, '{"error":"internal","message":"internal error"}\n', 'x is not a function']);
+  });
+});
+
+describe('GET /readyz', () => {
+  test('answers what readiness says: 200, or 503 with its terse line; HEAD without a body', async () => {
+    let state = { ready: false, text: 'psimbols not ready: draining\n' };
+    const handler = createHandler({ processor: setup().processor, bodyLimit: 1024, health: () => 'psimbols ok\n', readiness: () => state });
+    const get = (method: string) => handler.handle({ method, url: '/readyz', contentType: undefined, contentLength: undefined, remoteAddress: '10.0.0.1' }, async () => Buffer.alloc(0));
+    const down = await get('GET');
+    assert.deepEqual([down.status, down.body], [503, 'psimbols not ready: draining\n']);
+    assert.deepEqual([(await get('HEAD')).status, (await get('HEAD')).body], [503, '']);
+    state = { ready: true, text: 'psimbols ready store=memory\n' };
+    assert.equal((await get('GET')).status, 200);
   });
 });

@@ -45,10 +45,14 @@ describe('when Redis fails', { skip }, () => {
         assert.equal(r.retryAfter, '5');
       }
       assert.match(await (await fetch(t.url)).text(), /store=redis \(unreachable\)/);
+      // Alive, but not to be sent traffic: closed refuses every request while Redis is down.
+      const notReady = await fetch(new URL('/readyz', t.url));
+      assert.deepEqual([notReady.status, await notReady.text()], [503, 'psimbols not ready: store=redis unreachable (onStoreError=closed)\n']);
       assert.equal(t.messages.filter((m) => m.includes('store unreachable')).length, 1);
       await redis.start();
       assert.equal(await eventually(async () => (await timed(t)).status === 200), true);
       assert.equal(t.messages.filter((m) => m.includes('store reachable again')).length, 1);
+      assert.equal((await fetch(new URL('/readyz', t.url))).status, 200, 'ready again with Redis');
       // A fresh Redis has no history: the limit of 5 is enforced there again.
       const statuses = [];
       for (let i = 0; i < 5; i++) statuses.push((await timed(t)).status);

@@ -160,3 +160,15 @@ describe('graceful shutdown', () => {
     await assert.rejects(request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url }), { code: 'network' });
   });
 });
+
+describe('readiness apart from liveness', () => {
+  test('GET /readyz is 200 while serving; GET / and /healthz are liveness; a drain closes the listener, so probes are refused', async () => {
+    const t = await startTestServer();
+    const ready = await fetch(new URL('/readyz', t.url));
+    assert.deepEqual([ready.status, await ready.text()], [200, 'psimbols ready store=memory\n']);
+    assert.equal((await fetch(new URL('/healthz', t.url))).status, 200);
+    assert.equal((await fetch(new URL('/readyz', t.url), { method: 'POST' })).status, 405);
+    await t.close();
+    await assert.rejects(fetch(new URL('/readyz', t.url)));
+  });
+});

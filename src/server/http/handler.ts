@@ -38,6 +38,8 @@ type HandlerOptions = {
   readonly processor: Processor;
   readonly bodyLimit: number;
   readonly health: () => string;
+  /** Whether this instance should get traffic now (GET /readyz), and a terse line saying so. */
+  readonly readiness?: () => { readonly ready: boolean; readonly text: string };
   /** The proxies whose forwarding headers name the client (the config's trustProxy). */
   readonly trustsProxy?: (address: string) => boolean;
   /** The header those proxies write (the config's proxyHeader). */
@@ -149,12 +151,21 @@ function internalError(e: unknown): Answer {
 }
 
 /** The answer that needs no body (route, method, type, a declared length over the limit), or undefined. */
+// GET / (or /healthz): alive, for liveness. GET /readyz: 200 while this instance should get
+// traffic, 503 while it starts, drains, or cannot decide (onStoreError=closed, store down).
+function probe(req: RequestHead, o: HandlerOptions, path: string): Answer {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return error(405, 'bad_request', 'method_not_allowed', 'use GET', { Allow: 'GET, HEAD' });
+  const r = path === '/readyz' ? o.readiness?.() ?? { ready: true, text: o.health() } : { ready: true, text: o.health() };
+  const status = r.ready ? 200 : 503;
+  const answer = respond(status, r.text, { status, outcome: 'health' }, undefined, TEXT_TYPE);
+  return req.method === 'HEAD' ? { ...answer, body: '' } : answer;
+}
+
 function beforeBody(req: RequestHead, o: HandlerOptions): Answer | undefined {
-  if (req.url !== '/' && req.url.split('?')[0] !== '/') return error(404, 'bad_request', 'not_found', 'POST requests to /');
-  if (req.method === 'GET' || req.method === 'HEAD') {
-    const r = respond(200, o.health(), { status: 200, outcome: 'health' }, undefined, TEXT_TYPE);
-    return req.method === 'HEAD' ? { ...r, body: '' } : r;
-  }
+  const path = req.url.split('?')[0];
+  if (path === '/readyz' || path === '/healthz') return probe(req, o, path);
+  if (path !== '/') return error(404, 'bad_request', 'not_found', 'POST requests to /');
+  if (req.method === 'GET' || req.method === 'HEAD') return probe(req, o, path);
   if (req.method !== 'POST') return error(405, 'bad_request', 'method_not_allowed', 'use POST', { Allow: 'GET, HEAD, POST' });
   if (!isJsonType(req.contentType)) return error(415, 'bad_request', 'unsupported_media_type', 'send application/json');
   if (Number(req.contentLength) > o.bodyLimit) return TOO_LARGE();

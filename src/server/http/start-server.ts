@@ -83,8 +83,14 @@ async function drain(server: Server, shutdownMs: number): Promise<void> {
 
 type Parts = Awaited<ReturnType<typeof assemble>>;
 
-function handlerFor(config: ServerConfig, { processor, store }: Parts): Handler {
+function handlerFor(config: ServerConfig, { processor, store }: Parts, closing: () => boolean): Handler {
   return createHandler({
+    readiness: () => {
+      const h = store.health();
+      if (closing()) return { ready: false, text: 'psimbols not ready: draining\n' };
+      if (!h.reachable && config.onStoreError === 'closed') return { ready: false, text: `psimbols not ready: store=${h.store} unreachable (onStoreError=closed)\n` };
+      return { ready: true, text: `psimbols ready store=${h.store}${h.reachable ? '' : ' (unreachable)'}\n` };
+    },
     processor,
     bodyLimit: config.limits.bodyBytes,
     trustsProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : undefined,
@@ -128,7 +134,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   // included) at the interval, and answers 408; its default clientError handler answers the rest.
   const server = createServer(
     { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, keepAliveTimeout: timeouts.keepAliveMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) },
-    nodeListener({ handler: handlerFor(config, parts), log, closing: () => closing, blocked, observe: metrics.observer?.request }),
+    nodeListener({ handler: handlerFor(config, parts, () => closing), log, closing: () => closing, blocked, observe: metrics.observer?.request }),
   );
   let address: { url: string; port: number };
   let metricsServer: MetricsServer | undefined;
