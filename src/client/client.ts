@@ -213,7 +213,7 @@ function retryDelay(e: PsimbolsError, attempt: number, timeoutMs: number): numbe
   return timeoutMs === 0 ? asked : Math.min(asked, timeoutMs);
 }
 
-// Server minus local clock, in seconds, learned from a clock answer and kept for the process. A
+// Server minus local clock, in seconds, learned from a clock answer and kept while this runs. A
 // correction beyond a day is refused: that is a clock to fix, and it bounds how far even a server
 // that holds the key can move the stamps this process puts on its requests.
 let clockOffsetSeconds = 0;

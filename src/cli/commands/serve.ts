@@ -101,10 +101,17 @@ async function runAsWorker(): Promise<number> {
   return EXIT.ok;
 }
 
+// systemd's socket activation (sd_listen_fds): LISTEN_PID names this process and LISTEN_FDS
+// counts the sockets passed from fd 3 on; psimbols serves on the first.
+function inheritedSocket(): number | undefined {
+  const mine = process.env.LISTEN_PID === String(process.pid) && Number(process.env.LISTEN_FDS) >= 1;
+  return mine ? 3 : undefined;
+}
+
 function start(o: Options, path: string, config: ServerConfig, workers: number, log: Logger, format: LogFormat, write: (text: string) => void): Promise<Running> {
   const address = o.metrics ?? (config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen));
   const metrics = address && { ...address, build: { version: version(), node: process.version } };
-  const common = { config, flags: { store: o.store }, configPath: path, log, host: o.host, port: o.port, watch: o.watch, metrics };
+  const common = { config, flags: { store: o.store }, configPath: path, log, host: o.host, port: o.port, fd: inheritedSocket(), watch: o.watch, metrics };
   if (workers > 1) return import('../../server/cluster/primary.js').then((m) => m.startCluster({ ...common, workers, logFormat: format, write }));
   return startServer(common);
 }

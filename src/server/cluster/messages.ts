@@ -16,6 +16,8 @@ export type Init = {
   readonly configPath: string;
   readonly host: string | undefined;
   readonly port: number | undefined;
+  /** A listening socket the primary inherited (systemd's socket activation), shared with the workers. */
+  readonly fd: number | undefined;
   readonly logFormat: LogFormat;
   readonly metrics: boolean;
 };
@@ -81,7 +83,7 @@ function parseInit(m: Fields): Init | undefined {
   const configPath = str(m.configPath);
   const logFormat = m.logFormat === 'text' || m.logFormat === 'json' ? m.logFormat : undefined;
   if (cfg === undefined || configPath === undefined || logFormat === undefined || typeof m.metrics !== 'boolean') return undefined;
-  return { psimbols: 'init', config: cfg, configPath, host: str(m.host), port: num(m.port), logFormat, metrics: m.metrics };
+  return { psimbols: 'init', config: cfg, configPath, host: str(m.host), port: num(m.port), fd: num(m.fd), logFormat, metrics: m.metrics };
 }
 
 /** What the primary sent a worker. */

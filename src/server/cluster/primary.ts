@@ -26,6 +26,8 @@ export type ClusterOptions = {
   readonly configPath: string;
   readonly host?: string;
   readonly port?: number;
+  /** An inherited listening socket (systemd's socket activation) instead of host and port. */
+  readonly fd?: number;
   readonly watch: boolean;
   readonly log: Logger;
   readonly logFormat: LogFormat;
@@ -109,7 +111,7 @@ class Supervisor {
   #init(): Init {
     const o = this.#o;
     // Restart-only settings stay as the primary started; clients and the window are the latest.
-    return { psimbols: 'init', config: withReloadable(o.config, this.#config), configPath: o.configPath, host: o.host, port: o.port, logFormat: o.logFormat, metrics: o.metrics !== undefined };
+    return { psimbols: 'init', config: withReloadable(o.config, this.#config), configPath: o.configPath, host: o.host, port: o.port, fd: o.fd, logFormat: o.logFormat, metrics: o.metrics !== undefined };
   }
 
   #receive(worker: Worker, m: FromWorker, ready: (a: { url: string; port: number }) => void, failed: (e: Error) => void): void {

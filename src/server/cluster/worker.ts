@@ -55,7 +55,7 @@ export async function runWorker(): Promise<void> {
   let server: RunningServer;
   try {
     server = await startServer({
-      config: init.config, configPath: init.configPath, host: init.host, port: init.port, log,
+      config: init.config, configPath: init.configPath, host: init.host, port: init.port, fd: init.fd, log,
       store: init.config.store === 'memory' ? link : undefined,
       failures: link, reloads: false, metrics: init.metrics ? 'worker' : undefined,
     });

@@ -39,6 +39,8 @@ export type ServeOptions = {
   readonly configPath?: string;
   readonly host?: string;
   readonly port?: number;
+  /** An inherited listening socket (systemd's socket activation) instead of host and port. */
+  readonly fd?: number;
   readonly log: Logger;
   readonly store?: AdmissionStore;
   readonly now?: () => number;
@@ -139,7 +141,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   let address: { url: string; port: number };
   let metricsServer: MetricsServer | undefined;
   try {
-    address = await listen(server, o.port ?? config.listen.port, o.host ?? config.listen.host);
+    address = await listen(server, o.port ?? config.listen.port, o.host ?? config.listen.host, o.fd);
     metricsServer = await metrics.serve(parts);
   } catch (e) {
     server.close();

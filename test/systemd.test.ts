@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { BIN, freePort, runCli, runProcess } from './helpers/cli.js';
+import { tempDir } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
+
+// examples/systemd: the units pass systemd-analyze (security and verify), and `serve` listens on
+// the socket systemd hands it (systemd-socket-activate, from Debian's systemd), with --workers too.
+
+const UNITS = fileURLToPath(new URL('../examples/systemd/', import.meta.url));
+const missing = spawnSync('systemd-analyze', ['--version']).status === 0 && spawnSync('systemd-socket-activate', ['--version']).status === 0 ? undefined : 'no systemd-analyze: apt-get install -y systemd';
+if (missing && process.env.PSIMBOLS_REQUIRE_SYSTEMD) throw new Error(missing);
+
+const stopped = (child: ChildProcess): Promise<void> =>
+  new Promise((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) return r();
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  });
+
+describe('examples/systemd', { skip: missing }, () => {
+  test('psimbols.service scores an exposure of at most 2.0, and both units verify clean', async () => {
+    const security = await runProcess('systemd-analyze', ['security', '--offline=yes', 'psimbols.service'], { cwd: UNITS });
+    const level = Number(/Overall exposure level for psimbols\.service: ([\d.]+)/.exec(security.stdout)?.[1]);
+    assert.ok(level <= 2.0, `exposure ${level}\n${security.stdout}`);
+    const verify = await runProcess('systemd-analyze', ['verify', 'psimbols.service', 'psimbols.socket'], { cwd: UNITS });
+    assert.deepEqual([verify.code, verify.stderr.trim()], [0, '']);
+  });
+
+  for (const workers of [1, 2]) {
+    test(`serve${workers > 1 ? ' --workers 2' : ''} listens on the socket systemd hands it; a connection made before it runs is answered`, async () => {
+      const dir = await tempDir();
+      const port = await freePort();
+      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+      const file = `${dir.path}/alice.json`;
+      assert.equal((await runCli(['add-client', 'alice', '--server', `http://127.0.0.1:${port}/`, '-o', file], { env })).code, 0);
+      // systemd-socket-activate holds the socket and starts serve on the first connection.
+      const held = spawn('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '-E', `PSIMBOLS_CONFIG_DIR=${dir.path}`, '-E', `PATH=${process.env.PATH ?? ''}`, process.execPath, BIN, 'serve', '--workers', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      held.stderr?.on('data', (d) => (log += d.toString()));
+      try {
+        // The first connection, made before serve runs, waits in the socket's backlog and is
+        // answered once serve listens on it. Until systemd-socket-activate itself listens, it is
+        // refused: tried again.
+        let health: Response | undefined;
+        assert.ok(await eventually(async () => (health = await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined, 10_000));
+        assert.match(await health!.text(), /^psimbols ok store=memory\n$/);
+        assert.ok(await eventually(async () => /listening on http:\/\/127\.0\.0\.1:\d+\//.test(log)), log);
+        const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file], { env });
+        assert.equal(r.stdout, '6\n', r.stderr + log);
+      } finally {
+        await stopped(held);
+        await dir.remove();
+      }
+    });
+  }
+});
