@@ -257,50 +257,43 @@ describe('why did I get 401', () => {
 
 describe('errors that point at the line, the file and the flag', () => {
   test('a JSON syntax error in a config names its line and column, as jq does', async () => {
-    const dir = await tempDir();
-    try {
-      const file = join(dir.path, 'server.json');
+    await withDir(async (dir) => {
+      const file = join(dir, 'server.json');
       await writeFile(file, '{\n  "clients": {},\n  "store": "memory",\n  "workers": }\n', { mode: 0o600 });
       const r = await runCli(['list-clients', '-c', file]);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /server\.json: not valid JSON at line 4, column 14: unexpected "}"/);
-    } finally {
-      await dir.remove();
-    }
+    });
   });
 
   test('a module that does not compile names file:line:column and the compiler\'s message', async () => {
-    const dir = await tempDir();
-    try {
-      const module = join(dir.path, 'bad.ts');
+    await withDir(async (dir) => {
+      const module = join(dir, 'bad.ts');
       await writeFile(module, 'import { defineModule } from "psimbols";\nexport default defineModule({\n  name: "bad",\n  functions: { f: x y }\n});\n');
-      const config = join(dir.path, 'server.json');
+      const config = join(dir, 'server.json');
       await writeFile(config, JSON.stringify({ modules: [{ path: module }], clients: {} }), { mode: 0o600 });
       const r = await runCli(['serve', '-c', config, '--port', '0']);
       assert.equal(r.code, 2, r.stderr);
       assert.ok(r.stderr.includes(`${module}:4:20: Expected "}" but found "y"`), r.stderr);
-    } finally {
-      await dir.remove();
-    }
+    });
   });
 
   test('a Redis database that is not a number, or that this Redis does not have, is a usage error naming --store', { skip: redisMissing() }, async () => {
     const redis = await startRedis();
-    const dir = await tempDir();
     try {
-      const env = { PSIMBOLS_CONFIG_DIR: dir.path };
-      for (const db of ['abc', '-1']) {
-        const r = await runCli(['serve', '--port', '0', '--store', `redis://127.0.0.1:${redis.port}/${db}`], { env });
+      await withDir(async (_dir, env) => {
+        for (const db of ['abc', '-1']) {
+          const r = await runCli(['serve', '--port', '0', '--store', `redis://127.0.0.1:${redis.port}/${db}`], { env });
+          assert.equal(r.code, 2);
+          assert.match(r.stderr, /--store/);
+        }
+        const r = await runCli(['serve', '--port', '0', '--store', `redis://127.0.0.1:${redis.port}/99`], { env });
         assert.equal(r.code, 2);
-        assert.match(r.stderr, /--store/);
-      }
-      const r = await runCli(['serve', '--port', '0', '--store', `redis://127.0.0.1:${redis.port}/99`], { env });
-      assert.equal(r.code, 2);
-      assert.match(r.stderr, /--store.*database 99, which this Redis does not have \(it has 16: 0 to 15\)/);
-      assert.doesNotMatch(r.stderr, /listening/);
+        assert.match(r.stderr, /--store.*database 99, which this Redis does not have \(it has 16: 0 to 15\)/);
+        assert.doesNotMatch(r.stderr, /listening/);
+      });
     } finally {
       await redis.remove();
-      await dir.remove();
     }
   });
 });

@@ -65,7 +65,7 @@ export function sealCall(config: ClientConfig, module: string, fn: string, param
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 function retryAfterOf(header: string | null): number | undefined {
   const n = header === null ? NaN : Number(header);
@@ -217,7 +217,7 @@ function retryDelay(e: PsimbolsError, attempt: number, timeoutMs: number): numbe
 // correction beyond a day is refused: that is a clock to fix, and it bounds how far even a server
 // that holds the key can move the stamps this process puts on its requests.
 let clockOffsetSeconds = 0;
-export const MAX_CLOCK_OFFSET_SECONDS = 86_400;
+const MAX_CLOCK_OFFSET_SECONDS = 86_400;
 const localSeconds = (): number => Math.floor(Date.now() / 1000);
 
 // Once per call: a clock answer that opens for this request sets the offset, and the call is

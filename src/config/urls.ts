@@ -44,13 +44,20 @@ function authOf(scheme: string, userinfo: string | undefined): Auth {
 const MAX_ACKS = 16;
 const DEFAULT_ACKS = { redis: 0, cluster: 1, sentinel: 1 } as const;
 
-function queryOf(query: string | undefined, kind: keyof typeof DEFAULT_ACKS, allowed: readonly string[]): { acks: number; params: URLSearchParams } | undefined {
+/** The query's replicaAcks (the kind's default when absent), or undefined when it is not 0 to 16. */
+function acksOf(params: URLSearchParams, kind: keyof typeof DEFAULT_ACKS): number | undefined {
+  const raw = params.get('replicaAcks');
+  if (raw === null) return DEFAULT_ACKS[kind];
+  const acks = /^\d{1,2}$/.test(raw) ? Number(raw) : NaN;
+  return acks <= MAX_ACKS ? acks : undefined;
+}
+
+// Sentinel and Cluster URLs take only the query fields psimbols reads.
+function queryOf(query: string | undefined, kind: 'cluster' | 'sentinel', allowed: readonly string[]): { acks: number; params: URLSearchParams } | undefined {
   const params = new URLSearchParams(query ?? '');
   if ([...params.keys()].some((k) => k !== 'replicaAcks' && !allowed.includes(k))) return undefined;
-  const raw = params.get('replicaAcks');
-  if (raw === null) return { acks: DEFAULT_ACKS[kind], params };
-  const acks = /^\d{1,2}$/.test(raw) ? Number(raw) : NaN;
-  return acks <= MAX_ACKS ? { acks, params } : undefined;
+  const acks = acksOf(params, kind);
+  return acks === undefined ? undefined : { acks, params };
 }
 
 /**
@@ -96,15 +103,13 @@ function singleRedis(s: string): StoreUrl | undefined {
   const db = databaseOf(s);
   if (db === undefined) return undefined;
   const at = s.indexOf('?');
-  if (at < 0) return { kind: 'redis', url: s, db, replicaAcks: DEFAULT_ACKS.redis };
-  const params = new URLSearchParams(s.slice(at + 1));
-  const raw = params.get('replicaAcks');
-  if (raw === null) return { kind: 'redis', url: s, db, replicaAcks: DEFAULT_ACKS.redis };
-  const q = queryOf(`replicaAcks=${encodeURIComponent(raw)}`, 'redis', []);
-  if (!q) return undefined;
+  const params = new URLSearchParams(at < 0 ? '' : s.slice(at + 1));
+  const replicaAcks = acksOf(params, 'redis');
+  if (replicaAcks === undefined) return undefined;
+  if (!params.has('replicaAcks')) return { kind: 'redis', url: s, db, replicaAcks };
   params.delete('replicaAcks');
   const rest = params.toString();
-  return { kind: 'redis', url: s.slice(0, at) + (rest ? `?${rest}` : ''), db, replicaAcks: q.acks };
+  return { kind: 'redis', url: s.slice(0, at) + (rest ? `?${rest}` : ''), db, replicaAcks };
 }
 
 export const isStoreUrl = (s: string): boolean => parseStoreUrl(s) !== undefined;

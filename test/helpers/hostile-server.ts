@@ -9,7 +9,7 @@ export type Behaviour = 'huge' | 'drip-body' | 'drip-headers' | 'close' | 'bad-s
 export type HostileServer = { readonly url: string; sent(): number; close(): Promise<void> };
 
 /** What `escapes` puts in its error body: a title change, a screen clear, and a forged line. */
-export const ESCAPES = '\u001b]0;pwned\u0007\u001b[2J\rpsimbols: all good\n';
+const ESCAPES = '\u001b]0;pwned\u0007\u001b[2J\rpsimbols: all good\n';
 export const REDIRECT_TO = 'http://elsewhere.invalid/psimbols/';
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x20);

@@ -94,10 +94,10 @@ class Client:
         """
         if not _NAME.match(module) or not _NAME.match(function):
             raise ConfigError('usage', 'module and function names are letters, digits and "_"')
-        attempt, corrected = 1, False
+        attempt, corrected, exact = 1, False, _exact(params or {})
         while True:
             try:
-                return self._attempt(module, function, _exact(params or {}))
+                return self._attempt(module, function, exact)
             except AuthError as e:
                 if corrected or e.server_time is None:
                     raise

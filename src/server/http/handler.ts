@@ -155,14 +155,15 @@ function internalError(e: unknown): Answer {
 // traffic, 503 while it starts, drains, or cannot decide (onStoreError=closed, store down).
 function probe(req: RequestHead, o: HandlerOptions, path: string): Answer {
   if (req.method !== 'GET' && req.method !== 'HEAD') return error(405, 'bad_request', 'method_not_allowed', 'use GET', { Allow: 'GET, HEAD' });
-  const r = path === '/readyz' ? o.readiness?.() ?? { ready: true, text: o.health() } : { ready: true, text: o.health() };
+  const r = (path === '/readyz' ? o.readiness?.() : undefined) ?? { ready: true, text: o.health() };
   const status = r.ready ? 200 : 503;
   const answer = respond(status, r.text, { status, outcome: 'health' }, undefined, TEXT_TYPE);
   return req.method === 'HEAD' ? { ...answer, body: '' } : answer;
 }
 
 function beforeBody(req: RequestHead, o: HandlerOptions): Answer | undefined {
-  const path = req.url.split('?')[0];
+  // Every call is a POST to "/": the split is for the probes.
+  const path = req.url === '/' ? '/' : req.url.split('?')[0];
   if (path === '/readyz' || path === '/healthz') return probe(req, o, path);
   if (path !== '/') return error(404, 'bad_request', 'not_found', 'POST requests to /');
   if (req.method === 'GET' || req.method === 'HEAD') return probe(req, o, path);
