@@ -53,6 +53,9 @@ await build({
   outfile: new URL('dist/cli-call/main.cjs', root).pathname,
   external,
   plugins: [callOnly],
+  // The bundle runs through vm with a code cache (bin/load-call.cjs), where import() has no
+  // loader to call: what it imports lazily (node:https for an https server) is required instead.
+  supported: { 'dynamic-import': false },
   // Fewer bytes to read and parse on every call; messages are strings and survive.
   minify: process.env.PSIMBOLS_NO_MINIFY === undefined,
   logLevel: 'warning',

@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'network',
   'request_timeout',
   'bad_response',
+  // an https server whose certificate does not verify
+  'untrusted_server',
   'http_error',
   'remote_error',
 ] as const;

@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import { sealResponse } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type KeySpec, type V2Key } from '../src/protocol/keys.js';
 import { freePort, runCli, runProcess, spawnServe } from './helpers/cli.js';
-import { LEGACY_KEY, tempDir } from './helpers/server.js';
+import { makePki } from './helpers/pki.js';
+import { LEGACY_KEY, startTestServer, tempDir } from './helpers/server.js';
 
 // clients/python against a real `psimbols serve`: its own vectors test, then a live script whose
 // every exception class comes from a real refusal. Skipped with a hint where no python3 with
@@ -173,6 +174,36 @@ describe('the Python client as a Python developer expects it', { skip: python ==
       assert.equal(new Set(bodies).size, 3, 'each attempt sealed afresh');
     } finally {
       server.close();
+    }
+  });
+
+  test('cafile= trusts an https server\'s CA; a CA that did not sign its certificate raises UntrustedServer (exit 6)', async () => {
+    const pki = makePki();
+    const t = await startTestServer({ config: { listen: { host: '127.0.0.1', port: 0, tls: { cert: pki.cert, key: pki.key } } } });
+    try {
+      const client = t.client('alice');
+      const attempt = (options: string): string =>
+        [
+          'import json, sys',
+          `sys.path.insert(0, ${JSON.stringify(PACKAGE)})`,
+          'import psimbols',
+          `c = psimbols.Client(${JSON.stringify(client.client)}, ${JSON.stringify(client.server)}, ${JSON.stringify(client.key)}, endpoint=${JSON.stringify(t.url)}${options})`,
+          'try:',
+          "    print(json.dumps({'value': c.call('supermath', 'factorial', n=3)}))",
+          'except psimbols.PsimbolsError as e:',
+          "    print(json.dumps({'error': type(e).__name__, 'exit': e.exit_code, 'message': str(e)}))",
+        ].join('\n');
+      const run = async (options: string, env: Record<string, string> = {}) => JSON.parse((await runProcess(python!, ['-c', attempt(options)], { env: { PATH: process.env.PATH ?? '', ...env } })).stdout) as { value?: number; error?: string; exit?: number; message?: string };
+      assert.deepEqual(await run(`, cafile=${JSON.stringify(pki.ca)}`), { value: 6 });
+      const wrong = await run(`, cafile=${JSON.stringify(pki.otherCa)}`);
+      assert.deepEqual([wrong.error, wrong.exit], ['UntrustedServer', 6]);
+      assert.match(wrong.message ?? '', /its certificate does not verify .*cafile=/);
+      // The system's store, as OpenSSL finds it.
+      assert.deepEqual(await run('', { SSL_CERT_FILE: pki.ca }), { value: 6 });
+      assert.equal((await run('')).error, 'UntrustedServer');
+    } finally {
+      await t.close();
+      pki.remove();
     }
   });
 });

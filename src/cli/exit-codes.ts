@@ -32,6 +32,8 @@ const EXIT_FOR: Readonly<Record<ErrorCode, ExitCode>> = {
   unauthorized: EXIT.unauthorized,
   rate_limited: EXIT.rateLimited,
   bad_response: EXIT.other,
+  // Retrying cannot help: a CA to name, a certificate to renew, a URL to correct.
+  untrusted_server: EXIT.other,
   http_error: EXIT.other,
   store_unavailable: EXIT.other,
 };

@@ -52,6 +52,8 @@ function serve(program: Program, lazy: Lazy): void {
     .option('--no-watch', 'do not reload the config when the file changes (SIGHUP still does)')
     .addOption(new Option('--workers <n>', 'processes serving on the one port, or auto for one per core (default from the config: 1)').argParser(workers))
     .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default from the config: off)').argParser(hostPort))
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain), and the metrics too; needs --tls-key (default from the config: listen.tls)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .addHelpText('after', example('psimbols serve --port 9393\n  psimbols serve --workers auto --metrics 127.0.0.1:9464'))
     .action(lazy(() => import('./commands/serve.js')));
 }
@@ -74,6 +76,7 @@ function call(program: Program, lazy: Lazy): void {
     .addOption(timeoutOption())
     .addOption(new Option('--retry <n>', 'retry up to n times after a network failure, a timeout or a 503, each freshly sealed, honouring Retry-After').argParser(wholeNumber).default(0))
     .addOption(new Option('--max-response-bytes <n>', 'refuse, unread, a response body larger than this').argParser(positiveInt).default(8 * 1024 * 1024, '8 MiB'))
+    .option('--cacert <file>', "for an https server, trust only the CA certificates in this PEM file (default: Node's list, NODE_EXTRA_CA_CERTS and the system's)")
     .addHelpText('after', example('psimbols call supermath factorial n=3\n  printf \'%s\\n\' \'{"module":"supermath","function":"factorial","params":{"n":3}}\' | psimbols call --batch -'))
     .action(lazy(() => import('./commands/call.js')));
 }
@@ -181,6 +184,7 @@ function bench(program: Program, lazy: Lazy): void {
     .addOption(new Option('-n, --requests <n>', 'send this many requests').argParser(positiveInt).conflicts('duration'))
     .addOption(new Option('-d, --duration <seconds>', 'send for this long, fractions too (default 10 s unless --requests)').argParser(positiveSeconds))
     .option('--force', "send even when the run would spend more than the client's remaining hourly quota")
+    .option('--cacert <file>', 'for an https server, trust only the CA certificates in this PEM file')
     .addOption(jsonOption())
     .addHelpText('after', example('psimbols bench supermath factorial n=20 --connections 32 -d 10'))
     .action(lazy(() => import('./commands/bench.js')));

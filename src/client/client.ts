@@ -34,6 +34,10 @@ export type CallOptions = {
   readonly requestId?: string;
   /** A response body past this many bytes is refused unread (default 8 MiB). */
   readonly maxResponseBytes?: number;
+  /** For an https server: the only certificates to trust (PEM), instead of Node's list, as curl's --cacert. */
+  readonly ca?: readonly string[];
+  /** For an https server whose issuer Node's list does not know: more certificates to try once (the system's store). */
+  readonly moreCa?: () => Promise<readonly string[]>;
   readonly fetch?: typeof fetch;
 };
 
@@ -113,30 +117,65 @@ async function boundedText(res: Response, maxBytes: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+function postOnce(endpoint: string, sealed: SealedCall, o: CallOptions, ca: readonly string[] | undefined): Promise<Response> {
+  const payload = JSON.stringify(sealed.outer);
+  return ky.post(endpoint, {
+    headers: JSON_HEADERS,
+    // A fetch of the caller's gets the body in the Request; ours sends it from here.
+    ...(o.fetch ? { body: payload, fetch: o.fetch } : { fetch: nodeFetchWithBody(payload, maxBytesOf(o), ca) }),
+    // A redirect is reported, never followed: the envelope is bound to one server.
+    redirect: 'manual',
+    timeout: o.timeoutMs === 0 ? false : (o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    retry: 0,
+    throwHttpErrors: false,
+  });
+}
+
+// OpenSSL's words for a certificate chain that does not reach a trusted issuer.
+const UNKNOWN_ISSUER = new Set(['UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT']);
+const BAD_CERTIFICATE = new Set([...UNKNOWN_ISSUER, 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_REVOKED', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+// OpenSSL's words alone ("wrong version number"), not its source file and line.
+const opensslReason = (e: unknown): string => (typeof e === 'object' && e !== null && 'reason' in e && typeof e.reason === 'string' ? e.reason : errorMessage(e).split('\n')[0] ?? '');
+const innerOf = (e: unknown): unknown => (e instanceof Error && e.cause instanceof Error ? e.cause : e);
+
+// A certificate that does not verify is a server not to talk to, never an outage to retry.
+function untrusted(endpoint: string, code: string, inner: unknown, e: unknown): PsimbolsError {
+  const why = errorMessage(inner);
+  const next =
+    code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `it is not for ${new URL(endpoint).hostname}: use a URL with a name it carries`
+    : code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID' ? 'the server must renew it, or this machine\'s clock is wrong'
+    : 'trust the CA that signed it with --cacert FILE (or NODE_EXTRA_CA_CERTS)';
+  return new PsimbolsError('untrusted_server', `${endpoint}: its certificate does not verify (${code}: ${why}); ${next}`, { cause: e });
+}
+
+function transportError(endpoint: string, e: unknown, o: CallOptions): PsimbolsError {
+  if (e instanceof PsimbolsError) return e;
+  if (e instanceof TimeoutError) return new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${(o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`, { cause: e });
+  const inner = innerOf(e);
+  const code = errnoCode(inner);
+  if (code !== undefined && BAD_CERTIFICATE.has(code)) return untrusted(endpoint, code, inner, e);
+  // Node's HTTP parser refused what came back: not an outage, something that is not HTTP.
+  if (code?.startsWith('HPE_')) return new PsimbolsError('bad_response', `${endpoint} answered with something that is not HTTP (${code})`, { cause: e });
+  if (code === 'EPROTO' && endpoint.startsWith('https:')) return new PsimbolsError('bad_response', `${endpoint} does not answer in TLS (${opensslReason(inner)}): if it serves plain HTTP, use an http:// URL`, { cause: e });
+  // A name that does not resolve at all is a typo to fix, not an outage to retry.
+  if (code === 'ENOTFOUND') return new PsimbolsError('usage', `cannot reach ${endpoint}: no such host ${new URL(endpoint).hostname}; check --server, or "server" in the client config`, { cause: e });
+  if (code === 'ECONNREFUSED') return new PsimbolsError('network', `cannot reach ${endpoint}: nothing is listening there (ECONNREFUSED); "psimbols serve" starts the server`, { cause: e });
+  // An HTTPS server hangs up on plain HTTP without a word.
+  const https = code === 'ECONNRESET' && endpoint.startsWith('http:') ? '; if the server serves HTTPS, use an https:// URL' : '';
+  return new PsimbolsError('network', `cannot reach ${endpoint}: ${errorMessage(inner)}${https}`, { cause: e });
+}
+
 async function post(endpoint: string, sealed: SealedCall, o: CallOptions): Promise<Response> {
   try {
-    const payload = JSON.stringify(sealed.outer);
-    return await ky.post(endpoint, {
-      headers: JSON_HEADERS,
-      // A fetch of the caller's gets the body in the Request; ours sends it from here.
-      ...(o.fetch ? { body: payload, fetch: o.fetch } : { fetch: nodeFetchWithBody(payload, maxBytesOf(o)) }),
-      // A redirect is reported, never followed: the envelope is bound to one server.
-      redirect: 'manual',
-      timeout: o.timeoutMs === 0 ? false : (o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      retry: 0,
-      throwHttpErrors: false,
-    });
+    return await postOnce(endpoint, sealed, o, o.ca);
   } catch (e) {
-    if (e instanceof PsimbolsError) throw e;
-    if (e instanceof TimeoutError) throw new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${(o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`, { cause: e });
-    const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
-    // Node's HTTP parser refused what came back: not an outage, something that is not HTTP.
-    if (errnoCode(inner)?.startsWith('HPE_')) throw new PsimbolsError('bad_response', `${endpoint} answered with something that is not HTTP (${errnoCode(inner)})`, { cause: e });
-    // A name that does not resolve at all is a typo to fix, not an outage to retry.
-    if (errnoCode(inner) === 'ENOTFOUND') throw new PsimbolsError('usage', `cannot reach ${endpoint}: no such host ${new URL(endpoint).hostname}; check --server, or "server" in the client config`, { cause: e });
-    if (errnoCode(inner) === 'ECONNREFUSED') throw new PsimbolsError('network', `cannot reach ${endpoint}: nothing is listening there (ECONNREFUSED); "psimbols serve" starts the server`, { cause: e });
-    throw new PsimbolsError('network', `cannot reach ${endpoint}: ${errorMessage(inner)}`, { cause: e });
+    const code = errnoCode(innerOf(e));
+    if (o.moreCa === undefined || o.ca !== undefined || code === undefined || !UNKNOWN_ISSUER.has(code)) throw transportError(endpoint, e, o);
   }
+  // Node's list does not know the issuer. The handshake failed, so nothing was sent: try once
+  // more with the system's store, read only now, since building it costs tens of milliseconds.
+  const ca = await o.moreCa();
+  return postOnce(endpoint, sealed, o, ca).catch((e: unknown) => Promise.reject(transportError(endpoint, e, o)));
 }
 
 /** The server's time from a clock answer to this very request, when the 401 carries one that opens. */

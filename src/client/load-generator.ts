@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ClientConfig } from '../config/client-config.js';
 import type { Params } from '../protocol/messages.js';
 import { sealCall } from './client.js';
@@ -14,6 +15,8 @@ export type LoadOptions = {
   readonly params: Params;
   readonly connections: number;
   readonly requests: number;
+  /** For an https server: the certificates to trust (PEM), instead of Node's list. */
+  readonly ca?: readonly string[];
   /** Stop sending once this many milliseconds have passed (the pool may not be used up). */
   readonly durationMs?: number;
   /** Called after each response with the number done so far and the milliseconds since sending began. */
@@ -43,17 +46,24 @@ export function presealBodies(o: Pick<LoadOptions, 'config' | 'module' | 'fn' | 
  * The raw outcome of one run: latencies of the requests sent, a count per status (or per outcome,
  * with `classify`), time taken, and what the last RateLimit header said was left.
  */
-export type LoadRun = { readonly latencies: Float64Array; readonly statuses: Readonly<Record<string, number>>; readonly seconds: number; readonly remaining: number | undefined };
+export type LoadRun = {
+  readonly latencies: Float64Array;
+  readonly statuses: Readonly<Record<string, number>>;
+  readonly seconds: number;
+  readonly remaining: number | undefined;
+  /** Why the first request without an answer got none. */
+  readonly failure?: Error;
+};
 
-type Answer = { readonly status: number; readonly body: string; readonly remaining: number | undefined };
-const NO_ANSWER: Answer = { status: 0, body: '', remaining: undefined };
+type Answer = { readonly status: number; readonly body: string; readonly remaining: number | undefined; readonly failure?: Error };
 
 /** POSTs one body; the status is 0 when no answer came. The body is kept only when asked for. */
 function poster(url: URL, agent: Agent, keepBody: boolean): (body: Buffer) => Promise<Answer> {
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return (body) =>
     new Promise((resolve) => {
       const headers = { 'content-type': 'application/json', 'content-length': body.length };
-      const req = httpRequest({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (res) => {
+      const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => void (keepBody && chunks.push(c)));
         res.on('end', () => {
@@ -61,14 +71,17 @@ function poster(url: URL, agent: Agent, keepBody: boolean): (body: Buffer) => Pr
           resolve({ status: res.statusCode ?? 0, body: keepBody ? Buffer.concat(chunks).toString('utf8') : '', remaining: r === undefined ? undefined : Number(r) });
         });
       });
-      req.on('error', () => resolve(NO_ANSWER));
+      req.on('error', (failure) => resolve({ status: 0, body: '', remaining: undefined, failure }));
       req.end(body);
     });
 }
 
 export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promise<LoadRun> {
-  const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
-  const send = poster(new URL(o.endpoint ?? o.config.server), agent, o.classify !== undefined);
+  const url = new URL(o.endpoint ?? o.config.server);
+  const options = { keepAlive: true, maxSockets: o.connections };
+  const agent = url.protocol === 'https:' ? new HttpsAgent({ ...options, ...(o.ca === undefined ? {} : { ca: [...o.ca] }) }) : new Agent(options);
+  const send = poster(url, agent, o.classify !== undefined);
+  let failure: Error | undefined;
   const classify = o.classify ?? ((_i: number, status: number): string => (status === 0 ? 'error' : String(status)));
   let remaining: number | undefined;
   const latencies = new Float64Array(bodies.length);
@@ -87,6 +100,7 @@ export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promis
       const key = classify(i, answer.status, answer.body);
       statuses[key] = (statuses[key] ?? 0) + 1;
       remaining = answer.remaining ?? remaining;
+      failure ??= answer.failure;
       done++;
       o.onProgress?.(done, performance.now() - start);
     }
@@ -94,7 +108,7 @@ export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promis
   await Promise.all(Array.from({ length: o.connections }, worker));
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
-  return { latencies: latencies.subarray(0, done), statuses, seconds, remaining };
+  return { latencies: latencies.subarray(0, done), statuses, seconds, remaining, ...(failure === undefined ? {} : { failure }) };
 }
 
 /** One report from one or more runs (a long run may be sealed and sent in batches). */

@@ -11,13 +11,13 @@ type FetchInput = string | URL | Request;
 export const tooLarge = (maxBytes: number): PsimbolsError =>
   new PsimbolsError('bad_response', `the response is larger than ${maxBytes} bytes, so it was not read; --max-response-bytes raises the cap`);
 
-async function send(req: Request, payload: string, maxBytes: number): Promise<Response> {
+async function send(req: Request, payload: string, maxBytes: number, ca: readonly string[] | undefined): Promise<Response> {
   const url = new URL(req.url);
 
   const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   return new Promise((resolve, reject) => {
     const signal = req.signal;
-    const outgoing = request(url, { method: req.method, headers: Object.fromEntries(req.headers) }, (res: IncomingMessage) => {
+    const outgoing = request(url, { method: req.method, headers: Object.fromEntries(req.headers), ...(ca === undefined ? {} : { ca: [...ca] }) }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;
       const refuse = (): void => {
@@ -59,6 +59,6 @@ async function send(req: Request, payload: string, maxBytes: number): Promise<Re
  * carries no body, so neither ky's clone nor this transport streams one through web streams:
  * the first use of those costs a `psimbols call` several milliseconds of start-up.
  */
-export function nodeFetchWithBody(payload: string, maxBytes: number): (input: FetchInput, init?: RequestInit) => Promise<Response> {
-  return (input, init) => send(input instanceof Request && init === undefined ? input : new Request(input, init), payload, maxBytes);
+export function nodeFetchWithBody(payload: string, maxBytes: number, ca?: readonly string[]): (input: FetchInput, init?: RequestInit) => Promise<Response> {
+  return (input, init) => send(input instanceof Request && init === undefined ? input : new Request(input, init), payload, maxBytes, ca);
 }

@@ -53,6 +53,8 @@ const serverConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(9393),
+      // HTTPS: PEM files, relative to the config file's folder.
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
     })
     .prefault({}),
   server: url.optional(),
@@ -126,5 +128,5 @@ export function advertisesLoopbackOnly(config: ServerConfig, host = config.liste
 export function defaultServerUrl(config: ServerConfig): string {
   if (config.server) return config.server;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${config.listen.port}/`;
+  return `${config.listen.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${config.listen.port}/`;
 }

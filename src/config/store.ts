@@ -21,19 +21,19 @@ const warned = new Set<string>();
 
 // Keys in a file others can read: warn, naming the fix, as ssh and WireGuard do. Not refused:
 // mounted secrets are often 0644.
-function checkMode(path: string, mode: number, warn: Warn | undefined): void {
+function checkMode(path: string, mode: number, warn: Warn | undefined, holds: string): void {
   if ((mode & 0o077) === 0 || warn === undefined || warned.has(path)) return;
   warned.add(path);
-  warn(`${path} holds keys and can be read by other users (mode 0${(mode & 0o777).toString(8)}): run "chmod 600 ${path}"`);
+  warn(`${path} holds ${holds} and can be read by other users (mode 0${(mode & 0o777).toString(8)}): run "chmod 600 ${path}"`);
 }
 
-async function readJsonFile(path: string, warn?: Warn): Promise<unknown> {
-  let text: string;
+/** A file's bytes; `warn` is told when it is a secret (`holds`) that others can read. */
+async function readSecretFile(path: string, warn: Warn | undefined, holds = 'keys'): Promise<Buffer> {
   try {
     const fh = await open(path, 'r');
     try {
-      checkMode(path, (await fh.stat()).mode, warn);
-      text = await fh.readFile('utf8');
+      checkMode(path, (await fh.stat()).mode, warn, holds);
+      return await fh.readFile();
     } finally {
       await fh.close();
     }
@@ -41,6 +41,16 @@ async function readJsonFile(path: string, warn?: Warn): Promise<unknown> {
     if (errnoCode(e) === 'ENOENT') throw new PsimbolsError('config_missing', `${path}: no such file`, { cause: e });
     throw new PsimbolsError('io', `${path}: cannot read (${errnoCode(e) ?? 'error'})`, { cause: e });
   }
+}
+
+/** A TLS certificate (chain) and its private key as they are on disk; a key others can read is warned about as keys are. */
+export async function readTlsFiles(cert: string, key: string, warn?: Warn): Promise<{ cert: Buffer; key: Buffer }> {
+  const [c, k] = await Promise.all([readSecretFile(cert, undefined), readSecretFile(key, warn, 'a private key')]);
+  return { cert: c, key: k };
+}
+
+async function readJsonFile(path: string, warn?: Warn): Promise<unknown> {
+  const text = (await readSecretFile(path, warn)).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {

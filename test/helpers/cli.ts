@@ -83,7 +83,7 @@ export function spawnServe(args: readonly string[], env: Record<string, string>)
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 15_000);
     child.stderr.on('data', (d) => {
       stderr += d.toString();
-      const m = /"msg":"listening on (http:\/\/[^"]+)"/.exec(stderr);
+      const m = /"msg":"listening on (https?:\/\/[^"]+)"/.exec(stderr);
       if (m?.[1]) {
         clearTimeout(timer);
         resolve({

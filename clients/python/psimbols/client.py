@@ -5,6 +5,7 @@ import http.client
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -14,7 +15,7 @@ from email.message import Message as Headers
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import envelope
-from .errors import AuthError, ConfigError, FunctionError, NetworkError, ProtocolError, PsimbolsError, RateLimited, Timeout
+from .errors import AuthError, ConfigError, FunctionError, NetworkError, ProtocolError, PsimbolsError, RateLimited, Timeout, UntrustedServer
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -46,7 +47,7 @@ def _key_of(spec: Any, file: str) -> Tuple[str, bytes]:
 class Client:
     """A psimbols client for one client config: `Client.from_config(path).call('supermath', 'factorial', n=3)`."""
 
-    def __init__(self, client: str, server: str, key_spec: Mapping[str, Any], timeout: float = 10.0, endpoint: Optional[str] = None, source: str = 'client config', max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, retries: int = 0) -> None:
+    def __init__(self, client: str, server: str, key_spec: Mapping[str, Any], timeout: float = 10.0, endpoint: Optional[str] = None, source: str = 'client config', max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, retries: int = 0, cafile: Optional[str] = None) -> None:
         if not isinstance(client, str) or not _CLIENT_ID.match(client):
             raise ConfigError('config_invalid', f'{source}: client: must be a client id')
         if not isinstance(server, str) or not re.match(r'^https?://', server):
@@ -57,6 +58,7 @@ class Client:
         self.max_response_bytes = max_response_bytes
         self.retries = retries
         self.endpoint = endpoint or server
+        self._tls = _tls_context(cafile) if cafile is not None or self.endpoint.startswith('https:') else None
         if self.mode == 'legacy':
             warnings.warn(f'client "{client}" uses AES-CBC without authentication: its traffic can be altered; prefer a ps2 key', stacklevel=2)
 
@@ -123,8 +125,11 @@ class Client:
     def _post(self, outer: Dict[str, Any]) -> Tuple[int, Headers, str]:
         """One attempt: `timeout` bounds all of it, connect to last byte; at most `max_response_bytes` are read."""
         url = urllib.parse.urlsplit(self.endpoint)
-        connection = http.client.HTTPSConnection if url.scheme == 'https' else http.client.HTTPConnection
-        conn = connection(url.hostname or '', url.port, timeout=self.timeout or None)
+        conn: http.client.HTTPConnection
+        if url.scheme == 'https':
+            conn = http.client.HTTPSConnection(url.hostname or '', url.port, timeout=self.timeout or None, context=self._tls)
+        else:
+            conn = http.client.HTTPConnection(url.hostname or '', url.port, timeout=self.timeout or None)
         expired = threading.Event()
 
         def expire() -> None:
@@ -183,6 +188,10 @@ class Client:
             return NetworkError('network', f'cannot reach {self.endpoint}: it closed the connection without an answer')
         if isinstance(e, http.client.IncompleteRead):
             return NetworkError('network', f'cannot reach {self.endpoint}: it closed the connection in the middle of the answer')
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return UntrustedServer('untrusted_server', f'{self.endpoint}: its certificate does not verify ({_printable(e.verify_message or str(e))}); trust the CA that signed it with cafile=')
+        if isinstance(e, ssl.SSLError):
+            return ProtocolError('bad_response', f'{self.endpoint} does not answer in TLS ({_printable(str(e))}): if it serves plain HTTP, use an http:// URL')
         if isinstance(e, http.client.HTTPException):
             return ProtocolError('bad_response', f'{self.endpoint} answered with something that is not HTTP ({type(e).__name__})')
         if isinstance(e, OSError):
@@ -252,6 +261,14 @@ class Client:
 # holding the key can move this process's stamps.
 _clock = {'offset': 0}
 MAX_CLOCK_OFFSET = 86400
+
+
+def _tls_context(cafile: Optional[str]) -> ssl.SSLContext:
+    """The system's CAs, or `cafile`'s alone (as curl's --cacert); hostnames checked."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError('usage', f'cafile={cafile!r}: {_printable(str(e))}') from None
 
 
 def _correct_clock(error: AuthError) -> None:

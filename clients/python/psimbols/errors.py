@@ -63,3 +63,7 @@ class RateLimited(PsimbolsError):
 
 class ProtocolError(PsimbolsError):
     """Any other server or protocol failure (exit 6): a response that does not open for our request, another status."""
+
+
+class UntrustedServer(ProtocolError):
+    """An https server whose certificate does not verify (exit 6): retrying cannot help."""

@@ -9,6 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import { inputReader } from '../inputs.js';
 import { out, printJson, type GlobalOptions, type Io } from '../io.js';
 import { paramsFromItems } from '../items.js';
+import { trustedCa } from '../trust.js';
 
 // A load generator for psimbols servers, as redis-benchmark is for Redis. Every request must be
 // fresh or the replay store refuses it, so requests are sealed before the timed phase. Every
@@ -23,6 +24,7 @@ type Options = {
   readonly duration?: number;
   readonly json?: boolean;
   readonly force?: boolean;
+  readonly cacert?: string;
 };
 
 const MAX_POOL = 2_000_000;
@@ -138,12 +140,13 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
   const params = await paramsFromItems(moduleArg === undefined && items.length === 0 ? ['n=10'] : items, inputReader(io));
   const config = await clientConfig(io, g, o.clientConfig);
   const server = o.server ?? config.server;
-  const plan: Plan = { config, server, base: { config, endpoint: o.server, module, fn, params, connections: o.connections, requests: o.requests ?? 0 } };
+  const ca = await trustedCa(io.env, server, o.cacert);
+  const plan: Plan = { config, server, base: { config, endpoint: o.server, module, fn, params, connections: o.connections, requests: o.requests ?? 0, ...(ca === undefined ? {} : { ca }) } };
 
   // A probe first, one request per connection: what the client has left, and a first rate, from
   // which the run's likely size (with -d, its warm-up included) is checked before it starts.
   const probe = await send(plan, seal(plan, o.connections));
-  if (probe.latencies.length === 0 || probe.statuses['no answer']) throw new PsimbolsError('network', `no answer from ${server}`);
+  if (probe.latencies.length === 0 || probe.statuses['no answer']) throw new PsimbolsError('network', `no answer from ${server}${probe.failure ? `: ${probe.failure.message}` : ''}`);
   const perSecond = o.connections / Math.max(0.001, summarize([probe]).latencyMs.p50 / 1000);
   const likely = o.requests ?? Math.ceil(perSecond * ((o.duration ?? 10) + WARM_MS / 1000));
   checkQuota(plan, probe.remaining, likely, o.force === true);

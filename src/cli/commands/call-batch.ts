@@ -1,4 +1,4 @@
-import { request } from '../../client/client.js';
+import { request, type CallOptions } from '../../client/client.js';
 import type { ClientConfig } from '../../config/client-config.js';
 import { errorMessage, isPsimbolsError, PsimbolsError } from '../../errors.js';
 import { isName, isObject } from '../../protocol/messages.js';
@@ -13,7 +13,7 @@ import { out, type Io } from '../io.js';
 type Line = { readonly id?: unknown; readonly module: string; readonly fn: string; readonly params: Record<string, unknown> };
 type Outcome = { readonly line: Record<string, unknown>; readonly exit: number };
 
-export type BatchOptions = { readonly server?: string; readonly timeoutMs: number; readonly retry: number; readonly concurrency: number; readonly maxResponseBytes: number; readonly onClockSkew?: (offsetSeconds: number) => void };
+export type BatchOptions = { readonly server?: string; readonly timeoutMs: number; readonly retry: number; readonly concurrency: number; readonly maxResponseBytes: number; readonly trust: Pick<CallOptions, 'ca' | 'moreCa'>; readonly onClockSkew?: (offsetSeconds: number) => void };
 
 function parseLine(text: string, n: number): Line {
   let value: unknown;
@@ -44,7 +44,7 @@ async function runLine(config: ClientConfig, text: string, n: number, o: BatchOp
   }
   const idPart = line.id === undefined ? {} : { id: line.id };
   try {
-    const r = await request(config, line.module, line.fn, line.params, { endpoint: o.server, timeoutMs: o.timeoutMs, retry: o.retry, maxResponseBytes: o.maxResponseBytes, onClockSkew: o.onClockSkew });
+    const r = await request(config, line.module, line.fn, line.params, { ...o.trust, endpoint: o.server, timeoutMs: o.timeoutMs, retry: o.retry, maxResponseBytes: o.maxResponseBytes, onClockSkew: o.onClockSkew });
     if ('error' in r) return failure(line.id, r.error.code, r.error.message, EXIT.functionError);
     return { line: { ...idPart, ok: true, value: r.return.value, ...(r.return.comment === undefined ? {} : { comment: r.return.comment }) }, exit: EXIT.ok };
   } catch (e) {

@@ -5,6 +5,7 @@ import { checkCallNames, clientConfig, refusedHint } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { err, out, printError, printJson, type GlobalOptions, type Io } from '../io.js';
 import { inputReader, type ReadInput } from '../inputs.js';
+import { trustOptions } from '../trust.js';
 import { literal, paramsFromItems, parseItem } from '../items.js';
 
 type Options = {
@@ -17,6 +18,7 @@ type Options = {
   readonly timeout: number;
   readonly retry: number;
   readonly maxResponseBytes: number;
+  readonly cacert?: string;
   readonly batch?: string;
   readonly concurrency: number;
 };
@@ -57,7 +59,8 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     const input = await read(o.batch, '--batch');
     const config = await clientConfig(io, g, o.clientConfig);
     const { runBatch } = await import('./call-batch.js');
-    return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency, maxResponseBytes: o.maxResponseBytes, onClockSkew: o.verbose ? skewNote(io) : undefined });
+    const trust = await trustOptions(io.env, o.cacert);
+    return runBatch(io, config, input, { server: o.server, timeoutMs: Math.round(o.timeout * 1000), retry: o.retry, concurrency: o.concurrency, maxResponseBytes: o.maxResponseBytes, trust, onClockSkew: o.verbose ? skewNote(io) : undefined });
   }
   if (moduleArg === undefined || fnArg === undefined) throw new PsimbolsError('usage', 'name the module and the function: psimbols call MODULE FUNCTION [ITEM...] (or --batch FILE)');
   const module = moduleArg;
@@ -71,6 +74,7 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
     return EXIT.ok;
   }
   const response = await request(config, module, fn, params, {
+    ...(await trustOptions(io.env, o.cacert)),
     timeoutMs: Math.round(o.timeout * 1000),
     retry: o.retry,
     maxResponseBytes: o.maxResponseBytes,

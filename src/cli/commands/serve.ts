@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { parseHostPort } from '../../config/addresses.js';
 import { clientConfigPath, serverConfigPath } from '../../config/paths.js';
 import { advertisesLoopbackOnly, defaultServerUrl, type ServerConfig } from '../../config/server-config.js';
@@ -7,6 +8,7 @@ import { fileExists, loadClientConfig, loadServerConfig, updateServerConfig } fr
 import { errnoCode, PsimbolsError } from '../../errors.js';
 import { createLogger, type LogFormat, type Logger } from '../../server/observe/log.js';
 import { startServer } from '../../server/http/start-server.js';
+import type { ConfigFlags } from '../../server/core/reload.js';
 import { redactUrl } from '../../server/admission/create-store.js';
 import { dirOf, isDefaultServerPath, serverPath } from '../common.js';
 import { EXIT } from '../exit-codes.js';
@@ -23,6 +25,8 @@ type Options = {
   readonly watch: boolean;
   readonly workers?: number | 'auto';
   readonly metrics?: { readonly host: string; readonly port: number };
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 };
 
 type Running = { readonly url: string; readonly metricsUrl: string | undefined; reload(): Promise<boolean>; restartWorkers?(): Promise<void>; close(): Promise<void> };
@@ -108,10 +112,17 @@ function inheritedSocket(): number | undefined {
   return mine ? 3 : undefined;
 }
 
-function start(o: Options, path: string, config: ServerConfig, workers: number, log: Logger, format: LogFormat, write: (text: string) => void): Promise<Running> {
+// --tls-cert and --tls-key, both or neither, from where the command was run.
+function tlsFlag(o: Options): { cert: string; key: string } | undefined {
+  if (o.tlsCert === undefined && o.tlsKey === undefined) return undefined;
+  if (o.tlsCert === undefined || o.tlsKey === undefined) throw new PsimbolsError('usage', `--tls-cert and --tls-key go together: add ${o.tlsCert === undefined ? '--tls-cert FILE' : '--tls-key FILE'}`);
+  return { cert: resolve(o.tlsCert), key: resolve(o.tlsKey) };
+}
+
+function start(o: Options, flags: ConfigFlags, path: string, config: ServerConfig, workers: number, log: Logger, format: LogFormat, write: (text: string) => void): Promise<Running> {
   const address = o.metrics ?? (config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen));
   const metrics = address && { ...address, build: { version: version(), node: process.version } };
-  const common = { config, flags: { store: o.store }, configPath: path, log, host: o.host, port: o.port, fd: inheritedSocket(), watch: o.watch, metrics };
+  const common = { config, flags, configPath: path, log, host: o.host, port: o.port, fd: inheritedSocket(), watch: o.watch, metrics };
   if (workers > 1) return import('../../server/cluster/primary.js').then((m) => m.startCluster({ ...common, workers, logFormat: format, write }));
   return startServer(common);
 }
@@ -149,10 +160,12 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
   const log = createLogger(out.write, format);
 
   try {
+    // Checked before a first run writes anything.
+    const flags = { store: o.store, tls: tlsFlag(o) };
     const { path, config } = await configToServe(io, g, o, log);
     const wanted = o.workers ?? config.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
-    const server = await start(o, path, config, workers, log, format, out.write).catch((e: unknown) => Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)));
+    const server = await start(o, flags, path, config, workers, log, format, out.write).catch((e: unknown) => Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)));
     const warnElsewhere = await localClientElsewhere(io, g, server.url);
     log.log('info', `listening on ${server.url}`, { config: path, clients: Object.keys(config.clients).length, store: redactUrl(o.store ?? config.store), workers: workers === 1 ? undefined : workers, metrics: server.metricsUrl });
     warnElsewhere(log);

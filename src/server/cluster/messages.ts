@@ -30,7 +30,8 @@ export type AdmitAnswer = readonly [id: number, admission: Admission];
 /** How long the address was already blocked, in ms (0: not). */
 export type FailAnswer = readonly [id: number, blockedMs: number];
 
-export type ToWorker = Init | Answers | { readonly psimbols: 'config'; readonly config: ServerConfig } | { readonly psimbols: 'drain' };
+/** `tls`: the certificate files changed, read them again. */
+export type ToWorker = Init | Answers | { readonly psimbols: 'config'; readonly config: ServerConfig } | { readonly psimbols: 'tls' } | { readonly psimbols: 'drain' };
 export type FromWorker =
   | Hello
   | Asks
@@ -101,6 +102,8 @@ export function parseToWorker(m: unknown): ToWorker | undefined {
       const cfg = config(m.config);
       return cfg && { psimbols: 'config', config: cfg };
     }
+    case 'tls':
+      return { psimbols: 'tls' };
     case 'drain':
       return { psimbols: 'drain' };
     default:

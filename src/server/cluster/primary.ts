@@ -11,6 +11,7 @@ import type { BuildInfo } from '../observe/metrics.js';
 import { createReloader, withFlags, withReloadable, type ConfigFlags } from '../core/reload.js';
 import { buildState } from '../core/server-state.js';
 import { failuresFor, sweepMsFor } from '../admission/create-store.js';
+import { tlsFilesOf, tlsSource, type TlsSource } from '../http/tls.js';
 
 // The primary of `serve --workers N` (node:cluster): it forks the workers, which share one port,
 // and supervises them. It owns what must be exact across workers: with the memory store, the
@@ -172,7 +173,10 @@ class Supervisor {
     const state = buildState(next);
     await this.#admission.store?.prepare([...state.clients.keys()], state.window);
     this.#config = next;
-    const message: ToWorker = { psimbols: 'config', config: next };
+    this.tell({ psimbols: 'config', config: next });
+  }
+
+  tell(message: ToWorker): void {
     for (const worker of this.workers) tell(worker, message);
   }
 
@@ -204,18 +208,22 @@ class Supervisor {
   }
 }
 
-async function clusterMetrics(o: ClusterOptions, admission: Admission, supervisor: Supervisor): Promise<MetricsServer | undefined> {
+async function clusterMetrics(o: ClusterOptions, admission: Admission, supervisor: Supervisor, tls: TlsSource | undefined): Promise<MetricsServer | undefined> {
   if (o.metrics === undefined) return undefined;
   const m = await import('../observe/metrics.js');
   const own = m.primaryRegistry({ replay: admission.store?.replay, limiter: admission.store?.limiter, failures: admission.failures }, () => supervisor.workers.length, () => supervisor.restarts, o.metrics.build);
   const { serveMetrics } = await import('../http/metrics-server.js');
-  return serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own), o.config.limits);
+  return serveMetrics(o.metrics.host, o.metrics.port, m.clusterExposition(own), o.config.limits, tls);
 }
 
 /** Starts the primary and its workers; resolves once every worker listens. */
 export async function startCluster(given: ClusterOptions): Promise<RunningCluster> {
   // Workers serve the file with the flags over it; the reloader compares file with file.
   const o = { ...given, config: withFlags(given.config, given.flags) };
+  // The primary reads the TLS files first (a bad pair stops the start here), watches them, and
+  // tells the workers, which serve with them, when to read them again.
+  const files = tlsFilesOf(o.config, o.configPath);
+  const tls = files && (await tlsSource(files, o.log, { watch: o.watch, warn: true, changed: () => supervisor.tell({ psimbols: 'tls' }) }));
   const admission = admissionFor(o.config);
   const supervisor = new Supervisor(o, admission);
   await supervisor.apply(o.config);
@@ -223,15 +231,18 @@ export async function startCluster(given: ClusterOptions): Promise<RunningCluste
   let metrics: MetricsServer | undefined;
   try {
     addresses = await Promise.all(Array.from({ length: o.workers }, () => supervisor.fork()));
-    metrics = await clusterMetrics(o, admission, supervisor);
+    metrics = await clusterMetrics(o, admission, supervisor, tls);
   } catch (e) {
+    tls?.close();
     await supervisor.stop(0);
     await admission.store?.close();
     throw e;
   }
   const reloader = createReloader({ config: given.config, flags: given.flags, path: o.configPath, apply: (next) => supervisor.apply(next), log: o.log, watch: o.watch });
+  const reload = async (): Promise<boolean> => (await Promise.all([reloader.reload(), tls?.reload() ?? true])).every(Boolean);
   const close = async (): Promise<void> => {
     reloader.close();
+    tls?.close();
     await supervisor.stop(o.config.limits.shutdownTimeoutMs);
     await metrics?.close();
     await admission.store?.close();
@@ -244,5 +255,5 @@ export async function startCluster(given: ClusterOptions): Promise<RunningCluste
       (e: unknown) => o.log.log('error', 'a worker did not start; the rolling restart stopped', { problem: errorMessage(e) }),
     );
   };
-  return { url, port, metricsUrl: metrics?.url, reload: reloader.reload, restartWorkers, close };
+  return { url, port, metricsUrl: metrics?.url, reload, restartWorkers, close };
 }

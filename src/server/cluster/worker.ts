@@ -89,6 +89,9 @@ function serveUntilDrained(worker: Worker, server: RunningServer, link: PrimaryL
         case 'config':
           void server.processor.update(buildState(message.config));
           return;
+        case 'tls':
+          void server.reloadTls();
+          return;
         case 'drain':
           return drain();
         default:

@@ -62,9 +62,12 @@ export function withReloadable(start: ServerConfig, latest: ServerConfig): Serve
 }
 
 /** Settings given to `serve` as flags, which stand over the file's. */
-export type ConfigFlags = { readonly store?: string };
+export type ConfigFlags = { readonly store?: string; readonly tls?: { readonly cert: string; readonly key: string } };
 
-export const withFlags = (config: ServerConfig, flags: ConfigFlags | undefined): ServerConfig => (flags?.store === undefined ? config : { ...config, store: flags.store });
+export function withFlags(config: ServerConfig, flags: ConfigFlags | undefined): ServerConfig {
+  const { store, tls } = flags ?? {};
+  return { ...config, store: store ?? config.store, listen: tls === undefined ? config.listen : { ...config.listen, tls } };
+}
 
 type Reloader = {
   /** Re-reads the file and swaps in its clients; false (old clients kept) if it is invalid. Serialised. */
@@ -93,19 +96,31 @@ export function createReloader(o: { config: ServerConfig; flags?: ConfigFlags; p
   };
   let last: Promise<boolean> = Promise.resolve(true);
   const reload = (): Promise<boolean> => (last = last.then(once, once));
-  const watcher = o.watch ? watchFile(path, reload) : undefined;
+  const watcher = o.watch ? watchFiles([path], reload, 'by-name') : undefined;
   return { reload, close: () => watcher?.close() };
 }
 
-function watchFile(path: string, onChange: () => void): FSWatcher {
-  // Watch the directory: an atomic write replaces the file, which a file watch would lose.
-  const file = basename(path);
+/**
+ * Calls `onChange` (once, 100 ms after the last event) when one of the files changes. Their
+ * folders are watched: an atomic write replaces a file, which a watch on the file would lose.
+ * 'any' wakes on any change in those folders, for files that a symbolic link names (a Kubernetes
+ * secret swaps a `..data` link): `onChange` must then tell for itself whether the file changed.
+ */
+export function watchFiles(paths: readonly string[], onChange: () => void, match: 'by-name' | 'any'): { close(): void } {
+  const names = new Set(paths.map((p) => basename(p)));
   let timer: NodeJS.Timeout | undefined;
-  const watcher = watch(dirname(path), (_event, name) => {
-    if (name !== file) return;
-    clearTimeout(timer);
-    timer = setTimeout(onChange, 100);
+  const watchers: FSWatcher[] = [...new Set(paths.map((p) => dirname(p)))].map((dir) => {
+    const watcher = watch(dir, (_event, name) => {
+      if (match === 'by-name' && (name === null || !names.has(name))) return;
+      clearTimeout(timer);
+      timer = setTimeout(onChange, 100);
+    });
+    return watcher.on('error', () => undefined);
   });
-  watcher.on('error', () => undefined);
-  return watcher;
+  return {
+    close: () => {
+      clearTimeout(timer);
+      for (const w of watchers) w.close();
+    },
+  };
 }

@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
 import type { ServerConfig } from '../../config/server-config.js';
 import { errnoCode, errorMessage, PsimbolsError } from '../../errors.js';
-import { listen } from './listen.js';
+import { httpServer, listen } from './listen.js';
+import type { TlsSource } from './tls.js';
 
 // The metrics port: `GET /metrics`, apart from the port that serves requests. Anyone who reaches
 // it can scrape, so scrapes cost the server a bounded amount: concurrent scrapes share one
@@ -52,12 +52,12 @@ export function sharedCollection(collect: () => Promise<string>, cacheMs = CACHE
 const ROOT_PAGE = '<html><head><title>psimbols metrics</title></head><body><h1>psimbols</h1><p><a href="/metrics">Metrics</a></p></body></html>\n';
 
 /** `GET /metrics` on its own address, apart from the port that serves requests. */
-export async function serveMetrics(host: string, port: number, exposition: () => Promise<string>, limits: ServerConfig['limits']): Promise<MetricsServer> {
+export async function serveMetrics(host: string, port: number, exposition: () => Promise<string>, limits: ServerConfig['limits'], tls?: TlsSource): Promise<MetricsServer> {
   const collect = sharedCollection(exposition);
   const inTurn = paced();
-  const server: Server = createServer(
-    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) },
-    (req, res) => {
+  const timeouts = { headersMs: limits.headersTimeoutMs, requestMs: limits.requestTimeoutMs, keepAliveMs: limits.keepAliveTimeoutMs };
+  // HTTPS with the listener's certificate when it has one: what the metrics tell is not for anyone on the path.
+  const server = httpServer(timeouts, tls, (req, res) => {
       const read = req.method === 'GET' || req.method === 'HEAD';
       // The page exporters have at their root, linking the metrics.
       if (req.url === '/' && read) return void res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(req.method === 'HEAD' ? '' : ROOT_PAGE);
@@ -72,8 +72,7 @@ export async function serveMetrics(host: string, port: number, exposition: () =>
           () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
         );
       });
-    },
-  );
+  });
   server.maxConnections = MAX_CONNECTIONS;
   const { url } = await listen(server, port, host).catch((e: unknown) =>
     Promise.reject(new PsimbolsError('usage', `cannot serve metrics on ${host}:${port} (${errnoCode(e) ?? errorMessage(e)}): pick another address with --metrics (or metrics.listen in the config)`, { cause: e })),

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { ServerConfig } from '../../config/server-config.js';
 import type { AdmissionStore } from '../admission/admission.js';
 import { MemoryAdmissionStore } from '../admission/memory-store.js';
@@ -9,9 +9,10 @@ import { createHandler, type Handler } from './handler.js';
 import { BlockedLines } from '../observe/blocked-lines.js';
 import type { Logger } from '../observe/log.js';
 import type { BuildInfo, Observer } from '../observe/metrics.js';
-import { listen } from './listen.js';
+import { httpServer, listen } from './listen.js';
 import type { MetricsServer } from './metrics-server.js';
 import { nodeListener } from './node-listener.js';
+import { tlsFilesOf, tlsSource, type TlsSource } from './tls.js';
 import type { Processor } from '../core/processor.js';
 import { createReloader, withFlags, type ConfigFlags } from '../core/reload.js';
 import { buildState } from '../core/server-state.js';
@@ -61,8 +62,10 @@ export type RunningServer = {
   /** Where `GET /metrics` answers, when metrics are on. */
   readonly metricsUrl: string | undefined;
   readonly processor: Processor;
-  /** Re-reads the config file and swaps in its clients; false (old clients kept) if it is invalid. */
+  /** Re-reads the config file and swaps in its clients, and the TLS files; false (the old kept) if either does not load. */
   reload(): Promise<boolean>;
+  /** Re-reads the TLS files alone (a cluster worker, told by its primary). */
+  reloadTls(): Promise<boolean>;
   close(): Promise<void>;
 };
 
@@ -106,7 +109,7 @@ function handlerFor(config: ServerConfig, { processor, store }: Parts, closing: 
 }
 
 /** Metrics, when asked for: a worker's answer its primary; otherwise they are served on their own port. */
-async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; serve(parts: Parts): Promise<MetricsServer | undefined> }> {
+async function instrumented(o: ServeOptions, tls: TlsSource | undefined): Promise<{ observer?: Observer; serve(parts: Parts): Promise<MetricsServer | undefined> }> {
   if (o.metrics === undefined) return { serve: () => Promise.resolve(undefined) };
   const m = await import('../observe/metrics.js');
   const { metrics } = o;
@@ -118,7 +121,7 @@ async function instrumented(o: ServeOptions): Promise<{ observer?: Observer; ser
     const memory = parts.store instanceof MemoryAdmissionStore ? parts.store : undefined;
     if (parts.failures instanceof FailureLimiter) m.admissionSizes(instruments.registry, { replay: memory?.replay, limiter: memory?.limiter, failures: parts.failures });
     const { serveMetrics } = await import('./metrics-server.js');
-    return serveMetrics(metrics.host, metrics.port, () => instruments.registry.metrics(), o.config.limits);
+    return serveMetrics(metrics.host, metrics.port, () => instruments.registry.metrics(), o.config.limits, tls);
   };
   return { observer: instruments.observer, serve };
 }
@@ -127,17 +130,18 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const { log } = o;
   const config = withFlags(o.config, o.flags);
   const timeouts = timeoutsOf(config, o.timeouts);
-  const metrics = await instrumented(o);
-  const parts = await assemble(config, { ...o, observer: metrics.observer });
+  // A worker's primary owns the files: it warns about them and says when to read them again.
+  const files = tlsFilesOf(config, o.configPath);
+  const tls = files && (await tlsSource(files, log, { watch: o.reloads !== false && o.watch !== false, warn: o.reloads !== false }));
+  const metrics = await instrumented(o, tls);
+  const parts = await assemble(config, { ...o, observer: metrics.observer }).catch((e: unknown) => {
+    tls?.close();
+    throw e;
+  });
   const { processor, runner, store } = parts;
   let closing = false;
   const blocked = new BlockedLines(log, config.limits.failedAuthWindowSeconds * 1000);
-  // Node enforces these itself, checking every connection (idle ones that never sent a byte
-  // included) at the interval, and answers 408; its default clientError handler answers the rest.
-  const server = createServer(
-    { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, keepAliveTimeout: timeouts.keepAliveMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) },
-    nodeListener({ handler: handlerFor(config, parts, () => closing), log, closing: () => closing, blocked, observe: metrics.observer?.request }),
-  );
+  const server = httpServer(timeouts, tls, nodeListener({ handler: handlerFor(config, parts, () => closing), log, closing: () => closing, blocked, observe: metrics.observer?.request }));
   let address: { url: string; port: number };
   let metricsServer: MetricsServer | undefined;
   try {
@@ -145,20 +149,24 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     metricsServer = await metrics.serve(parts);
   } catch (e) {
     server.close();
+    tls?.close();
     blocked.close();
     await runner.close();
     await store.close();
     throw e;
   }
   const reloader = o.configPath && o.reloads !== false ? createReloader({ config: o.config, flags: o.flags, path: o.configPath, apply: (next) => processor.update(buildState(next)), log, watch: o.watch !== false }) : undefined;
+  const reloadTls = (): Promise<boolean> => tls?.reload() ?? Promise.resolve(true);
   const close = async (): Promise<void> => {
     if (closing) return;
     closing = true;
     reloader?.close();
+    tls?.close();
     await Promise.all([drain(server, timeouts.shutdownMs), metricsServer?.close()]);
     blocked.close();
     await runner.close();
     await store.close();
   };
-  return { ...address, metricsUrl: metricsServer?.url, processor, reload: () => reloader?.reload() ?? Promise.resolve(false), close };
+  const reload = async (): Promise<boolean> => (await Promise.all([reloader?.reload() ?? false, reloadTls()])).every(Boolean);
+  return { ...address, metricsUrl: metricsServer?.url, processor, reload, reloadTls, close };
 }
