@@ -195,7 +195,7 @@ describe('shell completion and help topics', () => {
   test('psimbols help environment lists every variable it reads', async () => {
     const r = await runCli(['help', 'environment']);
     assert.equal(r.code, 0);
-    for (const name of ['PSIMBOLS_CONFIG_DIR', 'XDG_CONFIG_HOME', 'PSIMBOLS_SERVER_CONFIG', 'PSIMBOLS_CLIENT_CONFIG', 'NO_COLOR', 'FORCE_COLOR', 'CI']) assert.match(r.stdout, new RegExp(name));
+    for (const name of ['PSIMBOLS_CONFIG_DIR', 'XDG_CONFIG_HOME', 'PSIMBOLS_SERVER_CONFIG', 'PSIMBOLS_CLIENT_CONFIG', 'NO_COLOR', 'FORCE_COLOR', 'CI', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'LISTEN_FDS', 'JOURNAL_STREAM']) assert.match(r.stdout, new RegExp(name));
   });
 });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { BIN, freePort, runCli, runProcess } from './helpers/cli.js';
@@ -56,4 +57,34 @@ describe('examples/systemd', { skip: missing }, () => {
       }
     });
   }
+});
+
+describe('logs under journald', () => {
+  test('when stderr is the stream JOURNAL_STREAM names, lines carry a syslog priority and no time; another stream gets JSON lines', async () => {
+    const dir = await tempDir();
+    try {
+      const run = async (journal: (file: string) => string): Promise<string> => {
+        const file = `${dir.path}/log-${Math.random().toString(36).slice(2)}`;
+        const fd = openSync(file, 'w');
+        const port = await freePort();
+        const child = spawn(process.execPath, [BIN, 'serve', '--host', '0.0.0.0', '--port', String(port)], { env: { PATH: process.env.PATH ?? '', PSIMBOLS_CONFIG_DIR: dir.path, JOURNAL_STREAM: journal(file) }, stdio: ['ignore', 'ignore', fd] });
+        closeSync(fd);
+        try {
+          assert.ok(await eventually(async () => /listening on every address/.test(readFileSync(file, 'utf8')), 10_000), readFileSync(file, 'utf8'));
+        } finally {
+          await stopped(child);
+        }
+        return readFileSync(file, 'utf8');
+      };
+      const journal = await run((file) => `${statSync(file).dev}:${statSync(file).ino}`);
+      assert.match(journal, /^<6>listening on http:\/\/0\.0\.0\.0:\d+\/ config=/m);
+      assert.match(journal, /^<4>listening on every address, but add-client/m);
+      assert.match(journal, /^<6>stopped$/m);
+      assert.deepEqual(journal.trimEnd().split('\n').filter((line) => !/^<[346]>[a-z]/.test(line)), [], 'every line has its priority, no time');
+      const elsewhere = await run(() => '1:1');
+      assert.match(elsewhere, /^\{"time":"[^"]+","level":"info","msg":"listening on /m);
+    } finally {
+      await dir.remove();
+    }
+  });
 });

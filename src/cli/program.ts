@@ -48,7 +48,7 @@ function serve(program: Program, lazy: Lazy): void {
     .addOption(new Option('-p, --port <port>', 'port to listen on (default from the config: 9393)').argParser(port))
     .addOption(serverConfigOption())
     .addOption(new Option('--store <url>', 'limits and replay store: memory, or redis://host:port/db').argParser(storeUrl))
-    .addOption(new Option('--log-format <format>', 'access log format (default: text on a terminal, json otherwise)').choices(['text', 'json'] as const))
+    .addOption(new Option('--log-format <format>', 'log format (default: journal under systemd, text on a terminal, json otherwise)').choices(['text', 'json', 'journal'] as const))
     .option('--no-watch', 'do not reload the config when the file changes (SIGHUP still does)')
     .addOption(new Option('--workers <n>', 'processes serving on the one port, or auto for one per core (default from the config: 1)').argParser(workers))
     .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default from the config: off)').argParser(hostPort))
@@ -199,6 +199,10 @@ Environment variables psimbols reads:
   NO_COLOR                no colours, when set and not empty (as --no-color)
   FORCE_COLOR             colours even when not on a terminal, unless 0
   CI                      never prompt, when set (as --no-input)
+  NODE_EXTRA_CA_CERTS     more CAs for an https:// server (read by Node; --cacert replaces them)
+  SSL_CERT_FILE           the system's CA bundle, where OpenSSL looks (for an https:// server)
+  LISTEN_FDS, LISTEN_PID  serve listens on the socket systemd passes (socket activation)
+  JOURNAL_STREAM          serve logs in the journal format when stderr is that stream (systemd)
 `;
 
 function environment(program: Program, io: Io): void {

@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { fstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseHostPort } from '../../config/addresses.js';
@@ -153,9 +154,21 @@ async function localClientElsewhere(io: Io, g: GlobalOptions, url: string): Prom
   return (log) => log.log('warn', `the local client's config points at ${client.server}, not at this server: "psimbols call" will not reach it; pass --server ${url}, or set "server" in that file`, { file });
 }
 
+// systemd names the stream it connected to journald in JOURNAL_STREAM, as device:inode; stderr
+// is that stream only when they match (a redirect in the unit's ExecStart changes it).
+function stderrIsJournal(io: Io): boolean {
+  if (!io.env.JOURNAL_STREAM || io.stderr !== process.stderr) return false;
+  try {
+    const s = fstatSync(2);
+    return io.env.JOURNAL_STREAM === `${s.dev}:${s.ino}`;
+  } catch {
+    return false;
+  }
+}
+
 export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number> {
   if (cluster.isWorker) return runAsWorker();
-  const format: LogFormat = o.logFormat ?? (io.stderr.isTTY ? 'text' : 'json');
+  const format: LogFormat = o.logFormat ?? (stderrIsJournal(io) ? 'journal' : io.stderr.isTTY ? 'text' : 'json');
   const out = batchedWriter(io.stderr);
   const log = createLogger(out.write, format);
 

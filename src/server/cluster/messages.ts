@@ -82,7 +82,7 @@ function config(v: unknown): ServerConfig | undefined {
 function parseInit(m: Fields): Init | undefined {
   const cfg = config(m.config);
   const configPath = str(m.configPath);
-  const logFormat = m.logFormat === 'text' || m.logFormat === 'json' ? m.logFormat : undefined;
+  const logFormat = m.logFormat === 'text' || m.logFormat === 'json' || m.logFormat === 'journal' ? m.logFormat : undefined;
   if (cfg === undefined || configPath === undefined || logFormat === undefined || typeof m.metrics !== 'boolean') return undefined;
   return { psimbols: 'init', config: cfg, configPath, host: str(m.host), port: num(m.port), fd: num(m.fd), logFormat, metrics: m.metrics };
 }

@@ -1,7 +1,9 @@
-// Log lines for operators: human-readable on a terminal, JSON lines otherwise. Never keys,
-// tokens or plaintexts; the reason for a 401 appears here and nowhere else.
+// Log lines for operators: human-readable on a terminal, JSON lines otherwise, and for journald
+// the text without its time (journald stamps each line) behind a syslog priority, <3> to <6>,
+// which journald reads from the line (SyslogLevelPrefix=). Never keys, tokens or plaintexts;
+// the reason for a 401 appears here and nowhere else.
 
-export type LogFormat = 'text' | 'json';
+export type LogFormat = 'text' | 'json' | 'journal';
 type Level = 'info' | 'warn' | 'error';
 type Fields = { readonly [k: string]: string | number | boolean | undefined };
 
@@ -46,6 +48,8 @@ function accessLine(time: string, f: AccessFields, worker: number | undefined): 
   return `{"time":"${time}","level":"${f.status >= 500 ? 'error' : 'info'}","msg":"request","ip":${jsonString(f.ip)},"method":${jsonString(f.method)},"ms":${Math.round(f.ms * 100) / 100},"status":${f.status}${field('client', f.client)}${f.module === undefined ? '' : `,"call":${jsonString(`${f.module}.${f.fn ?? ''}`)}`}${field('requestId', f.requestId)}${field('reason', f.reason)}${field('error', f.error)}${field('detail', f.detail)}${worker === undefined ? '' : `,"worker":${worker}`}}\n`;
 }
 
+const PRIORITY: Readonly<Record<Level, string>> = { error: '<3>', warn: '<4>', info: '<6>' };
+
 /** `worker`: the cluster worker whose lines these are, named in each. */
 export function createLogger(write: (line: string) => void, format: LogFormat, now: () => number = Date.now, worker?: number): Logger {
   // Many lines share a millisecond: their time is formatted once.
@@ -62,7 +66,8 @@ export function createLogger(write: (line: string) => void, format: LogFormat, n
     const rest = Object.entries(clean({ ...fields, worker }))
       .map(([k, v]) => `${k}=${show(v as string | number | boolean)}`)
       .join(' ');
-    write(`${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}${message}${rest ? ` ${rest}` : ''}\n`);
+    const head = format === 'journal' ? PRIORITY[level] : `${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}`;
+    write(`${head}${message}${rest ? ` ${rest}` : ''}\n`);
   };
   return {
     log: (level, message, fields = {}) => emit(level, message, fields),
