@@ -4,6 +4,7 @@
 //  3. The whole request path in one process: a million requests across ten thousand clients
 //     (each at its full quota of 100), then half a million more that are all refused; resident set
 //     after each. Run with --expose-gc (the npm script does).
+//  4. A registered client's prepared state (its keys, limit and allow list): heap bytes.
 import { generateKeySpec, sealCall } from '../dist/index.js';
 import { buildState, FailureLimiter, FunctionRunner, MemoryAdmissionStore, MemoryRateLimiter, MemoryReplayStore, parseServerConfig, Processor, supermath } from '../dist/internal.js';
 import { arg } from '../scripts/lib.mjs';
@@ -83,4 +84,13 @@ if (!global.gc) console.log('(run with node --expose-gc for exact heap figures)'
   );
   console.log(`resident set: ${mib(rss0)} at start, ${mib(rss1)} after the first ${first}, ${mib(rss2)} after ${first / 2} more`);
   console.log(`live state: ${mib(live1 - live0)} after the first ${first} (${Math.round((live1 - live0) / CLIENTS)} bytes per client at full quota, limiter and nonces), ${mib(live2 - live0)} after ${first / 2} more`);
+}
+
+// 4. Registered clients, as the server holds them once the config is read.
+{
+  const clients = Object.fromEntries(Array.from({ length: CLIENTS }, (_, i) => [`client-${i}`, { server: 'http://psimbols.test/', keys: [generateKeySpec()], requestsPerHour: LIMIT }]));
+  const config = parseServerConfig({ clients }, 'bench');
+  const before = live();
+  const state = buildState(config);
+  console.log(`registered client: ${Math.round((live() - before) / CLIENTS)} bytes each, prepared (${state.clients.size} clients)`);
 }

@@ -180,7 +180,7 @@ describe('shell completion and help topics', () => {
       assert.equal((await runCli(['add-client', 'elsewhere'], { env: { PSIMBOLS_CONFIG_DIR: other } })).code, 0);
       const values = ['eval "$(psimbols completion bash)"', complete(['psimbols', 'serve', '--log-format', '']), complete(['psimbols', 'completion', '']), complete(['psimbols', 'help', 'env']), complete(['psimbols', 'remove-client', '--config-dir', other, ''])].join('\n');
       const v = await runProcess('bash', ['--norc', '--noprofile', '-c', values], { env: { ...env, PATH: `${bin}:${process.env.PATH ?? ''}` } });
-      assert.deepEqual(v.stdout.trim().split('\n'), ['text json', 'bash zsh fish', 'environment', 'local elsewhere']);
+      assert.deepEqual(v.stdout.trim().split('\n'), ['text json journal', 'bash zsh fish', 'environment', 'local elsewhere']);
 
       // With no psimbols on PATH (npx), the script runs the psimbols that printed it.
       const printed = await runBinary(['completion', 'bash'], { env });

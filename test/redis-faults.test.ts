@@ -120,6 +120,33 @@ describe('when Redis fails', { skip }, () => {
     });
   }
 
+  test('a Redis that may evict keys is named at start; a full one that does not evict refuses, and accepts no replay', async () => {
+    const redis = await startRedis();
+    const warning = (t: TestServer) => t.messages.filter((m) => m.startsWith('warn redis may evict keys'));
+    try {
+      assert.match(await redis.command('CONFIG', 'SET', 'maxmemory-policy', 'volatile-lru'), /^\+OK/);
+      const evicting = await startTestServer({ config: { store: redis.url } });
+      await evicting.close();
+      assert.equal(warning(evicting).length, 1);
+      assert.match(warning(evicting)[0] ?? '', new RegExp(`127\\.0\\.0\\.1:${redis.port} \\(volatile-lru\\).*set maxmemory-policy noeviction`));
+      assert.match(await redis.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction'), /^\+OK/);
+      const t = await startTestServer({ config: { store: redis.url } });
+      try {
+        assert.deepEqual(warning(t), []);
+        const accepted = sealCall(t.client('alice'), 'supermath', 'factorial', { n: 3 }).outer;
+        assert.equal((await post(t.url, accepted)).status, 200);
+        // Full: Redis refuses every script that may write.
+        assert.match(await redis.command('CONFIG', 'SET', 'maxmemory', '1'), /^\+OK/);
+        assert.equal((await timed(t)).status, 503);
+        assert.notEqual((await post(t.url, accepted)).status, 200);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await redis.remove();
+    }
+  });
+
   test('SCRIPT FLUSH in the middle of a run is recovered from', async () => {
     await withRedisServer('closed', 100, async ({ redis, t }) => {
       assert.equal((await timed(t)).status, 200);

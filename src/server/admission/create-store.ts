@@ -32,6 +32,9 @@ export async function createAdmissionStore(o: StoreOptions): Promise<AdmissionSt
   const redis = new RedisAdmissionStore({ url });
   try {
     await redis.ready();
+    if (redis.evicting.length > 0) {
+      log.log('warn', `redis may evict keys when its memory is full (maxmemory-policy of ${redis.evicting.join(', ')}): an evicted nonce lets its request be accepted again; set maxmemory-policy noeviction, Redis's default: a full Redis then refuses the write, and the request is answered per onStoreError`, { store: redactUrl(url) });
+    }
   } catch (e) {
     if (isPsimbolsError(e, 'usage')) {
       await redis.close();

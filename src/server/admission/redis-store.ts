@@ -167,6 +167,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly #clients = new Set<string>();
   // Each master's run id and replication id, from the last connection; undefined before the first.
   #identities: Map<string, string> | undefined;
+  #evicting: readonly string[] = [];
   // Redis's time (ms) when a Redis this store had not seen before last answered: every admission
   // moves its client's epoch to at least this, so none is decided on an epoch not yet moved.
   #floor: number | undefined;
@@ -212,7 +213,7 @@ export class RedisAdmissionStore implements AdmissionStore {
   async #connected(): Promise<void> {
     const seen = this.#identities;
     const now = await withTimeout(identities(this.#redis), this.#commandTimeoutMs).catch(() => undefined);
-    if (now !== undefined) this.#identities = now.ids;
+    if (now !== undefined) [this.#identities, this.#evicting] = [now.ids, now.evicting];
     if (seen === undefined) return;
     const changed = now !== undefined && [...now.ids].some(([node, id]) => seen.get(node) !== id);
     if (changed) this.#floor = Math.max(this.#floor ?? 0, now.timeMs);
@@ -243,6 +244,11 @@ export class RedisAdmissionStore implements AdmissionStore {
     if (this.#db > 0 && !(this.#redis instanceof Cluster)) await this.#checkDatabase();
     // The 'ready' listener is checking the identities of this first connection: wait for that.
     await this.#settling;
+  }
+
+  /** Masters whose maxmemory-policy may evict keys when full, as "host:port (policy)": one could forget a nonce. */
+  get evicting(): readonly string[] {
+    return this.#evicting;
   }
 
   async #checkDatabase(): Promise<void> {
@@ -374,14 +380,17 @@ const INFO_FIELD = (info: string, field: string): string => new RegExp(`^${field
  * Which Redis processes answer, and as which replication history (host:port of each master to
  * "run_id/replid"), and the latest of their clocks, in ms.
  */
-async function identities(redis: Redis | Cluster): Promise<{ ids: Map<string, string>; timeMs: number }> {
+async function identities(redis: Redis | Cluster): Promise<{ ids: Map<string, string>; timeMs: number; evicting: string[] }> {
   const masters = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const answers = await Promise.all(
     masters.map(async (node) => {
       const [info, [seconds = '0', micros = '0']] = await Promise.all([node.info(), node.time()]);
-      const id = [`${node.options.host ?? ''}:${node.options.port ?? ''}`, `${INFO_FIELD(info, 'run_id')}/${INFO_FIELD(info, 'master_replid')}`] as const;
-      return { id, timeMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) };
+      const where = `${node.options.host ?? ''}:${node.options.port ?? ''}`;
+      const id = [where, `${INFO_FIELD(info, 'run_id')}/${INFO_FIELD(info, 'master_replid')}`] as const;
+      // Every key psimbols writes expires, so volatile-* policies evict them as allkeys-* do.
+      const policy = INFO_FIELD(info, 'maxmemory_policy');
+      return { id, timeMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), evicting: policy !== '' && policy !== 'noeviction' ? `${where} (${policy})` : undefined };
     }),
   );
-  return { ids: new Map(answers.map((a) => a.id)), timeMs: Math.max(...answers.map((a) => a.timeMs)) };
+  return { ids: new Map(answers.map((a) => a.id)), timeMs: Math.max(...answers.map((a) => a.timeMs)), evicting: answers.flatMap((a) => a.evicting ?? []) };
 }

@@ -126,13 +126,17 @@ async function instrumented(o: ServeOptions, tls: TlsSource | undefined): Promis
   return { observer: instruments.observer, serve };
 }
 
+// A worker's primary owns the files: it warns about them and says when to read them again.
+async function tlsOf(config: ServerConfig, o: ServeOptions): Promise<TlsSource | undefined> {
+  const files = tlsFilesOf(config, o.configPath);
+  return files && tlsSource(files, o.log, { watch: o.reloads !== false && o.watch !== false, warn: o.reloads !== false });
+}
+
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const { log } = o;
   const config = withFlags(o.config, o.flags);
   const timeouts = timeoutsOf(config, o.timeouts);
-  // A worker's primary owns the files: it warns about them and says when to read them again.
-  const files = tlsFilesOf(config, o.configPath);
-  const tls = files && (await tlsSource(files, log, { watch: o.reloads !== false && o.watch !== false, warn: o.reloads !== false }));
+  const tls = await tlsOf(config, o);
   const metrics = await instrumented(o, tls);
   const parts = await assemble(config, { ...o, observer: metrics.observer }).catch((e: unknown) => {
     tls?.close();
@@ -141,6 +145,12 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const { processor, runner, store } = parts;
   let closing = false;
   const blocked = new BlockedLines(log, config.limits.failedAuthWindowSeconds * 1000);
+  const release = async (): Promise<void> => {
+    tls?.close();
+    blocked.close();
+    await runner.close();
+    await store.close();
+  };
   const server = httpServer(timeouts, tls, nodeListener({ handler: handlerFor(config, parts, () => closing), log, closing: () => closing, blocked, observe: metrics.observer?.request }));
   let address: { url: string; port: number };
   let metricsServer: MetricsServer | undefined;
@@ -149,10 +159,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     metricsServer = await metrics.serve(parts);
   } catch (e) {
     server.close();
-    tls?.close();
-    blocked.close();
-    await runner.close();
-    await store.close();
+    await release();
     throw e;
   }
   const reloader = o.configPath && o.reloads !== false ? createReloader({ config: o.config, flags: o.flags, path: o.configPath, apply: (next) => processor.update(buildState(next)), log, watch: o.watch !== false }) : undefined;
@@ -161,11 +168,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     if (closing) return;
     closing = true;
     reloader?.close();
-    tls?.close();
     await Promise.all([drain(server, timeouts.shutdownMs), metricsServer?.close()]);
-    blocked.close();
-    await runner.close();
-    await store.close();
+    await release();
   };
   const reload = async (): Promise<boolean> => (await Promise.all([reloader?.reload() ?? false, reloadTls()])).every(Boolean);
   return { ...address, metricsUrl: metricsServer?.url, processor, reload, reloadTls, close };
