@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { BIN, freePort, runCli, runProcess } from './helpers/cli.js';
-import { tempDir } from './helpers/server.js';
+import { sealCall } from '../src/client/client.js';
+import { loadClientConfig } from '../src/config/store.js';
+import { fixture, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
 // examples/systemd: the units pass systemd-analyze (security and verify), and `serve` listens on
 // the socket systemd hands it (systemd-socket-activate, from Debian's systemd), with --workers too.
 
 const UNITS = fileURLToPath(new URL('../examples/systemd/', import.meta.url));
+const HOLDER = fixture('socket-holder.py');
+const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['--version']).status === 0);
 const missing = spawnSync('systemd-analyze', ['--version']).status === 0 && spawnSync('systemd-socket-activate', ['--version']).status === 0 ? undefined : 'no systemd-analyze: apt-get install -y systemd';
 if (missing && process.env.PSIMBOLS_REQUIRE_SYSTEMD) throw new Error(missing);
 
@@ -57,6 +62,67 @@ describe('examples/systemd', { skip: missing }, () => {
       }
     });
   }
+});
+
+/** One POST on a connection of its own, as each `psimbols call` makes: its status, or the error. */
+function postAlone(url: string, body: unknown): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    req.end(JSON.stringify(body));
+  });
+}
+
+describe('a socket held across restarts', { skip: python === undefined ? 'no python3' : undefined }, () => {
+  test('serve restarted twice behind the socket systemd holds loses no connection: calls made meanwhile wait, and are answered', async () => {
+    const dir = await tempDir();
+    const port = await freePort();
+    const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+    const file = `${dir.path}/alice.json`;
+    assert.equal((await runCli(['add-client', 'alice', '--server', `http://127.0.0.1:${port}/`, '--requests-per-hour', '100000', '-o', file], { env })).code, 0);
+    const config = await loadClientConfig(file);
+    const holder = spawn(python!, [HOLDER, String(port), process.execPath, BIN, 'serve', '--log-format', 'json'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let log = '';
+    holder.stderr?.on('data', (d) => (log += d.toString()));
+    const listening = (): number => log.split('"msg":"listening on').length - 1;
+    try {
+      assert.ok(await eventually(async () => listening() === 1, 10_000), log);
+      let calling = true;
+      const answers: (number | string)[] = [];
+      let served = 0;
+      // Four callers, each one call at a time, each attempt on a connection of its own, as
+      // `psimbols call --retry` makes them: a 503 is sealed afresh and sent again.
+      const callers = Array.from({ length: 4 }, async () => {
+        while (calling) {
+          for (let attempt = 0; attempt < 5; attempt++) {
+            const answer = await postAlone(`http://127.0.0.1:${port}/`, sealCall(config, 'supermath', 'factorial', { n: 3 }).outer);
+            answers.push(answer);
+            if (answer !== 503) break;
+          }
+          if (answers.at(-1) === 200) served++;
+        }
+      });
+      for (const n of [2, 3]) {
+        const before = served;
+        holder.stdin?.write('restart\n');
+        assert.ok(await eventually(async () => listening() === n && served > before + 20, 15_000), log);
+      }
+      calling = false;
+      await Promise.all(callers);
+      // Nothing refused, no connection lost: a request sealed before the new process began is
+      // answered 503 (it cannot vouch for it), and sealed again it is served.
+      assert.deepEqual([...new Set(answers)].filter((a) => a !== 200 && a !== 503), [], log);
+      assert.equal(answers.filter((a) => a === 200).length, served);
+      assert.equal(answers.at(-1), 200);
+    } finally {
+      holder.stdin?.end();
+      await new Promise((r) => (holder.exitCode !== null ? r(undefined) : holder.once('exit', r)));
+      await dir.remove();
+    }
+  });
 });
 
 describe('logs under journald', () => {

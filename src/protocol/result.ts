@@ -8,7 +8,6 @@ export const REFUSAL_REASONS = [
   'bad_tag',
   'stale',
   'future',
-  'before_start',
   'replayed',
   'server_mismatch',
   'bad_plaintext',

@@ -30,7 +30,6 @@ const WHY: Record<RefusalReason, string> = {
   bad_tag: 'it does not open with this key for this client id and server URL: a wrong key, an altered token, or another client id or server URL bound into it',
   stale: 'it is stamped too long ago',
   future: 'it is stamped in the future: the client\'s clock is ahead',
-  before_start: 'it is stamped before the server\'s memory began (a restart): seal it afresh',
   replayed: 'it was accepted before: a token is good once',
   server_mismatch: 'it opens, but is bound to another server URL than the one registered for this client',
   malformed_token: 'it is not a well-formed ps2 token (strict base64), nor a legacy token this client has a key for',

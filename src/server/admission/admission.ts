@@ -19,9 +19,9 @@
 //    later; a fresh request is stamped later and is served. (A legacy token carries no stamp: its
 //    refused nonces past the cap are the one gap, docs/SECURITY.md.)
 // R4 Forgetting. A store that may have lost what it knew (a memory store restarted, a Redis that
-//    lost its data or failed over) refuses tokens stamped before it can vouch for them: the memory
-//    store with 'before_start', a shared store with 'forgotten' (a 503: a retry sealed afresh
-//    passes). A shared store also judges 'stale' and 'future' by its own clock, so that instances
+//    lost its data or failed over) cannot vouch for tokens stamped before it: the memory store
+//    answers 'before_start', a shared store 'forgotten'. Both are a 503, not a 401: the request
+//    may be honest (a restart it waited through), and a retry sealed afresh passes. A shared store also judges 'stale' and 'future' by its own clock, so that instances
 //    with skewed clocks agree.
 
 /** A request to admit, by name. Every transport encodes exactly these fields (codec.ts). */
@@ -38,13 +38,13 @@ export type AdmissionRequest = {
   readonly futureSeconds: number;
 };
 
-/** Refusals only a store can see: a replay, a token from before the store's memory, or (by a shared store's clock) a stale or future one. */
-export type Refusal = 'replayed' | 'stale' | 'future' | 'before_start';
+/** Refusals only a store can see: a replay, or (by a shared store's clock) a stale or future one. */
+export type Refusal = 'replayed' | 'stale' | 'future';
 
 export type Admission =
   | { readonly kind: Refusal }
-  /** Stamped before a shared store lost what it knew of the client: it cannot be checked (a 503). */
-  | { readonly kind: 'forgotten' }
+  /** Stamped before the store's memory began (a restart) or before a shared store lost what it knew of the client: it cannot be checked (a 503). */
+  | { readonly kind: 'before_start' | 'forgotten' }
   | { readonly kind: 'allowed' | 'limited'; readonly limit: number; readonly remaining: number; readonly resetMs: number };
 
 export type StoreHealth = { readonly store: string; readonly reachable: boolean };

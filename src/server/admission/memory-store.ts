@@ -4,7 +4,7 @@ import { MemoryRateLimiter } from './rate-limiter.js';
 import { MemoryReplayStore } from './replay-store.js';
 
 // The rules of admission.ts in this process's memory: exact, and forgotten on restart (R4: tokens
-// stamped before the store started are refused 'before_start').
+// stamped before the store started are answered 'before_start', a 503).
 
 const REPLAYED: Admission = { kind: 'replayed' };
 const BEFORE_START: Admission = { kind: 'before_start' };
@@ -63,7 +63,7 @@ export class MemoryAdmissionStore implements AdmissionStore {
     if (options.sweep !== false) this.#sweeper = new Sweeper(this.replay, this.limiter, options.sweepMs ?? SWEEP_MS, () => this.#sweepRefused());
   }
 
-  /** Unix seconds: tokens stamped earlier are refused, because this store may have forgotten them. */
+  /** Unix seconds: tokens stamped earlier are not accepted (a 503), because this store may have forgotten them. */
   get remembersFrom(): number {
     return this.#remembersFrom;
   }
@@ -71,7 +71,7 @@ export class MemoryAdmissionStore implements AdmissionStore {
   /**
    * A wider window must not readmit what was forgotten under the narrower one: nonces still held
    * are kept the longer time, and tokens whose nonces may already be gone (stamped before now
-   * less the old window) are refused from now on.
+   * less the old window) are not accepted from now on.
    */
   async prepare(_clients: readonly string[], window: Window): Promise<void> {
     const old = this.#window;

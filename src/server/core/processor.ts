@@ -25,7 +25,8 @@ export type Served = {
 export type Outcome =
   | { readonly kind: 'bad_request'; readonly message: string }
   | Refused
-  | { readonly kind: 'unavailable'; readonly client: string }
+  /** `reason`: the store cannot vouch for a request stamped before its memory began; otherwise it cannot decide at all. */
+  | { readonly kind: 'unavailable'; readonly client: string; readonly reason?: 'before_start' | 'forgotten' }
   /** Over the client's limit: the handler words the error, sealed for this request by `seal`. */
   | ({ readonly kind: 'limited'; readonly seal: (response: RunResponse) => OuterResponse } & Served)
   | ({
@@ -95,7 +96,7 @@ export class Processor {
     const a = gate.request;
     const { window } = state;
     const admission = await this.#store.admit({ client: a.client.id, nonceKey: a.nonceKey, nonceTtlMs: a.nonceTtlMs, limit: a.client.limit, windowMs: WINDOW_MS, ts: a.ts, pastSeconds: window.pastSeconds, futureSeconds: window.futureSeconds });
-    if (admission.kind === 'forgotten') return { kind: 'unavailable', client: a.client.id };
+    if (admission.kind === 'forgotten' || admission.kind === 'before_start') return { kind: 'unavailable', client: a.client.id, reason: admission.kind };
     if (admission.kind !== 'allowed' && admission.kind !== 'limited') return this.#auth.refuse(ip, admission.kind, a.client.id);
     const { limit, remaining, resetMs } = admission;
     const client = a.client.id;

@@ -125,7 +125,8 @@ function refusal(outcome: Outcome & { kind: 'unauthorized' | 'blocked' | 'unavai
     }
     case 'unavailable': {
       const r = error(503, 'unavailable', 'unavailable', 'the server cannot check limits right now', { 'Retry-After': String(UNAVAILABLE_RETRY_S) });
-      return { ...r, log: { ...r.log, client: claimed(outcome.client), error: 'store_unavailable' } };
+      const why = outcome.reason === undefined ? { error: 'store_unavailable' } : { reason: outcome.reason };
+      return { ...r, log: { ...r.log, client: claimed(outcome.client), ...why } };
     }
   }
 }
