@@ -51,8 +51,9 @@ describe('examples/systemd', { skip: missing }, () => {
         // answered once serve listens on it. Until systemd-socket-activate itself listens, it is
         // refused: tried again.
         let health: Response | undefined;
-        assert.ok(await eventually(async () => (health = await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined, 10_000));
-        assert.match(await health!.text(), /^psimbols ok store=memory\n$/);
+        assert.ok(await eventually(async () => (health = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined)) !== undefined, 10_000));
+        // Asked while serve was starting, the readiness probe waited, and is answered once it is ready.
+        assert.deepEqual([health!.status, await health!.text()], [200, 'psimbols ready store=memory\n']);
         assert.ok(await eventually(async () => /listening on http:\/\/127\.0\.0\.1:\d+\//.test(log)), log);
         const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--client-config', file], { env });
         assert.equal(r.stdout, '6\n', r.stderr + log);
