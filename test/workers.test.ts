@@ -298,8 +298,12 @@ describe('serve --workers 2, workers restarted one by one', { skip: redisMissing
           const before = workerPids(s.served);
           for (let i = 0; i < 3; i++) await round();
           s.served.child.kill('SIGUSR2');
-          // Requests go on while the workers are replaced.
-          while (!s.served.stderr().includes('workers restarted')) await round();
+          // Requests go on while the workers are replaced (a restart that stops is a failure, not a wait).
+          const until = performance.now() + 60_000;
+          while (!s.served.stderr().includes('workers restarted')) {
+            assert.ok(performance.now() < until && !s.served.stderr().includes('rolling restart stopped'), `the rolling restart did not end:\n${s.served.stderr()}`);
+            await round();
+          }
           const after = workerPids(s.served);
           assert.equal(after.length, 2);
           assert.deepEqual(after.filter((p) => before.includes(p)), [], 'both workers replaced');

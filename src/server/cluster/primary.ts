@@ -191,10 +191,21 @@ class Supervisor {
       if (this.#stopping) return;
       await this.fork();
       this.#retiring.add(old);
-      const exited = new Promise<void>((r) => (old.isDead() ? r() : old.once('exit', () => r())));
-      tell(old, { psimbols: 'drain' });
-      await exited;
+      await this.#retire(old, this.#o.config.limits.shutdownTimeoutMs);
     }
+  }
+
+  // As stop() does for all: a worker that has not exited once its drain time is over is killed,
+  // so that a rolling restart always ends.
+  async #retire(old: Worker, shutdownMs: number): Promise<void> {
+    const exited = new Promise<void>((r) => (old.isDead() ? r() : old.once('exit', () => r())));
+    tell(old, { psimbols: 'drain' });
+    const timer = setTimeout(() => {
+      this.#o.log.log('warn', 'a retired worker had not exited after its drain time; killed', { pid: old.process.pid });
+      old.process.kill('SIGKILL');
+    }, shutdownMs + 2000);
+    await exited;
+    clearTimeout(timer);
   }
 
   /** Every worker drains its connections and exits; after the drain time they are killed. */
