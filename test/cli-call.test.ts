@@ -3,7 +3,6 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { parseItem, literal } from '../src/cli/items.js';
 import { generateKeySpec } from '../src/protocol/keys.js';
@@ -12,13 +11,14 @@ import { PassThrough } from 'node:stream';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { post, startTestServer, tempDir, type TestServer } from './helpers/server.js';
+import { atRoot, ROOT } from './helpers/root.js';
 
 describe('the call bundle', () => {
   test('loads with the code cache the build made, and compiles as usual when V8 refuses a cache', async () => {
-    const { compileBundle } = createRequire(import.meta.url)('../bin/load-call.cjs') as { compileBundle(cache: Buffer | undefined): { script: { cachedDataRejected?: boolean }; exports: { run?: unknown } } };
+    const { compileBundle } = createRequire(import.meta.url)(atRoot('bin/load-call.cjs')) as { compileBundle(cache: Buffer | undefined): { script: { cachedDataRejected?: boolean }; exports: { run?: unknown } } };
     // In a process as the launcher runs it: flags of the test runner's (Node 24's) can change V8's verdict.
     const check = "const { compileBundle } = require('./bin/load-call.cjs'); process.stdout.write(String(compileBundle(require('fs').readFileSync('dist/cli-call/main.cjs.cache')).script.cachedDataRejected))";
-    const accepted = await runProcess(process.execPath, ['-e', check], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    const accepted = await runProcess(process.execPath, ['-e', check], { cwd: ROOT });
     assert.equal(accepted.stdout, 'false', `the cache matches the bundle ${accepted.stderr}`);
     const refused = compileBundle(Buffer.from('not a code cache'));
     assert.equal(refused.script.cachedDataRejected, true);

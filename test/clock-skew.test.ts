@@ -3,12 +3,12 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { sealCall } from '../src/client/client.js';
 import { openClock } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
 import { runCli, runProcess } from './helpers/cli.js';
 import { post, startTestServer, tempDir, type TestServer } from './helpers/server.js';
+import { atRoot } from './helpers/root.js';
 
 // A client whose clock is off gets, for a request its key sealed, the server's time sealed for
 // that request; it corrects its offset, seals once more and is served. Nothing else changes: a
@@ -96,7 +96,7 @@ describe('a skewed clock heals itself', () => {
 });
 
 const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import cryptography'], { stdio: 'ignore' }).status === 0);
-const PACKAGE = fileURLToPath(new URL('../clients/python/', import.meta.url));
+const PACKAGE = `${atRoot('clients/python')}/`;
 const PY_CALL = `
 import json, sys, warnings
 sys.path.insert(0, sys.argv[2])

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { parseClientConfig } from '../src/config/client-config.js';
 import { parseServerConfig } from '../src/config/server-config.js';
 import { BIN, freePort, runCli, runProcess, spawnServe, type Served } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
+import { atRoot } from './helpers/root.js';
 
-const examples = fileURLToPath(new URL('../examples/', import.meta.url));
+const examples = `${atRoot('examples')}/`;
 
 // Run in a directory of the test's own: the script writes its batch files where it runs.
 const sh = (script: string, args: string[], env: Record<string, string>, cwd: string) => runProcess('sh', [script, ...args], { env, cwd });

@@ -10,6 +10,7 @@ import { spawnServe, type Served } from './helpers/cli.js';
 import { prometheusMissing, promtoolCheck, startPrometheus } from './helpers/prometheus.js';
 import { post, postFresh, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
+import { atRoot } from './helpers/root.js';
 
 // `serve --metrics HOST:PORT`, the real binary, read by real promtool and a real Prometheus.
 
@@ -99,7 +100,7 @@ describe('serve --metrics', () => {
   });
 
   test('psimbols_build_info names the versions of psimbols and Node', async () => {
-    const version = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    const version = (JSON.parse(await readFile(atRoot('package.json'), 'utf8')) as { version: string }).version;
     assert.equal(sample(await scrape(m), `psimbols_build_info{version="${version}",node="${process.version}"}`), 1);
   });
 });

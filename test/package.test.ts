@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { runProcess } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
+import { ROOT } from './helpers/root.js';
 
 // The published package: dist/ ships built (prepack), and its package.json carries no install
 // script, so installing it runs none (npm 11 warns of any); a clone's npm ci still builds.
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 describe('the published package', () => {
   test('prepack hides prepare from the tarball\'s package.json, and postpack puts it back byte for byte', async () => {

@@ -2,18 +2,18 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { BIN, freePort, runCli, runProcess } from './helpers/cli.js';
 import { sealCall } from '../src/client/client.js';
 import { loadClientConfig } from '../src/config/store.js';
 import { fixture, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
+import { atRoot } from './helpers/root.js';
 
 // examples/systemd: the units pass systemd-analyze (security and verify), and `serve` listens on
 // the socket systemd hands it (systemd-socket-activate, from Debian's systemd), with --workers too.
 
-const UNITS = fileURLToPath(new URL('../examples/systemd/', import.meta.url));
+const UNITS = `${atRoot('examples/systemd')}/`;
 const HOLDER = fixture('socket-holder.py');
 const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['--version']).status === 0);
 const missing = spawnSync('systemd-analyze', ['--version']).status === 0 && spawnSync('systemd-socket-activate', ['--version']).status === 0 ? undefined : 'no systemd-analyze: apt-get install -y systemd';

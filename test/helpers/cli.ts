@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { atRoot } from './root.js';
 
-export const BIN = fileURLToPath(new URL('../../bin/psimbols.js', import.meta.url));
+export const BIN = atRoot('bin/psimbols.js');
 
 export type CliResult = { code: number | null; stdout: string; stderr: string };
 

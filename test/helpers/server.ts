@@ -3,18 +3,18 @@ import type { Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ClientConfig } from '../../src/config/client-config.js';
 import { parseServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { generateKeySpec, type KeySpec } from '../../src/protocol/keys.js';
 import { MemoryAdmissionStore } from '../../src/server/admission/memory-store.js';
 import { startServer, type RunningServer, type Timeouts } from '../../src/server/http/start-server.js';
 import type { AccessFields, Logger } from '../../src/server/observe/log.js';
+import { atRoot } from './root.js';
 
 export const LEGACY_KEY = '12345678901234567890123456789012';
 
 /** The absolute path of a file in test/fixtures/. */
-export const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+export const fixture = (name: string): string => atRoot('test/fixtures', name);
 
 export type TestServer = {
   readonly server: RunningServer;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { atRoot } from './root.js';
 
 type Case = { name: string; token: string; reason: string };
 export type Vectors = {
@@ -17,4 +18,4 @@ export type Vectors = {
   legacy: { key: string; iv: string; plaintext: string; token: string; refused: Case[] };
 };
 
-export const vectors = JSON.parse(readFileSync(new URL('../vectors/ps2.json', import.meta.url), 'utf8')) as Vectors;
+export const vectors = JSON.parse(readFileSync(atRoot('test/vectors/ps2.json'), 'utf8')) as Vectors;
