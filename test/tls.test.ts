@@ -80,6 +80,28 @@ describe('serve over HTTPS', () => {
     }
   });
 
+  test('a first serve with --tls-cert gives the local client an https:// URL; a later serve without TLS says the client will not reach it', async () => {
+    const dir = await tempDir();
+    const port = await freePort();
+    const env = { PSIMBOLS_CONFIG_DIR: dir.path };
+    try {
+      const tls = await spawnServe(['--port', String(port), '--tls-cert', pki.cert, '--tls-key', pki.key], env);
+      try {
+        const local = JSON.parse(await readFile(join(dir.path, 'client.json'), 'utf8')) as { server: string };
+        assert.equal(local.server, `https://127.0.0.1:${port}/`);
+        const r = await runCli(['call', 'supermath', 'factorial', 'n=3', '--cacert', pki.ca], { env });
+        assert.deepEqual([r.code, r.stdout], [0, '6\n'], r.stderr);
+      } finally {
+        await tls.stop();
+      }
+      const plain = await spawnServe(['--port', String(port)], env);
+      await plain.stop();
+      assert.match(plain.stderr(), /the local client's config points at https:\/\/127\.0\.0\.1:\d+\/, not at this server/);
+    } finally {
+      await dir.remove();
+    }
+  });
+
   test('a certificate that does not verify is exit 6 and says what to do; nothing is sent unverified', async () => {
     await withTlsServer(async (t, file) => {
       const base = ['call', 'supermath', 'factorial', 'n=3', '--client-config', file, '--server', t.url];

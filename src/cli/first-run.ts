@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { addClient, clientConfigFor, clientEntry } from '../config/edits.js';
 import { CLIENT_CONFIG_FILE } from '../config/paths.js';
-import { emptyServerConfig, type ServerConfig } from '../config/server-config.js';
+import { defaultServerUrl, emptyServerConfig, type ServerConfig } from '../config/server-config.js';
 import { toJsonText, writeFileAtomic } from '../config/store.js';
 import { isPsimbolsError } from '../errors.js';
 import { generateKeySpec } from '../protocol/keys.js';
@@ -10,11 +10,12 @@ import { generateKeySpec } from '../protocol/keys.js';
 // with one client, `local`, whose config lands beside it as client.json, so that
 // `psimbols call supermath factorial n=3` works once `psimbols serve` runs.
 
-/** A new server config with the `local` client; its endpoint is where the server will listen. */
-export function firstRunConfig(listen: { host?: string; port?: number } = {}): ServerConfig {
+/** A new server config with the `local` client; its endpoint is where the server will listen (over HTTPS with `--tls-cert`). */
+export function firstRunConfig(listen: { host?: string; port?: number; https?: boolean } = {}): ServerConfig {
   const initial = emptyServerConfig();
   const config = { ...initial, listen: { host: listen.host ?? initial.listen.host, port: listen.port || initial.listen.port } };
-  return addClient(config, 'local', { key: generateKeySpec() });
+  const url = defaultServerUrl(config);
+  return addClient(config, 'local', { key: generateKeySpec(), server: listen.https ? url.replace(/^http:/, 'https:') : url });
 }
 
 /** Writes client.json for `local` beside the config, unless one is there already; says which happened. */

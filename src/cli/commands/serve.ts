@@ -33,7 +33,7 @@ type Options = {
 type Running = { readonly url: string; readonly metricsUrl: string | undefined; reload(): Promise<boolean>; restartWorkers?(): Promise<void>; close(): Promise<void> };
 
 /** The config to serve: the file that exists, or on a first run at the default location a new one. */
-async function configToServe(io: Io, g: GlobalOptions, o: Options, log: Logger): Promise<{ path: string; config: ServerConfig }> {
+async function configToServe(io: Io, g: GlobalOptions, o: Options, log: Logger, https: boolean): Promise<{ path: string; config: ServerConfig }> {
   const path = serverPath(io, g, o.config);
   const warn = (m: string): void => log.log('warn', m);
   if (await fileExists(path)) return { path, config: await loadServerConfig(path, warn) };
@@ -44,7 +44,7 @@ async function configToServe(io: Io, g: GlobalOptions, o: Options, log: Logger):
   let created = false;
   const config = await updateServerConfig(path, (c) => c, () => {
     created = true;
-    return firstRunConfig({ host: o.host, port: o.port });
+    return firstRunConfig({ host: o.host, port: o.port, https });
   });
   if (created) {
     log.log('info', 'first run: created a server config with one client, "local"', { file: path });
@@ -142,7 +142,7 @@ function waitForSignal(server: Running, log: Logger): Promise<void> {
   });
 }
 
-// A first `serve --port P` wrote P into the local client's config; a later `serve --port Q`
+// A first `serve --port P` wrote P into the local client's config (https with --tls-cert); a later `serve --port Q` (or one with TLS, or without)
 // does not change it, so `call` would knock at P. Say so where it can be seen: at start. Read before the start is logged, so that the warning follows the "listening" line at once.
 async function localClientElsewhere(io: Io, g: GlobalOptions, url: string): Promise<(log: Logger) => void> {
   const file = clientConfigPath(io.env, dirOf(io, g));
@@ -150,7 +150,7 @@ async function localClientElsewhere(io: Io, g: GlobalOptions, url: string): Prom
   if (client === undefined || client.client !== 'local') return () => undefined;
   const [their, ours] = [new URL(client.server), new URL(url)];
   const loopback = (u: URL): boolean => ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
-  if (!loopback(their) || !loopback(ours) || their.port === ours.port) return () => undefined;
+  if (!loopback(their) || !loopback(ours) || (their.port === ours.port && their.protocol === ours.protocol)) return () => undefined;
   return (log) => log.log('warn', `the local client's config points at ${client.server}, not at this server: "psimbols call" will not reach it; pass --server ${url}, or set "server" in that file`, { file });
 }
 
@@ -175,7 +175,7 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
   try {
     // Checked before a first run writes anything.
     const flags = { store: o.store, tls: tlsFlag(o) };
-    const { path, config } = await configToServe(io, g, o, log);
+    const { path, config } = await configToServe(io, g, o, log, flags.tls !== undefined);
     const wanted = o.workers ?? config.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
     const server = await start(o, flags, path, config, workers, log, format, out.write).catch((e: unknown) => Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)));
