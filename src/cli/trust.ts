@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { CallOptions } from '../client/client.js';
 import type { Env } from '../config/paths.js';
 import { fileProblem, PsimbolsError } from '../errors.js';
 
@@ -42,10 +43,11 @@ async function systemCa(env: Env): Promise<string[]> {
   return [...tls.rootCertificates, extra, system].filter((pem) => pem !== '');
 }
 
-/** The client's trust options for --cacert, or its absence. */
-export async function trustOptions(env: Env, cacert: string | undefined): Promise<{ ca?: readonly string[]; moreCa?: () => Promise<readonly string[]> }> {
+/** The client's trust options for --cacert, or its absence: the system's store is read once a run, when first wanted. */
+export async function trustOptions(env: Env, cacert: string | undefined): Promise<Pick<CallOptions, 'ca' | 'moreCa'>> {
   if (cacert !== undefined) return { ca: await caFile(cacert) };
-  return { moreCa: () => systemCa(env) };
+  let system: Promise<string[]> | undefined;
+  return { moreCa: () => (system ??= systemCa(env)) };
 }
 
 /** Every certificate to trust for an https server at once, for a run of many requests (bench). */

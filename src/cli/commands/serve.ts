@@ -142,8 +142,10 @@ function waitForSignal(server: Running, log: Logger): Promise<void> {
   });
 }
 
-// A first `serve --port P` wrote P into the local client's config (https with --tls-cert); a later `serve --port Q` (or one with TLS, or without)
-// does not change it, so `call` would knock at P. Say so where it can be seen: at start. Read before the start is logged, so that the warning follows the "listening" line at once.
+// A first `serve --port P` wrote P into the local client's config (https with --tls-cert); a
+// later `serve --port Q`, or one with TLS or without, does not change it, so `call` would knock
+// at the wrong door. Say so where it can be seen: at start. Read before the start is logged, so
+// that the warning follows the "listening" line at once.
 async function localClientElsewhere(io: Io, g: GlobalOptions, url: string): Promise<(log: Logger) => void> {
   const file = clientConfigPath(io.env, dirOf(io, g));
   const client = await loadClientConfig(file).catch(() => undefined);

@@ -21,8 +21,9 @@
 // R4 Forgetting. A store that may have lost what it knew (a memory store restarted, a Redis that
 //    lost its data or failed over) cannot vouch for tokens stamped before it: the memory store
 //    answers 'before_start', a shared store 'forgotten'. Both are a 503, not a 401: the request
-//    may be honest (a restart it waited through), and a retry sealed afresh passes. A shared store also judges 'stale' and 'future' by its own clock, so that instances
-//    with skewed clocks agree.
+//    may be honest (a restart it waited through), and a retry sealed afresh passes. A shared
+//    store also judges 'stale' and 'future' by its own clock, so that instances with skewed
+//    clocks agree.
 
 /** A request to admit, by name. Every transport encodes exactly these fields (codec.ts). */
 export type AdmissionRequest = {

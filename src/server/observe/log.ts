@@ -57,16 +57,16 @@ export function createLogger(write: (line: string) => void, format: LogFormat, n
   let lastTime = '';
   const timeOf = (ms: number): string => (ms === lastMs ? lastTime : ((lastMs = ms), (lastTime = new Date(ms).toISOString())));
   const emit = (level: Level, message: string, fields: Fields): void => {
-    const time = timeOf(now());
     if (format === 'json') {
       // JSON.stringify already leaves out undefined fields.
-      write(`${JSON.stringify({ time, level, msg: message, ...fields, worker })}\n`);
+      write(`${JSON.stringify({ time: timeOf(now()), level, msg: message, ...fields, worker })}\n`);
       return;
     }
     const rest = Object.entries(clean({ ...fields, worker }))
       .map(([k, v]) => `${k}=${show(v as string | number | boolean)}`)
       .join(' ');
-    const head = format === 'journal' ? PRIORITY[level] : `${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}`;
+    // journald stamps each line itself.
+    const head = format === 'journal' ? PRIORITY[level] : `${timeOf(now())} ${level === 'info' ? '' : `${level.toUpperCase()} `}`;
     write(`${head}${message}${rest ? ` ${rest}` : ''}\n`);
   };
   return {
