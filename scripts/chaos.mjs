@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeySpec, sealCall } from '../dist/index.js';
-import { arg, freePort, hasRedis, redisCommand, startRedis as startPrivateRedis, startServe } from './lib.mjs';
+import { arg, freePort, gone, hasRedis, redisCommand, startRedis as startPrivateRedis, startServe } from './lib.mjs';
 
 const SECONDS = Number(arg('seconds', 60));
 const SENTINEL = process.argv.includes('--sentinel');
@@ -52,7 +52,7 @@ async function startRedis() {
 const stopRedis = () =>
   new Promise((r) => {
     const c = redis.child;
-    if (!c || c.exitCode !== null) return r();
+    if (!c || gone(c)) return r();
     c.once('exit', r);
     c.kill('SIGCONT');
     c.kill('SIGKILL');
@@ -85,7 +85,7 @@ async function switchover() {
   await until(async () => (await redisCommand(set.sentinelPort, 'SENTINEL', 'FAILOVER', 'chaos')).startsWith('+OK'), 'SENTINEL FAILOVER being accepted');
   await until(async () => (await masterPort()) !== before, 'the switch');
 }
-const stopSet = () => Promise.all([set.sentinel, ...set.nodes.values()].filter((c) => c && c.exitCode === null).map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGCONT'), c.kill('SIGKILL')))));
+const stopSet = () => Promise.all([set.sentinel, ...set.nodes.values()].filter((c) => c && !gone(c)).map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGCONT'), c.kill('SIGKILL')))));
 
 // --- Instances of the real binary.
 const instances = [];

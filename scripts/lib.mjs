@@ -36,7 +36,10 @@ export const freePort = () =>
     });
   });
 
-export const stop = (child) => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill('SIGTERM'))));
+/** True once a child has exited, by itself or by a signal (exitCode is null then). */
+export const gone = (child) => child.exitCode !== null || child.signalCode !== null;
+
+export const stop = (child) => new Promise((r) => (gone(child) ? r() : (child.once('exit', r), child.kill('SIGTERM'))));
 
 /** One command in RESP to the Redis (or Sentinel) on `port`; its first reply chunk as text. */
 export const redisCommand = (port, ...args) =>
@@ -84,7 +87,7 @@ export async function startServe({ configDir, url, args = [], env = process.env,
   const logPath = join(configDir, logName);
   const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json', ...args], { env: { ...env, PSIMBOLS_CONFIG_DIR: configDir }, stdio: ['ignore', 'ignore', openSync(logPath, 'a')] });
   for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${readFileSync(logPath, 'utf8')}`);
+    if (gone(child)) throw new Error(`serve exited with ${child.exitCode ?? child.signalCode}: ${readFileSync(logPath, 'utf8')}`);
     try {
       if ((await fetch(url)).ok) break;
     } catch {

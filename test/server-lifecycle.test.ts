@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import { request, sealCall } from '../src/client/client.js';
 import { addClient } from '../src/config/edits.js';
@@ -9,6 +11,7 @@ import { loadServerConfig, toJsonText, updateServerConfig } from '../src/config/
 import { generateKeySpec } from '../src/protocol/keys.js';
 import { parseServerConfig } from '../src/config/server-config.js';
 import { startServer } from '../src/server/http/start-server.js';
+import { BIN } from './helpers/cli.js';
 import { fixture, post, startTestServer, tempDir } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -158,6 +161,26 @@ describe('graceful shutdown', () => {
     assert.deepEqual('return' in r && r.return, { value: 400 });
     await closing;
     await assert.rejects(request(t.client('alice'), 'supermath', 'factorial', { n: 3 }, { endpoint: t.url }), { code: 'network' });
+  });
+
+  test('serve handles SIGTERM, SIGINT and SIGHUP before it says it listens, so a signal sent on that line drains it', async () => {
+    const dir = await tempDir();
+    try {
+      // The probe reports the handlers at the moment the line is written: a supervisor that
+      // signals as soon as it reads the line, before they were there, killed serve outright.
+      const child = spawn(process.execPath, ['--import', pathToFileURL(fixture('signal-probe.mjs')).href, BIN, 'serve', '--port', '0'], { env: { PATH: process.env.PATH ?? '', PSIMBOLS_CONFIG_DIR: dir.path }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += String(d)));
+      child.stderr.resume();
+      const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
+      assert.ok(await eventually(async () => out.includes('handlers'), 10_000), out);
+      const counts = /handlers (\d+) (\d+) (\d+)/.exec(out)?.slice(1).map(Number) ?? [];
+      child.kill('SIGTERM');
+      assert.deepEqual(await exited, [0, null]);
+      assert.ok(counts.length === 3 && counts.every((n) => n >= 1), out);
+    } finally {
+      await dir.remove();
+    }
   });
 });
 

@@ -120,7 +120,7 @@ describe('a socket held across restarts', { skip: python === undefined ? 'no pyt
       assert.equal(answers.at(-1), 200);
     } finally {
       holder.stdin?.end();
-      await new Promise((r) => (holder.exitCode !== null ? r(undefined) : holder.once('exit', r)));
+      await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(undefined) : holder.once('exit', r)));
       await dir.remove();
     }
   });

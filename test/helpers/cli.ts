@@ -92,7 +92,8 @@ export function spawnServe(args: readonly string[], env: Record<string, string>)
           stderr: () => stderr,
           stop: (signal = 'SIGTERM') =>
             new Promise((r) => {
-              if (child.exitCode !== null) return r(child.exitCode);
+              // Gone already, by an exit or by a signal (exitCode is then null).
+              if (child.exitCode !== null || child.signalCode !== null) return r(child.exitCode);
               child.once('exit', (code) => r(code));
               child.kill(signal);
             }),

@@ -62,7 +62,7 @@ export function redisNode(port: number, dir: string, args: readonly string[] = [
   const stop = async (): Promise<void> => {
     const c = child;
     child = undefined;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((r) => {
       c.once('exit', () => r());
       c.kill('SIGCONT');

@@ -181,6 +181,8 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
     const wanted = o.workers ?? config.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
     const server = await start(o, flags, path, config, workers, log, format, out.write).catch((e: unknown) => Promise.reject(listenError(e, o.host ?? config.listen.host, o.port ?? config.listen.port)));
+    // Handled before "listening" is said: a supervisor may signal as soon as it reads that line.
+    const stopped = waitForSignal(server, log);
     const warnElsewhere = await localClientElsewhere(io, g, server.url);
     log.log('info', `listening on ${server.url}`, { config: path, clients: Object.keys(config.clients).length, store: redactUrl(o.store ?? config.store), workers: workers === 1 ? undefined : workers, metrics: server.metricsUrl });
     warnElsewhere(log);
@@ -188,7 +190,7 @@ export async function run(io: Io, g: GlobalOptions, o: Options): Promise<number>
       log.log('warn', `listening on every address, but add-client tells new clients ${defaultServerUrl(config)}, which only this machine reaches: set "server" in the config to the URL clients should use`, { file: path });
     }
     out.flush();
-    await waitForSignal(server, log);
+    await stopped;
     log.log('info', 'stopped');
     return EXIT.ok;
   } finally {
