@@ -14,7 +14,7 @@ export type Topology = {
   readonly url: string;
   /** Kills a master: the first node of a cluster, or the Sentinel's current master. */
   killMaster(): Promise<void>;
-  /** Starts again what killMaster killed (a cluster node rejoins empty). */
+  /** Starts again what killMaster killed: a cluster node rejoins empty; a Sentinel master comes back as a replica. */
   restartMaster(): Promise<void>;
   /** One command to the current master (Sentinel's; a cluster's first node). */
   master(...args: string[]): Promise<string>;
@@ -167,8 +167,12 @@ async function startSentinelOnce(): Promise<Topology> {
       const infos = await Promise.all([a, b].map((port) => redisCommand(port, 'INFO', 'replication')));
       return infos.filter((i) => i.includes('role:master')).length === 1 && infos.some((i) => i.includes('master_link_status:up'));
     },
+    // Back as a replica of the new master, as an operator brings it back. Sentinel would make it
+    // one too, but only some seconds after it sees it (16 s here, unloaded).
     restartMaster: async () => {
-      if (killed !== undefined) await servers.get(killed)?.start();
+      if (killed === undefined) return;
+      await servers.get(killed)?.start();
+      await redisCommand(killed, 'REPLICAOF', '127.0.0.1', String(await masterPort()));
     },
     remove: async () => {
       await Promise.all([sentinel.stop(), ...[...servers.values()].map((n) => n.stop())]);

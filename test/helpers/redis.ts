@@ -45,7 +45,9 @@ function ping(port: number): Promise<boolean> {
 export function redisNode(port: number, dir: string, args: readonly string[] = []): { start(): Promise<void>; stop(): Promise<void>; signal(s: NodeJS.Signals): void } {
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const started = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+    // A replica's full sync waits 5 s by default (repl-diskless-sync-delay), for more replicas to join.
+    const own = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--repl-diskless-sync-delay', '0'];
+    const started = spawn('redis-server', [...args, ...own], { stdio: 'ignore' });
     child = started;
     for (let i = 0; i < 200 && started.exitCode === null; i++) {
       // Ours, not another test's that took the port first: the answering process is the one spawned.
