@@ -1,6 +1,6 @@
 // Module loading hooks (node:module register), for user modules written anywhere:
-// - `psimbols` and `zod` in a user module are the server's own copies, so that a module needs no
-//   package.json or node_modules of its own, and its zod schemas are the server's zod;
+// - `psimbols` and `zod` in a user module are the packages the server is installed with, so that
+//   a module needs no package.json or node_modules of its own;
 // - a module file outside node_modules is read as an ES module, as the README's examples are
 //   written, even where no package.json says "type": "module".
 // Registered after tsx's hooks, so these run first. They are JavaScript in a data: URL because
