@@ -38,7 +38,7 @@ async function loadModules(config: ServerConfig, configPath: string | undefined)
 
 export async function assemble(config: ServerConfig, o: AssembleOptions): Promise<Assembled> {
   const { limits } = config;
-  const runner = new FunctionRunner(await loadModules(config, o.configPath), { callTimeoutMs: limits.callTimeoutMs, maxConcurrentCalls: limits.maxConcurrentCalls });
+  const runner = await FunctionRunner.create(await loadModules(config, o.configPath), { callTimeoutMs: limits.callTimeoutMs, maxConcurrentCalls: limits.maxConcurrentCalls });
   const { observer } = o;
   const store = o.store ?? (await createAdmissionStore({ url: config.store, onStoreError: config.onStoreError, log: o.log, now: o.now, sweepMs: sweepMsFor(limits), onFallback: observer?.fallback }));
   const state = buildState(config);

@@ -1,5 +1,5 @@
 import { MessageChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { toJSONSchema } from 'zod';
 import { paramsProblem } from '../../config/zod-issue.js';
 import { nearest } from '../../config/nearest.js';
@@ -54,10 +54,14 @@ function workerFile(): URL {
   return new URL(`server/modules/worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, packageRoot());
 }
 
-function createPool(modules: readonly LoadedModule[], maxThreads: number): Piscina<WorkerTask, WorkerReply> | undefined {
-  const paths = modules.flatMap((m) => (m.isolate && m.path ? [m.path] : []));
+type Pool = typeof Piscina;
+const isolatedPaths = (modules: readonly LoadedModule[]): string[] => modules.flatMap((m) => (m.isolate && m.path ? [m.path] : []));
+
+function createPool(modules: readonly LoadedModule[], maxThreads: number, pool: Pool | undefined): Piscina<WorkerTask, WorkerReply> | undefined {
+  const paths = isolatedPaths(modules);
   if (paths.length === 0) return undefined;
-  return new Piscina<WorkerTask, WorkerReply>({ filename: workerFile().href, workerData: { paths }, maxThreads, minThreads: 0, idleTimeout: 30_000 });
+  if (!pool) throw new Error('an isolated module needs FunctionRunner.create, which loads piscina');
+  return new pool<WorkerTask, WorkerReply>({ filename: workerFile().href, workerData: { paths }, maxThreads, minThreads: 0, idleTimeout: 30_000 });
 }
 
 const didYouMean = (name: string | undefined): string => `${name === undefined ? '' : `: did you mean "${name}"?`} ("psimbols functions" lists what this client may call)`;
@@ -68,9 +72,16 @@ export class FunctionRunner {
   readonly #pool: Piscina<WorkerTask, WorkerReply> | undefined;
   #active = 0;
 
-  constructor(modules: readonly LoadedModule[], options: RunnerOptions) {
+  // piscina is loaded only for a config with an isolated module: most have none, and it is six
+  // modules to read at every start of serve and of each of its workers.
+  static async create(modules: readonly LoadedModule[], options: RunnerOptions): Promise<FunctionRunner> {
+    const pool = isolatedPaths(modules).length > 0 ? (await import('piscina')).Piscina : undefined;
+    return new FunctionRunner(modules, options, pool);
+  }
+
+  constructor(modules: readonly LoadedModule[], options: RunnerOptions, pool?: Pool) {
     this.#options = options;
-    this.#pool = createPool(modules, options.maxThreads ?? 2);
+    this.#pool = createPool(modules, options.maxThreads ?? 2, pool);
     for (const m of modules) {
       if (this.#modules.has(m.def.name)) throw new PsimbolsError('config_invalid', `two modules are named "${m.def.name}"`);
       const worker = m.isolate && m.path && this.#pool ? { pool: this.#pool, path: m.path } : undefined;
