@@ -33,6 +33,10 @@ for (const topology of topologies) describe(`several instances on ${topology.nam
     await writeFile(join(dir.path, 'server.json'), JSON.stringify({ store: redis.url, clients }));
     const env = { PSIMBOLS_CONFIG_DIR: dir.path };
     [a, b] = await Promise.all([spawnServe(['--port', String(await freePort())], env), spawnServe(['--port', String(await freePort())], env)]);
+    // As a load balancer would, send nothing until both are ready: an instance serves before
+    // its first connection to Redis is made, and answers 503 until then (onStoreError=closed).
+    const ready = async (s: Served): Promise<boolean> => (await fetch(new URL('readyz', s.url))).ok;
+    assert.ok(await eventually(async () => (await ready(a)) && ready(b), 10_000), `${a.stderr()}\n${b.stderr()}`);
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
@@ -44,8 +48,9 @@ for (const topology of topologies) describe(`several instances on ${topology.nam
   test('2N requests spread across both give exactly N successes and N 429s', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) statuses.push((await post(i % 2 ? a.url : b.url, sealCall(config('seq'), 'supermath', 'factorial', { n: 3 }).outer)).status);
-    assert.deepEqual(statuses.slice(0, 10), Array(10).fill(200));
-    assert.deepEqual(statuses.slice(10), Array(10).fill(429));
+    const logs = `${a.stderr()}\n${b.stderr()}`;
+    assert.deepEqual(statuses.slice(0, 10), Array(10).fill(200), logs);
+    assert.deepEqual(statuses.slice(10), Array(10).fill(429), logs);
   });
 
   test('also when the 2N are sent concurrently', async () => {
