@@ -332,8 +332,13 @@ describe('psimbols bench', () => {
     assert.equal(report.warmup, 4, 'one probe per connection');
     assert.deepEqual(report.statuses, { ok: 200 }, 'every request fresh and answered');
     assert.ok(report.rps > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
-    const text = await runCli(['bench', '-d', '0.5', '-c', '2'], { env: benchEnv });
+    // --rate 200 holds the run to 100 requests, and the warm-up before it to 101 (a 200th of a
+    // second apart, the first at once): a run of -d paced, not flat out.
+    const text = await runCli(['bench', '-d', '0.5', '-c', '2', '--rate', '200'], { env: benchEnv });
     assert.equal(text.code, 0, text.stderr);
+    const [sent, before] = [/: (\d+) requests over/, /and (\d+) sent before/].map((re) => Number(re.exec(text.stdout)?.[1]));
+    assert.ok(sent! <= 101 && sent! > 0, `${sent} requests in 0.5 s at 200 a second`);
+    assert.ok(before! <= 2 + 101, `${before} sent before: the probe and the paced warm-up`);
     assert.match(text.stdout, /^supermath\.factorial at http:\/\/127\.0\.0\.1:\d+\/: \d+ requests over 2 connections in (0\.4\d|0\.5\d) s \(and \d+ sent before, to check the quota and warm up: not in these figures, but counted against the hourly limit\)\nrequests\/s +\d+\nlatency ms +p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+\noutcomes +ok: \d+\n$/);
   });
 
@@ -345,7 +350,7 @@ describe('psimbols bench', () => {
     stderr.on('data', (d) => (bar += String(d)));
     stdout.on('data', (d) => (printed += String(d)));
     const io: Io = { env: benchEnv, stdin: fakeTty(), stdout, stderr };
-    assert.equal(await main(['bench', '-d', '0.7', '--connections', '1'], io), 0);
+    assert.equal(await main(['bench', '-d', '0.7', '--connections', '1', '--rate', '100'], io), 0);
     const frames = [...bar.matchAll(/\] +(\d+)% (\d+) req\/s/g)].map((m) => ({ share: Number(m[1]), rate: Number(m[2]) }));
     assert.ok(frames.length >= 5, `${frames.length} frames`);
     assert.ok(frames[0]!.share <= 30, `starts at ${frames[0]!.share}%`);
@@ -354,6 +359,17 @@ describe('psimbols bench', () => {
     const reported = Number(/requests\/s +(\d+)/.exec(printed)?.[1]);
     const last = frames.at(-1)!.rate;
     assert.ok(Math.abs(last / reported - 1) < 0.35, `bar ${last} req/s, report ${reported}`);
+  });
+
+  test('--rate takes a number of requests a second above 0, and says so otherwise', async () => {
+    for (const rate of ['0', '-5', 'fast', '']) {
+      const r = await runCli(['bench', '-n', '5', '--rate', rate], { env: benchEnv });
+      assert.equal(r.code, 2, rate);
+      assert.match(r.stderr, /option '--rate <n>' argument .* is invalid\. expected a number of requests a second above 0/);
+    }
+    const r = await runCli(['bench', '-n', '5', '--connections', '2', '--rate', '0.5e3', '--json'], { env: benchEnv });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { rate: number }).rate, 500);
   });
 
   test('function errors are counted apart from successes, and any failure is a non-zero exit', async () => {

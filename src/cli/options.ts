@@ -29,6 +29,12 @@ export function positiveSeconds(value: string): number {
   return n;
 }
 
+export function perSecond(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number of requests a second above 0.');
+  return n;
+}
+
 export function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535.');

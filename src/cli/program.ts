@@ -11,6 +11,7 @@ import {
   outputOption,
   port,
   positiveInt,
+  perSecond,
   positiveSeconds,
   serverConfigOption,
   storeUrl,
@@ -183,6 +184,7 @@ function bench(program: Program, lazy: Lazy): void {
     .addOption(new Option('-c, --connections <n>', 'keep-alive connections (as wrk and hey)').argParser(positiveInt).default(16))
     .addOption(new Option('-n, --requests <n>', 'send this many requests').argParser(positiveInt).conflicts('duration'))
     .addOption(new Option('-d, --duration <seconds>', 'send for this long, fractions too (default 10 s unless --requests)').argParser(positiveSeconds))
+    .addOption(new Option('--rate <n>', 'send at most this many requests a second, over all connections, warm-up too (default: as fast as answers come)').argParser(perSecond))
     .option('--force', "send even when the run would spend more than the client's remaining hourly quota")
     .option('--cacert <file>', 'for an https server, trust only the CA certificates in this PEM file')
     .addOption(jsonOption())

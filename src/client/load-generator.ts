@@ -1,11 +1,13 @@
 import { Agent, request as httpRequest } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ClientConfig } from '../config/client-config.js';
 import type { Params } from '../protocol/messages.js';
 import { sealCall } from './client.js';
 
 // A closed-loop load generator: requests are sealed before the timed phase (each must be fresh,
-// or the replay store refuses it), then sent over a fixed number of keep-alive connections.
+// or the replay store refuses it), then sent over a fixed number of keep-alive connections, as
+// fast as answers come or, with a rate, no faster than it.
 
 export type LoadOptions = {
   readonly config: ClientConfig;
@@ -19,6 +21,8 @@ export type LoadOptions = {
   readonly ca?: readonly string[];
   /** Stop sending once this many milliseconds have passed (the pool may not be used up). */
   readonly durationMs?: number;
+  /** At most this many requests a second, over all connections: request i leaves no sooner than i / rate s after the start. */
+  readonly rate?: number;
   /** Called after each response with the number done so far and the milliseconds since sending began. */
   readonly onProgress?: (done: number, elapsedMs: number) => void;
   /**
@@ -90,10 +94,14 @@ export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promis
   let done = 0;
   const start = performance.now();
   const deadline = o.durationMs === undefined ? Infinity : start + o.durationMs;
-  // Indices are taken in order and the deadline only passes once, so the requests sent are
-  // always a prefix of the pool.
+  // Indices are taken in order, each is due no sooner than the one before, and the deadline only
+  // passes once, so the requests sent are always a prefix of the pool.
+  const due = (i: number): number => (o.rate === undefined ? 0 : start + (i * 1000) / o.rate);
   const worker = async (): Promise<void> => {
     for (let i = next++; i < bodies.length && performance.now() < deadline; i = next++) {
+      const wait = due(i) - performance.now();
+      if (wait > 0) await sleep(wait);
+      if (performance.now() >= deadline) break;
       const sent = performance.now();
       const answer = await send(bodies[i]!);
       latencies[i] = performance.now() - sent;

@@ -22,6 +22,7 @@ type Options = {
   readonly connections: number;
   readonly requests?: number;
   readonly duration?: number;
+  readonly rate?: number;
   readonly json?: boolean;
   readonly force?: boolean;
   readonly cacert?: string;
@@ -93,7 +94,7 @@ async function timedRuns(io: Io, plan: Plan, o: Options, warm: LoadRun | undefin
   };
   if (o.requests !== undefined) runs.push(await send(plan, seal(plan, o.requests), { onProgress }));
   else {
-    let rate = warm ? warm.latencies.length / Math.max(0.001, warm.seconds) : 1000;
+    let rate = Math.min(o.rate ?? Infinity, warm ? warm.latencies.length / Math.max(0.001, warm.seconds) : 1000);
     while (durationMs - sentMs > 20) {
       const left = durationMs - sentMs;
       const run = await send(plan, seal(plan, Math.min(MAX_POOL, Math.ceil(((rate * left) / 1000) * 1.5) + o.connections * 10)), { durationMs: left, onProgress });
@@ -141,20 +142,22 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
   const config = await clientConfig(io, g, o.clientConfig);
   const server = o.server ?? config.server;
   const ca = await trustedCa(io.env, server, o.cacert);
-  const plan: Plan = { config, server, base: { config, endpoint: o.server, module, fn, params, connections: o.connections, requests: o.requests ?? 0, ...(ca === undefined ? {} : { ca }) } };
+  const base = { config, endpoint: o.server, module, fn, params, connections: o.connections, requests: o.requests ?? 0, ...(o.rate === undefined ? {} : { rate: o.rate }) };
+  const plan: Plan = { config, server, base: { ...base, ...(ca === undefined ? {} : { ca }) } };
 
   // A probe first, one request per connection: what the client has left, and a first rate, from
   // which the run's likely size (with -d, its warm-up included) is checked before it starts.
   const probe = await send(plan, seal(plan, o.connections));
   if (probe.latencies.length === 0 || probe.statuses['no answer']) throw new PsimbolsError('network', `no answer from ${server}${probe.failure ? `: ${probe.failure.message}` : ''}`);
-  const perSecond = o.connections / Math.max(0.001, summarize([probe]).latencyMs.p50 / 1000);
+  const perSecond = Math.min(o.rate ?? Infinity, o.connections / Math.max(0.001, summarize([probe]).latencyMs.p50 / 1000));
   const likely = o.requests ?? Math.ceil(perSecond * ((o.duration ?? 10) + WARM_MS / 1000));
   checkQuota(plan, probe.remaining, likely, o.force === true);
-  const warm = o.requests === undefined ? await send(plan, seal(plan, Math.max(5000, o.connections * 300)), { durationMs: WARM_MS }) : undefined;
+  const warmPool = o.rate === undefined ? Math.max(5000, o.connections * 300) : Math.ceil((o.rate * WARM_MS) / 1000) + o.connections;
+  const warm = o.requests === undefined ? await send(plan, seal(plan, warmPool), { durationMs: WARM_MS }) : undefined;
   const report = summarize(await timedRuns(io, plan, o, warm));
   if (report.requests === 0) throw new PsimbolsError('network', `no answer from ${server}`);
   const warmed = probe.latencies.length + (warm?.latencies.length ?? 0);
-  if (o.json) await printJson(io, g, { target: { module, function: fn, server }, connections: o.connections, warmup: warmed, ...report });
+  if (o.json) await printJson(io, g, { target: { module, function: fn, server }, connections: o.connections, ...(o.rate === undefined ? {} : { rate: o.rate }), warmup: warmed, ...report });
   else out(io, formatReport(report, `${module}.${fn} at ${server}`, o.connections, warmed));
   return exitFor(report.statuses);
 }
