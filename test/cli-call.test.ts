@@ -332,12 +332,12 @@ describe('psimbols bench', () => {
     assert.equal(report.warmup, 4, 'one probe per connection');
     assert.deepEqual(report.statuses, { ok: 200 }, 'every request fresh and answered');
     assert.ok(report.rps > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
-    // --rate 200 holds the run to 100 requests, and the warm-up before it to 101 (a 200th of a
-    // second apart, the first at once): a run of -d paced, not flat out.
+    // --rate 200 holds the 0.5 s run to 100 requests, one more for each batch a loaded run may be
+    // sealed in, and the warm-up before it to 101: a run of -d paced, not flat out.
     const text = await runCli(['bench', '-d', '0.5', '-c', '2', '--rate', '200'], { env: benchEnv });
     assert.equal(text.code, 0, text.stderr);
     const [sent, before] = [/: (\d+) requests over/, /and (\d+) sent before/].map((re) => Number(re.exec(text.stdout)?.[1]));
-    assert.ok(sent! <= 101 && sent! > 0, `${sent} requests in 0.5 s at 200 a second`);
+    assert.ok(sent! <= 105 && sent! > 0, `${sent} requests in 0.5 s at 200 a second`);
     assert.ok(before! <= 2 + 101, `${before} sent before: the probe and the paced warm-up`);
     assert.match(text.stdout, /^supermath\.factorial at http:\/\/127\.0\.0\.1:\d+\/: \d+ requests over 2 connections in (0\.4\d|0\.5\d) s \(and \d+ sent before, to check the quota and warm up: not in these figures, but counted against the hourly limit\)\nrequests\/s +\d+\nlatency ms +p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+\noutcomes +ok: \d+\n$/);
   });
