@@ -8,7 +8,7 @@ import { freePort, spawnServe, type Served } from './helpers/cli.js';
 import { redisMissing, startRedis } from './helpers/redis.js';
 import { startCluster, startSentinel } from './helpers/redis-topologies.js';
 import { post, tempDir } from './helpers/server.js';
-import { eventually } from './helpers/wait.js';
+import { eventually, past503 } from './helpers/wait.js';
 
 // Two `psimbols serve` processes behind an imaginary load balancer, sharing one Redis.
 
@@ -47,11 +47,7 @@ for (const topology of topologies) describe(`several instances on ${topology.nam
   // A client as `call --retry` is: a 503 is sealed afresh and sent again. On a loaded machine an
   // instance's first request can outlast the 200 ms Redis command timeout (its WAIT, with
   // Sentinel); a 503 takes nothing off the quota, and what is counted here is what was served.
-  const send = async (url: string, id: keyof typeof keys): Promise<number> => {
-    let status = 503;
-    await eventually(async () => (status = (await post(url, sealCall(config(id), 'supermath', 'factorial', { n: 3 }).outer)).status) !== 503, 10_000);
-    return status;
-  };
+  const send = (url: string, id: keyof typeof keys): Promise<number> => past503(async () => (await post(url, sealCall(config(id), 'supermath', 'factorial', { n: 3 }).outer)).status);
 
   test('2N requests spread across both give exactly N successes and N 429s', async () => {
     const statuses: number[] = [];
@@ -71,11 +67,8 @@ for (const topology of topologies) describe(`several instances on ${topology.nam
 
   test('a request accepted by instance A is refused as a replay by instance B', async () => {
     let outer: unknown;
-    let status = 503;
-    await eventually(async () => (status = (await post(a.url, (outer = sealCall(config('replay'), 'supermath', 'factorial', { n: 3 }).outer))).status) !== 503, 10_000);
-    assert.equal(status, 200);
-    await eventually(async () => (status = (await post(b.url, outer)).status) !== 503, 10_000);
-    assert.equal(status, 401);
+    assert.equal(await past503(async () => (await post(a.url, (outer = sealCall(config('replay'), 'supermath', 'factorial', { n: 3 }).outer))).status), 200);
+    assert.equal(await past503(async () => (await post(b.url, outer)).status), 401);
     // Log lines are written in batches: give the batch a moment.
     await eventually(async () => b.stderr().includes('"reason":"replayed"'));
     assert.match(b.stderr(), /"reason":"replayed"/);

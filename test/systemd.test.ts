@@ -3,7 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
-import { BIN, freePort, runCli, runProcess } from './helpers/cli.js';
+import { BIN, freePort, gone, runCli, runProcess } from './helpers/cli.js';
 import { sealCall } from '../src/client/client.js';
 import { loadClientConfig } from '../src/config/store.js';
 import { fixture, tempDir } from './helpers/server.js';
@@ -21,7 +21,7 @@ if (missing && process.env.PSIMBOLS_REQUIRE_SYSTEMD) throw new Error(missing);
 
 const stopped = (child: ChildProcess): Promise<void> =>
   new Promise((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) return r();
+    if (gone(child)) return r();
     child.once('exit', () => r());
     child.kill('SIGTERM');
   });
@@ -120,7 +120,7 @@ describe('a socket held across restarts', { skip: python === undefined ? 'no pyt
       assert.equal(answers.at(-1), 200);
     } finally {
       holder.stdin?.end();
-      await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(undefined) : holder.once('exit', r)));
+      await new Promise((r) => (gone(holder) ? r(undefined) : holder.once('exit', r)));
       await dir.remove();
     }
   });

@@ -96,12 +96,13 @@ export async function sendAll(o: LoadOptions, bodies: readonly Buffer[]): Promis
   const deadline = o.durationMs === undefined ? Infinity : start + o.durationMs;
   // Indices are taken in order, each is due no sooner than the one before, and the deadline only
   // passes once, so the requests sent are always a prefix of the pool.
-  const due = (i: number): number => (o.rate === undefined ? 0 : start + (i * 1000) / o.rate);
   const worker = async (): Promise<void> => {
     for (let i = next++; i < bodies.length && performance.now() < deadline; i = next++) {
-      const wait = due(i) - performance.now();
-      if (wait > 0) await sleep(wait);
-      if (performance.now() >= deadline) break;
+      const wait = o.rate === undefined ? 0 : start + (i * 1000) / o.rate - performance.now();
+      if (wait > 0) {
+        await sleep(wait);
+        if (performance.now() >= deadline) break;
+      }
       const sent = performance.now();
       const answer = await send(bodies[i]!);
       latencies[i] = performance.now() - sent;

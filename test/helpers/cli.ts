@@ -6,6 +6,9 @@ import { atRoot } from './root.js';
 
 export const BIN = atRoot('bin/psimbols.js');
 
+/** True once a child has exited, by itself or by a signal (exitCode is null then). */
+export const gone = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
+
 export type CliResult = { code: number | null; stdout: string; stderr: string };
 
 export type RunOptions = { env?: Record<string, string>; input?: string; cwd?: string };
@@ -92,8 +95,7 @@ export function spawnServe(args: readonly string[], env: Record<string, string>)
           stderr: () => stderr,
           stop: (signal = 'SIGTERM') =>
             new Promise((r) => {
-              // Gone already, by an exit or by a signal (exitCode is then null).
-              if (child.exitCode !== null || child.signalCode !== null) return r(child.exitCode);
+              if (gone(child)) return r(child.exitCode);
               child.once('exit', (code) => r(code));
               child.kill(signal);
             }),

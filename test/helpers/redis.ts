@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './cli.js';
+import { freePort, gone } from './cli.js';
 
 // Each test starts its own redis-server on a free port in a temporary directory and stops it;
 // no test ever touches a Redis it did not start. In CI (PSIMBOLS_REQUIRE_REDIS=1) a missing
@@ -64,7 +64,7 @@ export function redisNode(port: number, dir: string, args: readonly string[] = [
   const stop = async (): Promise<void> => {
     const c = child;
     child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    if (!c || gone(c)) return;
     await new Promise<void>((r) => {
       c.once('exit', () => r());
       c.kill('SIGCONT');

@@ -142,8 +142,8 @@ export async function run(io: Io, g: GlobalOptions, moduleArg: string | undefine
   const config = await clientConfig(io, g, o.clientConfig);
   const server = o.server ?? config.server;
   const ca = await trustedCa(io.env, server, o.cacert);
-  const base = { config, endpoint: o.server, module, fn, params, connections: o.connections, requests: o.requests ?? 0, ...(o.rate === undefined ? {} : { rate: o.rate }) };
-  const plan: Plan = { config, server, base: { ...base, ...(ca === undefined ? {} : { ca }) } };
+  const base = { config, endpoint: o.server, module, fn, params, connections: o.connections, requests: o.requests ?? 0, ...(o.rate === undefined ? {} : { rate: o.rate }), ...(ca === undefined ? {} : { ca }) };
+  const plan: Plan = { config, server, base };
 
   // A probe first, one request per connection: what the client has left, and a first rate, from
   // which the run's likely size (with -d, its warm-up included) is checked before it starts.
