@@ -1,5 +1,7 @@
 // The library: seal and open messages, read configs, run a server or call one without the CLI.
 
+import type { RunningServer, ServeOptions } from './server/http/start-server.js';
+
 export { PsimbolsError, isPsimbolsError, type ErrorCode } from './errors.js';
 
 export {
@@ -29,7 +31,16 @@ export type { ServerConfig } from './config/server-config.js';
 export { call, request, sealCall, type CallOptions, type SealedCall } from './client/client.js';
 
 export { defineModule, FunctionError, type FunctionErrorCode, type ModuleDef, type FunctionDef, type FunctionResult, type CallContext } from './server/modules/module-api.js';
-export { startServer, type ServeOptions, type RunningServer, type Timeouts } from './server/http/start-server.js';
+export type { ServeOptions, RunningServer, Timeouts } from './server/http/start-server.js';
+
+/**
+ * Starts a server: listens, and serves until `close()`. The server's modules (Redis among them)
+ * load on the first call, so that a user module's worker thread, which imports this package for
+ * defineModule, does not pay for them.
+ */
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  return (await import('./server/http/start-server.js')).startServer(options);
+}
 export { createLogger, silentLogger, type Logger, type LogFormat } from './server/observe/log.js';
 export { MemoryAdmissionStore } from './server/admission/memory-store.js';
 export type { AdmissionStore, Admission, AdmissionRequest } from './server/admission/admission.js';

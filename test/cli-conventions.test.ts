@@ -47,7 +47,7 @@ describe('call items and configs', () => {
     await first.stop();
     const path = join(dir.path, 'server.json');
     const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    await writeFile(path, JSON.stringify({ ...config, modules: [{ path: fixture('misbehaving.ts') }] }), { mode: 0o600 });
+    await writeFile(path, JSON.stringify({ ...config, modules: [{ path: fixture('misbehaving.mjs') }] }), { mode: 0o600 });
     served = await serveInProcess(env, port);
   });
   after(async () => {

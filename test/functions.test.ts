@@ -12,7 +12,7 @@ describe('user modules', () => {
   let t: TestServer;
   before(async () => {
     t = await startTestServer({
-      config: { modules: [{ path: fixture('misbehaving.ts') }, { path: fixture('inline-hang.ts') }], limits: { maxConcurrentCalls: 2 } },
+      config: { modules: [{ path: fixture('misbehaving.mjs') }, { path: fixture('inline-hang.mjs') }], limits: { maxConcurrentCalls: 2 } },
     });
   });
   after(() => t.close());
@@ -125,7 +125,7 @@ describe('supermath', () => {
 
 describe('the deadline of an isolated call', () => {
   test('starts when a worker begins the call, not while a cold worker loads the module', async () => {
-    const t = await startTestServer({ config: { modules: [{ path: fixture('slow-start.ts') }] } });
+    const t = await startTestServer({ config: { modules: [{ path: fixture('slow-start.mjs') }] } });
     try {
       const r = await request(t.client('alice'), 'slowstart', 'ping', {}, { endpoint: t.url });
       assert.deepEqual('return' in r && r.return, { value: 'pong' }, JSON.stringify(r));

@@ -151,7 +151,7 @@ describe('slow headers', () => {
 
 describe('graceful shutdown', () => {
   test('in-flight requests finish, then the server stops accepting', async () => {
-    const t = await startTestServer({ config: { modules: [{ path: fixture('inline-hang.ts') }] } });
+    const t = await startTestServer({ config: { modules: [{ path: fixture('inline-hang.mjs') }] } });
     const g = globalThis as { inlineSlowStarted?: number };
     const before = g.inlineSlowStarted ?? 0;
     const inflight = request(t.client('alice'), 'inline', 'slow', { ms: 400 }, { endpoint: t.url });

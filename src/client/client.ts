@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import ky, { TimeoutError } from 'ky';
 import type { ClientConfig } from '../config/client-config.js';
 import { errnoCode, errorMessage, isPsimbolsError, PsimbolsError } from '../errors.js';
 import { openClock, openResponse, sealRequest } from '../protocol/envelope.js';
@@ -117,8 +116,11 @@ async function boundedText(res: Response, maxBytes: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function postOnce(endpoint: string, sealed: SealedCall, o: CallOptions, ca: readonly string[] | undefined): Promise<Response> {
+// ky loads on the first send: sealCall, and a user module's worker thread that imports this
+// package for defineModule, do without it.
+async function postOnce(endpoint: string, sealed: SealedCall, o: CallOptions, ca: readonly string[] | undefined): Promise<Response> {
   const payload = JSON.stringify(sealed.outer);
+  const { default: ky } = await import('ky');
   return ky.post(endpoint, {
     headers: JSON_HEADERS,
     // A fetch of the caller's gets the body in the Request; ours sends it from here.
@@ -150,7 +152,8 @@ function untrusted(endpoint: string, code: string, inner: unknown, e: unknown): 
 
 function transportError(endpoint: string, e: unknown, o: CallOptions): PsimbolsError {
   if (e instanceof PsimbolsError) return e;
-  if (e instanceof TimeoutError) return new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${(o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`, { cause: e });
+  // ky's TimeoutError, by name: ky is loaded only to send.
+  if (e instanceof Error && e.name === 'TimeoutError') return new PsimbolsError('request_timeout', `no answer from ${endpoint} within ${(o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`, { cause: e });
   const inner = innerOf(e);
   const code = errnoCode(inner);
   if (code !== undefined && BAD_CERTIFICATE.has(code)) return untrusted(endpoint, code, inner, e);
