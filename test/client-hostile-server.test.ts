@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -7,7 +6,7 @@ import { generateKeySpec } from '../src/protocol/keys.js';
 import { runCli, runProcess } from './helpers/cli.js';
 import { hostileServer, REDIRECT_TO, type Behaviour } from './helpers/hostile-server.js';
 import { tempDir } from './helpers/server.js';
-import { atRoot } from './helpers/root.js';
+import { python, PYTHON_PACKAGE } from './helpers/python.js';
 
 // `psimbols call` against a server that answers every way a broken or malicious one could: what
 // it reads, how long it waits and what it prints stay bounded, and every failure has its exit code.
@@ -94,8 +93,7 @@ describe('inspect', () => {
   });
 });
 
-const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import cryptography'], { stdio: 'ignore' }).status === 0);
-const PACKAGE = `${atRoot('clients/python')}/`;
+const PACKAGE = PYTHON_PACKAGE;
 
 describe('the Python client against a hostile server', { skip: python === undefined ? 'no python3 with cryptography' : undefined }, () => {
   test('bounded in size and time, every failure one of its own errors with the cause chained, nothing printed raw', async () => {

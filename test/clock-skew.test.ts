@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -8,7 +7,7 @@ import { openClock } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
 import { runCli, runProcess } from './helpers/cli.js';
 import { post, startTestServer, tempDir, type TestServer } from './helpers/server.js';
-import { atRoot } from './helpers/root.js';
+import { python, PYTHON_PACKAGE } from './helpers/python.js';
 
 // A client whose clock is off gets, for a request its key sealed, the server's time sealed for
 // that request; it corrects its offset, seals once more and is served. Nothing else changes: a
@@ -95,8 +94,7 @@ describe('a skewed clock heals itself', () => {
   });
 });
 
-const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import cryptography'], { stdio: 'ignore' }).status === 0);
-const PACKAGE = `${atRoot('clients/python')}/`;
+const PACKAGE = PYTHON_PACKAGE;
 const PY_CALL = `
 import json, sys, warnings
 sys.path.insert(0, sys.argv[2])
