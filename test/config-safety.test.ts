@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { watch } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -28,24 +29,39 @@ describe('config file safety', () => {
     }
   });
 
-  test('writers killed at random moments never leave a broken file, and the next writer is not blocked', async (ctx) => {
+  test('writers killed at every moment of their write never leave a broken file, and the next writer is not blocked', async (ctx) => {
     const dir = await tempDir();
     try {
       const env = { PATH: process.env.PATH ?? '', PSIMBOLS_CONFIG_DIR: dir.path };
       const path = join(dir.path, 'server.json');
       assert.equal((await runCli(['add-client', 'first'], { env })).code, 0);
-      for (let round = 0; round < 30; round++) {
+      // Killed a set time after the writer's first file appears (its lock or its temporary file):
+      // a kill at a time from its start lands in Node's start-up, long before any write (30 such
+      // kills at 40 to 100 ms landed 0 edits).
+      const delays = [0, 1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 30];
+      let seenWriting = 0;
+      for (const [round, ms] of delays.entries()) {
         const child = spawn(process.execPath, [BIN, 'add-client', `k${round}`], { env, stdio: 'ignore' });
         const exited = new Promise((r) => child.once('exit', r));
-        await sleep(40 + ((round * 7) % 60));
+        const writing = new Promise<boolean>((resolve) => {
+          const watcher = watch(dir.path, (_event, name) => {
+            if (name === null || !/\.(lock|tmp)/.test(name)) return;
+            watcher.close();
+            resolve(true);
+          });
+          void exited.then(() => (watcher.close(), resolve(false)));
+        });
+        if (await writing) seenWriting++;
+        await sleep(ms);
         child.kill('SIGKILL');
         await exited;
         const config = await loadServerConfig(path);
         assert.ok(config.clients.first, `round ${round}: the old content is there`);
       }
+      assert.ok(seenWriting > 0, 'no writer was seen writing');
       const landed = Object.keys((await loadServerConfig(path)).clients).filter((id) => id.startsWith('k')).length;
       const leftovers = (await readdir(dir.path)).filter((f) => f !== 'server.json');
-      ctx.diagnostic(`${landed} of 30 killed writers had landed their edit; left behind: ${leftovers.join(', ') || 'nothing'}`);
+      ctx.diagnostic(`${landed} of ${delays.length} killed writers had landed their edit (${seenWriting} were seen writing); left behind: ${leftovers.join(', ') || 'nothing'}`);
       // A killed writer may leave its lock behind: the next one takes it over at once.
       const start = performance.now();
       const next = await runCli(['add-client', 'after'], { env });

@@ -123,6 +123,46 @@ describe('config store', () => {
     }
   });
 
+  test('a waiter killed inside a takeover leaves its marker: the next one takes the marker over, then the lock', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      const [holder, waiter] = [await exitedPid(), await exitedPid()];
+      await writeFile(`${path}.lock`, `${holder} aaaa`);
+      await writeFile(`${path}.lock.takeover.aaaa`, `${waiter} bbbb`);
+      // Before, every later writer looped on the marker at full CPU, for ever.
+      let tries = 0;
+      const triedTakeOver = async (): Promise<void> => {
+        if (++tries > 10) throw new Error(`${tries} takeovers tried: spinning`);
+      };
+      const release = await acquireLock(path, { triedTakeOver });
+      assert.ok(tries <= 3, `${tries} takeovers tried`);
+      await release();
+      assert.deepEqual(await readdir(dir.path), [], 'the lock, the marker and the marker\'s marker are gone');
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test('a live process inside a takeover is waited for, not spun on', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'server.json');
+      const marker = `${path}.lock.takeover.aaaa`;
+      await writeFile(`${path}.lock`, `${await exitedPid()} aaaa`);
+      await writeFile(marker, `${process.pid} bbbb`);
+      const at: number[] = [];
+      const release = await acquireLock(path, { triedTakeOver: async () => void (at.push(performance.now()) === 4 && (await unlink(marker))) });
+      // The marker's owner finished at the fourth try; the fifth took the lock over. Before, the
+      // four came back to back; paced as any wait for the lock, they are 5, 10 and 15 ms apart.
+      assert.equal(at.length, 5);
+      assert.ok(at[3]! - at[0]! >= 25, `four tries in ${(at[3]! - at[0]!).toFixed(1)} ms`);
+      await release();
+    } finally {
+      await dir.remove();
+    }
+  });
+
   test('a waiter that judged a finished holder stale never removes the lock the next holder took meanwhile', async () => {
     const dir = await tempDir();
     try {

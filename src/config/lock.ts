@@ -15,7 +15,8 @@ import { errnoCode, PsimbolsError } from '../errors.js';
 // comes back once removed, so a lock taken meanwhile by someone else is never removed. (Reading a
 // holder's pid, seeing it dead because that holder finished normally, and then removing the next
 // holder's lock is exactly what this prevents.) A waiter that dies inside the takeover leaves its
-// marker behind; the lock then waits for WAIT_MS and says which file to remove.
+// marker behind, holding its pid and a nonce; the next waiter takes that marker over the same
+// way (a marker of the marker), then the lock.
 //
 // The owner is a process: this, with the orphan cleanup below, is the one place outside the CLI
 // that reads its own pid and asks whether another pid is alive.
@@ -64,16 +65,30 @@ async function createExclusive(target: string, content: string): Promise<boolean
   }
 }
 
-/** Removes the lock if it still holds `holder`; see the comment at the top. */
-async function takeOver(lock: string, holder: string): Promise<void> {
+// Whether a marker's owner is dead. By pid alone, not by age: an owner is inside for a few
+// milliseconds, and one that was only paused must not find its marker removed.
+const deadOwner = (content: string): boolean => {
+  const pid = pidOf(content);
+  return Number.isSafeInteger(pid) && pid > 0 && !isAlive(pid);
+};
+
+// Removes `lock` if it still holds `holder`; see the comment at the top. False when another
+// process is inside the takeover. A marker whose owner died inside is taken over the same way,
+// by a marker of its own, and the caller tries again.
+async function takeOver(lock: string, holder: string): Promise<boolean> {
   const marker = `${lock}.takeover.${nonceOf(holder) || 'unnamed'}`;
-  if (!(await createExclusive(marker, `${process.pid}`))) return;
+  const mine = `${process.pid} ${randomBytes(12).toString('hex')}`;
+  if (!(await createExclusive(marker, mine))) {
+    const inside = await readFile(marker, 'utf8').catch(() => undefined);
+    return inside === undefined || (deadOwner(inside) && (await takeOver(marker, inside)));
+  }
   try {
     const current = await readFile(lock, 'utf8').catch(() => undefined);
     if (current === holder) await unlink(lock).catch(() => undefined);
   } finally {
-    await unlink(marker).catch(() => undefined);
+    await release(marker, mine);
   }
+  return true;
 }
 
 /** Takes the lock of the file at `path`; the returned function releases it. */
@@ -90,9 +105,11 @@ export async function acquireLock(path: string, hooks: LockHooks = {}): Promise<
     const holder = await readFile(lock, 'utf8').catch(() => undefined);
     if (holder !== undefined && (await isStale(lock, holder))) {
       await hooks.judgedStale?.(holder);
-      await takeOver(lock, holder);
+      const tried = await takeOver(lock, holder);
       await hooks.triedTakeOver?.();
-      continue;
+      // While a live process is inside the takeover, wait as for a held lock (this looped
+      // without a pause, at full CPU, for ever).
+      if (tried) continue;
     }
     if (Date.now() > deadline) throw new PsimbolsError('io', `${lock}: the config is locked by another process; remove ${lock} (and any ${basename(lock)}.takeover.* beside it) if no psimbols command is running`);
     await sleep(Math.min(5 + attempt * 5, 50));

@@ -7,7 +7,7 @@ import type { ClientConfig } from '../../src/config/client-config.js';
 import { parseServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { generateKeySpec, type KeySpec } from '../../src/protocol/keys.js';
 import { MemoryAdmissionStore } from '../../src/server/admission/memory-store.js';
-import { startServer, type RunningServer, type Timeouts } from '../../src/server/http/start-server.js';
+import type { RunningServer, Timeouts } from '../../src/server/http/start-server.js';
 import type { AccessFields, Logger } from '../../src/server/observe/log.js';
 import { atRoot } from './root.js';
 
@@ -58,6 +58,8 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const log: Logger = { access: (f) => void access.push(f), log: (level, m) => void messages.push(`${level} ${m}`) };
   // A config that names a store (Redis) gets the real store factory; otherwise an unswept memory store.
   const store = o.config?.store ? undefined : new MemoryAdmissionStore({ ...(o.now ? { now: o.now } : {}), sweep: false });
+  // Loaded here: files that use only this module's other helpers do not pay for the server.
+  const { startServer } = await import('../../src/server/http/start-server.js');
   const server = await startServer({
     config,
     log,
