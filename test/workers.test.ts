@@ -259,6 +259,30 @@ describe('serve --workers 2', () => {
   test('memory store, workers restarted one by one: no replay accepted, nothing past the limit', async () => {
     await rollingRestart(s, { rollSteady: keys.rollSteady!, rollCapped: keys.rollCapped! }, ['127.0.0.7', '127.0.0.8']);
   });
+
+  // Last: it stops the cluster the tests above share (run alone, it has the cluster to itself).
+  test('SIGTERM lets every worker finish what it is serving, then all exit 0', async () => {
+    const pids = workerPids(s.served);
+    const body = () => JSON.stringify(sealFor('alice', keys.alice!));
+    const head = (b: string) => `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n`;
+    const socket = connect(Number(new URL(s.served.url).port), '127.0.0.1');
+    let reply = '';
+    socket.on('data', (d) => (reply += d.toString()));
+    const closed = new Promise<void>((r) => socket.on('close', () => r()));
+    // A first answer on the connection shows a worker holds it; the second request is half sent.
+    const first = body();
+    socket.write(head(first) + first);
+    assert.ok(await eventually(async () => reply.includes('HTTP/1.1 200')));
+    const second = body();
+    socket.write(head(second) + second.slice(0, 10));
+    const exited = s.served.stop('SIGTERM');
+    assert.ok(await eventually(async () => s.served.stderr().includes('shutting down')));
+    socket.write(second.slice(10));
+    await closed;
+    assert.equal(reply.match(/HTTP\/1\.1 200 /g)?.length, 2, reply);
+    assert.equal(await exited, 0);
+    assert.deepEqual(pids.filter(alive), []);
+  });
 });
 
 // Its own cluster: it kills three workers, and a cluster that has just restarted workers waits
@@ -283,34 +307,6 @@ describe('a worker killed with connections waiting for it', () => {
         assert.ok(await eventually(async () => workerPids(s.served).length === 2 && !workerPids(s.served).includes(victim), 15_000));
       }
       assert.ok(sockets() <= idle, `the primary holds ${sockets()} sockets, ${idle} before`);
-    });
-  });
-});
-
-describe('serve --workers 2, stopped', () => {
-  test('SIGTERM lets every worker finish what it is serving, then all exit 0', async () => {
-    const alice = generateKeySpec();
-    await withWorkers({ server: SERVER, clients: { alice: { server: SERVER, keys: [alice] } } }, async (s) => {
-      const pids = workerPids(s.served);
-      const body = () => JSON.stringify(sealFor('alice', alice));
-      const head = (b: string) => `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n`;
-      const socket = connect(Number(new URL(s.served.url).port), '127.0.0.1');
-      let reply = '';
-      socket.on('data', (d) => (reply += d.toString()));
-      const closed = new Promise<void>((r) => socket.on('close', () => r()));
-      // A first answer on the connection shows a worker holds it; the second request is half sent.
-      const first = body();
-      socket.write(head(first) + first);
-      assert.ok(await eventually(async () => reply.includes('HTTP/1.1 200')));
-      const second = body();
-      socket.write(head(second) + second.slice(0, 10));
-      const exited = s.served.stop('SIGTERM');
-      assert.ok(await eventually(async () => s.served.stderr().includes('shutting down')));
-      socket.write(second.slice(10));
-      await closed;
-      assert.equal(reply.match(/HTTP\/1\.1 200 /g)?.length, 2, reply);
-      assert.equal(await exited, 0);
-      assert.deepEqual(pids.filter(alive), []);
     });
   });
 });
