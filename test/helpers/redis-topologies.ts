@@ -98,9 +98,12 @@ async function startClusterOnce(o: { replicas?: boolean }): Promise<Topology> {
     master: (...args) => redisCommand(first.port, ...args),
     switchover: async (key = '') => {
       const slot = /:(\d+)/.exec(await redisCommand(first.port, 'CLUSTER', 'KEYSLOT', key))?.[1] ?? '';
-      const replica = await replicaOfSlot(nodes.map((n) => n.port), Number(slot));
-      await redisCommand(replica, 'CLUSTER', 'FAILOVER');
-      await ok(async () => (await redisCommand(replica, 'ROLE')).includes('master'), 'the replica taking over');
+      // After a switchover of the same master, the old one is listed as the new one's replica
+      // only once the cluster's gossip has reached the node asked.
+      let replica: number | undefined;
+      await ok(async () => (replica = await replicaOfSlot(nodes.map((n) => n.port), Number(slot)).catch(() => undefined)) !== undefined, `a replica of slot ${slot}`);
+      await redisCommand(replica!, 'CLUSTER', 'FAILOVER');
+      await ok(async () => (await redisCommand(replica!, 'ROLE')).includes('master'), 'the replica taking over');
     },
     settled: async () => {
       const infos = await Promise.all(nodes.map((n) => redisCommand(n.port, 'INFO', 'replication')));
