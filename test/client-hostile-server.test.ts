@@ -6,7 +6,7 @@ import { generateKeySpec } from '../src/protocol/keys.js';
 import { runCli, runProcess } from './helpers/cli.js';
 import { hostileServer, REDIRECT_TO, type Behaviour } from './helpers/hostile-server.js';
 import { tempDir } from './helpers/server.js';
-import { python, PYTHON_PACKAGE } from './helpers/python.js';
+import { NO_PYTHON, python, PYTHON_PACKAGE as PACKAGE } from './helpers/python.js';
 
 // `psimbols call` against a server that answers every way a broken or malicious one could: what
 // it reads, how long it waits and what it prints stay bounded, and every failure has its exit code.
@@ -93,9 +93,8 @@ describe('inspect', () => {
   });
 });
 
-const PACKAGE = PYTHON_PACKAGE;
 
-describe('the Python client against a hostile server', { skip: python === undefined ? 'no python3 with cryptography' : undefined }, () => {
+describe('the Python client against a hostile server', { skip: python === undefined ? NO_PYTHON : undefined }, () => {
   test('bounded in size and time, every failure one of its own errors with the cause chained, nothing printed raw', async () => {
     const behaviours = ['huge', 'drip-body', 'drip-headers', 'close', 'bad-status', 'short-body', 'redirect', 'escapes'] as const;
     const servers = await Promise.all(behaviours.map((b) => hostileServer(b)));

@@ -7,7 +7,7 @@ import { openClock } from '../src/protocol/envelope.js';
 import { generateKeySpec, prepareKey, type V2Key } from '../src/protocol/keys.js';
 import { runCli, runProcess } from './helpers/cli.js';
 import { post, startTestServer, tempDir, type TestServer } from './helpers/server.js';
-import { python, PYTHON_PACKAGE } from './helpers/python.js';
+import { NO_PYTHON, python, PYTHON_PACKAGE as PACKAGE } from './helpers/python.js';
 
 // A client whose clock is off gets, for a request its key sealed, the server's time sealed for
 // that request; it corrects its offset, seals once more and is served. Nothing else changes: a
@@ -94,7 +94,6 @@ describe('a skewed clock heals itself', () => {
   });
 });
 
-const PACKAGE = PYTHON_PACKAGE;
 const PY_CALL = `
 import json, sys, warnings
 sys.path.insert(0, sys.argv[2])
@@ -110,7 +109,7 @@ with warnings.catch_warnings(record=True) as caught:
 print(json.dumps(out))
 `;
 
-describe('the Python client with a skewed clock', { skip: python === undefined ? 'no python3 with cryptography' : undefined }, () => {
+describe('the Python client with a skewed clock', { skip: python === undefined ? NO_PYTHON : undefined }, () => {
   test('corrects it once, warns, and is served; more than a day off it refuses to', async () => {
     const near = await skewedServer(600);
     const far = await skewedServer(-2 * 86_400);

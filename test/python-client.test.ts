@@ -10,14 +10,12 @@ import { freePort, runCli, runProcess, spawnServe } from './helpers/cli.js';
 import { makePki } from './helpers/pki.js';
 import { LEGACY_KEY, startTestServer, tempDir } from './helpers/server.js';
 import { atRoot } from './helpers/root.js';
-import { NO_PYTHON, python, PYTHON_PACKAGE } from './helpers/python.js';
+import { NO_PYTHON as hint, python, PYTHON_PACKAGE as PACKAGE } from './helpers/python.js';
 
 // clients/python against a real `psimbols serve`: its own vectors test, then a live script whose
 // every exception class comes from a real refusal. Skipped with a hint where no python3 with
 // `cryptography` is found; in CI (PSIMBOLS_REQUIRE_PYTHON=1) that is a failure.
 
-const PACKAGE = PYTHON_PACKAGE;
-const hint = NO_PYTHON;
 if (python === undefined && process.env.PSIMBOLS_REQUIRE_PYTHON) throw new Error(hint);
 
 const listen = (server: Server): Promise<string> =>

@@ -43,9 +43,14 @@ function isAlive(pid: number): boolean {
 const pidOf = (content: string): number => Number(content.split(' ')[0]);
 const nonceOf = (content: string): string => content.split(' ')[1] ?? '';
 
+// Whether the owner named in a lock's or a marker's content is dead, by its pid.
+const deadOwner = (content: string): boolean => {
+  const pid = pidOf(content);
+  return Number.isSafeInteger(pid) && pid > 0 && !isAlive(pid);
+};
+
 async function isStale(lock: string, holder: string): Promise<boolean> {
-  const pid = pidOf(holder);
-  if (Number.isSafeInteger(pid) && pid > 0 && !isAlive(pid)) return true;
+  if (deadOwner(holder)) return true;
   const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
   return age > STALE_MS;
 }
@@ -65,16 +70,10 @@ async function createExclusive(target: string, content: string): Promise<boolean
   }
 }
 
-// Whether a marker's owner is dead. By pid alone, not by age: an owner is inside for a few
-// milliseconds, and one that was only paused must not find its marker removed.
-const deadOwner = (content: string): boolean => {
-  const pid = pidOf(content);
-  return Number.isSafeInteger(pid) && pid > 0 && !isAlive(pid);
-};
-
 // Removes `lock` if it still holds `holder`; see the comment at the top. False when another
 // process is inside the takeover. A marker whose owner died inside is taken over the same way,
-// by a marker of its own, and the caller tries again.
+// by a marker of its own, and the caller tries again. A marker's owner is judged by pid alone,
+// not by age: it is inside for milliseconds, and one only paused must keep its marker.
 async function takeOver(lock: string, holder: string): Promise<boolean> {
   const marker = `${lock}.takeover.${nonceOf(holder) || 'unnamed'}`;
   const mine = `${process.pid} ${randomBytes(12).toString('hex')}`;

@@ -101,7 +101,7 @@ async function startClusterOnce(o: { replicas?: boolean }): Promise<Topology> {
       // After a switchover of the same master, the old one is listed as the new one's replica
       // only once the cluster's gossip has reached the node asked.
       let replica: number | undefined;
-      await ok(async () => (replica = await replicaOfSlot(nodes.map((n) => n.port), Number(slot)).catch(() => undefined)) !== undefined, `a replica of slot ${slot}`);
+      await ok(async () => (replica = await replicaOfSlot(nodes.map((n) => n.port), Number(slot))) !== undefined, `a replica of slot ${slot}`);
       await redisCommand(replica!, 'CLUSTER', 'FAILOVER');
       await ok(async () => (await redisCommand(replica!, 'ROLE')).includes('master'), 'the replica taking over');
     },
@@ -120,8 +120,9 @@ async function startClusterOnce(o: { replicas?: boolean }): Promise<Topology> {
   };
 }
 
-// The port of the replica of the master that serves `slot`, from CLUSTER NODES.
-async function replicaOfSlot(ports: readonly number[], slot: number): Promise<number> {
+// The port of the replica of the master that serves `slot`, from CLUSTER NODES; undefined while
+// it lists none.
+async function replicaOfSlot(ports: readonly number[], slot: number): Promise<number | undefined> {
   const lines = (await redisCommand(ports[0]!, 'CLUSTER', 'NODES')).split('\n');
   const master = lines.find((l) => l.includes('master') && l.split(' ').slice(8).some((range) => {
     const [from = -1, to = from] = range.split('-').map(Number);
@@ -130,8 +131,7 @@ async function replicaOfSlot(ports: readonly number[], slot: number): Promise<nu
   const id = master?.split(' ')[0];
   const replica = lines.find((l) => id !== undefined && l.split(' ')[3] === id);
   const port = Number(/:(\d+)@/.exec(replica ?? '')?.[1]);
-  if (!Number.isInteger(port)) throw new Error(`no replica serves slot ${slot}`);
-  return port;
+  return Number.isInteger(port) ? port : undefined;
 }
 
 async function startSentinelOnce(): Promise<Topology> {
